@@ -1,0 +1,111 @@
+// Agent configuration from the environment (CONTRACT §2), validated once at start.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const positiveInt = (name: string, def: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return def;
+      if (!/^\d+$/.test(v) || Number(v) <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name}: must be a positive whole number of milliseconds, got "${v.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return Number(v);
+    });
+
+const envSchema = z.object({
+  ORCH_CLOUD_URL: z.string().default('https://api.autonomylogic.com:3001'),
+  ORCH_MTLS_DIR: z.string().optional(),
+  ORCH_DATA_DIR: z.string().default('/var/orchestrator'),
+  ORCH_NETMON_SOCKET: z.string().optional(),
+  DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
+  ORCH_RUNTIME_IMAGE: z.string().min(1).default('ghcr.io/autonomy-logic/openplc-runtime'),
+  ORCH_RUNTIME_PORT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 8443;
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < 1 || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `ORCH_RUNTIME_PORT: must be an integer 1-65535, got "${v.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  ORCH_HEARTBEAT_INTERVAL_MS: positiveInt('ORCH_HEARTBEAT_INTERVAL_MS', 5000),
+  ORCH_RESYNC_INTERVAL_MS: positiveInt('ORCH_RESYNC_INTERVAL_MS', 30000),
+  ORCH_NETMON_DEBOUNCE_MS: positiveInt('ORCH_NETMON_DEBOUNCE_MS', 3000),
+  ORCH_RUN_COMMAND_TIMEOUT_MS: positiveInt('ORCH_RUN_COMMAND_TIMEOUT_MS', 30000),
+  ORCH_LEGACY_EMITS: z.enum(['0', '1']).default('1'),
+  ORCH_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  ORCH_CLOUD_TRANSPORTS: z
+    .string()
+    .default('websocket')
+    .transform((v, ctx) => {
+      const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = list.find((t) => t !== 'websocket' && t !== 'polling');
+      if (bad !== undefined || list.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `ORCH_CLOUD_TRANSPORTS: expected a comma list of websocket,polling, got "${v.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return list as ('websocket' | 'polling')[];
+    }),
+});
+
+export interface Config {
+  cloudUrl: string | null; // null = standalone ("off")
+  mtlsDir: string;
+  dataDir: string;
+  netmonSocket: string;
+  controlSocket: string;
+  stateFile: string;
+  dockerHost: string;
+  runtimeImage: string;
+  runtimePort: number;
+  heartbeatIntervalMs: number;
+  resyncIntervalMs: number;
+  netmonDebounceMs: number;
+  runCommandTimeoutMs: number;
+  legacyEmits: boolean;
+  logLevel: string;
+  cloudTransports: ('websocket' | 'polling')[];
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const msg = parsed.error.issues
+      .map((i) => (i.code === 'custom' ? i.message : `${i.path.join('.')}: ${i.message}`))
+      .join('; ');
+    throw new ConfigError(`invalid configuration: ${msg}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.ORCH_DATA_DIR);
+  const cloud = e.ORCH_CLOUD_URL.trim();
+  if (cloud !== 'off' && !/^https?:\/\/[^\s/]+/.test(cloud)) {
+    throw new ConfigError(`invalid configuration: ORCH_CLOUD_URL: expected an https:// URL or "off", got "${cloud.slice(0, 64)}"`);
+  }
+  return {
+    cloudUrl: cloud === 'off' ? null : cloud,
+    mtlsDir: e.ORCH_MTLS_DIR ?? path.join(os.homedir(), '.mtls'),
+    dataDir,
+    netmonSocket: e.ORCH_NETMON_SOCKET ?? path.join(dataDir, 'netmon.sock'),
+    controlSocket: path.join(dataDir, 'agent.sock'),
+    stateFile: path.join(dataDir, 'state.json'),
+    dockerHost: e.DOCKER_HOST,
+    runtimeImage: e.ORCH_RUNTIME_IMAGE,
+    runtimePort: e.ORCH_RUNTIME_PORT,
+    heartbeatIntervalMs: e.ORCH_HEARTBEAT_INTERVAL_MS,
+    resyncIntervalMs: e.ORCH_RESYNC_INTERVAL_MS,
+    netmonDebounceMs: e.ORCH_NETMON_DEBOUNCE_MS,
+    runCommandTimeoutMs: e.ORCH_RUN_COMMAND_TIMEOUT_MS,
+    legacyEmits: e.ORCH_LEGACY_EMITS === '1',
+    logLevel: e.ORCH_LOG_LEVEL,
+    cloudTransports: e.ORCH_CLOUD_TRANSPORTS,
+  };
+}

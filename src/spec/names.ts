@@ -1,0 +1,28 @@
+// Docker object names and labels the agent owns (CONTRACT §1). Other components rely on these exact names.
+export const LABEL = {
+  managed: 'edge.autonomy.managed',
+  role: 'edge.autonomy.role',
+  device: 'edge.autonomy.device',
+  specHash: 'edge.autonomy.spec-hash',
+  parent: 'edge.autonomy.parent',
+  subnet: 'edge.autonomy.subnet',
+} as const;
+
+export type Role = 'runtime' | 'internal-network' | 'macvlan-network' | 'runtime-data' | 'orchestrator-agent' | 'netmon';
+
+export const ORCHESTRATOR_ID = '__orchestrator__';
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export const internalNetworkName = (runtime: string) => `${runtime}_internal`;
+export const dataVolumeName = (runtime: string) => `${runtime}_data`;
+/** `macvlan_<parent>_<a.b.c.d>_<prefix>` from a CIDR like `192.168.1.0/24`. */
+export const macvlanNetworkName = (parent: string, cidr: string) => `macvlan_${parent}_${cidr.replace('/', '_')}`;
+
+export const DATA_MOUNT = '/var/run/runtime';
+
+export function labelsFor(role: Role, device?: string): Record<string, string> {
+  const l: Record<string, string> = { [LABEL.managed]: 'true', [LABEL.role]: role };
+  if (device !== undefined) l[LABEL.device] = device;
+  return l;
+}

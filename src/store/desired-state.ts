@@ -1,0 +1,76 @@
+// The only ways desired state changes: typed functions used by every source (cloud, CLI).
+import { sameSpec, vnicMac, type RuntimeSpec } from '../spec/runtime-spec.js';
+import { initialStatus, type State } from './schema.js';
+import type { Store } from './store.js';
+
+export class DesiredStateError extends Error {}
+
+export type PutResult = 'created' | 'unchanged' | 'updated';
+
+/** Declares a runtime. Same name with a different spec is refused unless `allowUpdate` (operator apply). */
+export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?: boolean } = {}): Promise<PutResult> {
+  return store.update('desired', (s) => {
+    const existing = s.runtimes[spec.name];
+    if (existing && existing.deletion === null && sameSpec(existing.spec, spec)) return 'unchanged';
+    if (existing && existing.deletion === null && !opts.allowUpdate) {
+      throw new DesiredStateError('container_name: Container name is already in use');
+    }
+    if (existing?.deletion) throw new DesiredStateError(`container_name: ${spec.name} is being deleted; retry when it is gone`);
+    checkMacsUnique(s, spec);
+    if (existing) {
+      existing.spec = spec;
+      existing.generation += 1;
+      return 'updated';
+    }
+    s.runtimes[spec.name] = {
+      spec,
+      generation: 1,
+      running: true,
+      restartCount: 0,
+      deletion: null,
+      createdAt: new Date().toISOString(),
+      status: initialStatus(),
+    };
+    return 'created';
+  });
+}
+
+function checkMacsUnique(s: State, spec: RuntimeSpec): void {
+  const used = new Map<string, string>();
+  for (const [name, r] of Object.entries(s.runtimes)) {
+    if (name === spec.name) continue;
+    for (const v of r.spec.vnics) used.set(vnicMac(r.spec, v), name);
+  }
+  for (const [i, v] of spec.vnics.entries()) {
+    const owner = used.get(vnicMac(spec, v));
+    if (owner !== undefined) throw new DesiredStateError(`vnic_configs[${i}].mac: MAC address ${vnicMac(spec, v)} is already in use by ${owner}`);
+  }
+}
+
+/** Marks a runtime for deletion; false when unknown. */
+export function markForDeletion(store: Store, name: string): Promise<boolean> {
+  return store.update('desired', (s) => {
+    const r = s.runtimes[name];
+    if (!r) return false;
+    r.deletion ??= { requestedAt: new Date().toISOString() };
+    return true;
+  });
+}
+
+export type LifecycleAction = 'start' | 'stop' | 'restart';
+
+/** start/stop set desired `running`; restart also bumps the restart counter. False when unknown or being deleted. */
+export function setLifecycle(store: Store, name: string, action: LifecycleAction): Promise<boolean> {
+  return store.update('desired', (s) => {
+    const r = s.runtimes[name];
+    if (!r || r.deletion) return false;
+    r.running = action !== 'stop';
+    if (action === 'restart') r.restartCount += 1;
+    if (action !== 'stop') {
+      // An operator's start clears a crash-loop wait.
+      r.status.backoffUntil = null;
+      r.status.crashCount = 0;
+    }
+    return true;
+  });
+}

@@ -1,0 +1,87 @@
+// The state file (CONTRACT §8): desired spec + status per runtime, host facts. Validated on every read and write.
+import { z } from 'zod';
+import { runtimeSpecSchema } from '../spec/runtime-spec.js';
+
+export const SCHEMA_VERSION = 1;
+
+export const conditionSchema = z.object({
+  type: z.enum(['ImageReady', 'NetworkReady', 'ContainerReady', 'Running']),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+  lastTransitionTime: z.string(),
+});
+export type Condition = z.infer<typeof conditionSchema>;
+
+export const phaseSchema = z.enum(['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Deleting']);
+export type Phase = z.infer<typeof phaseSchema>;
+
+export const runtimeStatusSchema = z.object({
+  observedGeneration: z.number().int().nonnegative(),
+  phase: phaseSchema,
+  conditions: z.array(conditionSchema),
+  lastError: z.string().nullable(),
+  /** Restart requests carried out (compared with the record's restartCount). */
+  restartCount: z.number().int().nonnegative(),
+  /** Crash-loop state: consecutive unexpected exits and when the next start may happen. */
+  crashCount: z.number().int().nonnegative(),
+  backoffUntil: z.string().nullable(),
+  lastStartedAt: z.string().nullable(),
+});
+export type RuntimeStatus = z.infer<typeof runtimeStatusSchema>;
+
+export const runtimeRecordSchema = z.object({
+  spec: runtimeSpecSchema,
+  generation: z.number().int().positive(),
+  running: z.boolean(),
+  /** Restart requests received; the reconciler restarts once per increment. Not part of the spec hash. */
+  restartCount: z.number().int().nonnegative(),
+  deletion: z.object({ requestedAt: z.string() }).nullable(),
+  createdAt: z.string(),
+  status: runtimeStatusSchema,
+});
+export type RuntimeRecord = z.infer<typeof runtimeRecordSchema>;
+
+export const hostInterfaceSchema = z.object({
+  interface: z.string(),
+  index: z.number().int().optional(),
+  operstate: z.string(),
+  type: z.enum(['ethernet', 'wifi']),
+  mac_address: z.string().nullable(),
+  ipv4_addresses: z.array(z.object({ address: z.string(), prefixlen: z.number().int(), subnet: z.string(), network_address: z.string() })),
+  gateway: z.string().nullable(),
+  status: z.enum(['down', 'removed']).optional(),
+});
+export type HostInterface = z.infer<typeof hostInterfaceSchema>;
+
+export const stateSchema = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  agent: z.object({
+    uninstall: z.object({ requestedAt: z.string(), step: z.string(), error: z.string().nullable() }).nullable(),
+  }),
+  runtimes: z.record(z.string(), runtimeRecordSchema),
+  host: z.object({
+    interfaces: z.array(hostInterfaceSchema),
+    observedAt: z.string().nullable(),
+    stale: z.boolean(),
+  }),
+});
+export type State = z.infer<typeof stateSchema>;
+
+export const emptyState = (): State => ({
+  schemaVersion: SCHEMA_VERSION,
+  agent: { uninstall: null },
+  runtimes: {},
+  host: { interfaces: [], observedAt: null, stale: true },
+});
+
+export const initialStatus = (): RuntimeStatus => ({
+  observedGeneration: 0,
+  phase: 'Pending',
+  conditions: [],
+  lastError: null,
+  restartCount: 0,
+  crashCount: 0,
+  backoffUntil: null,
+  lastStartedAt: null,
+});

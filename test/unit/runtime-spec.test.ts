@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { deriveMac, normalizeCreateRequest, specHash } from '../../src/spec/runtime-spec.js';
+
+const head = {
+  correlation_id: 1,
+  container_name: 'plc-1',
+  runtime_version: 'latest',
+  vnic_configs: [
+    { name: 'eth0', parent_interface: 'enp3s0', network_mode: 'static', ip: '192.168.1.100', subnet: '255.255.255.0', gateway: '192.168.1.1', dns: ['192.168.1.1'] },
+  ],
+};
+
+test('HEAD dialect: netmask + gateway give the network', () => {
+  const r = normalizeCreateRequest(head);
+  assert.ok(r.ok);
+  assert.deepEqual(r.spec.vnics[0], {
+    name: 'eth0', parentInterface: 'enp3s0', mode: 'static', ip: '192.168.1.100', subnet: '192.168.1.0/24', gateway: '192.168.1.1', dns: ['192.168.1.1'],
+  });
+});
+
+test('v1 dialect normalizes to the same spec', () => {
+  const r = normalizeCreateRequest({
+    correlation_id: 1,
+    container_name: 'plc-1',
+    vnic_configs: [{ name: 'eth0', parent_interface: 'enp3s0', network_mode: 'manual', ip_address: '192.168.1.100/24', parent_subnet: '192.168.1.0/24', parent_gateway: '192.168.1.1', dns: ['192.168.1.1'] }],
+  });
+  const h = normalizeCreateRequest(head);
+  assert.ok(r.ok && h.ok);
+  assert.deepEqual(r.spec, h.spec);
+});
+
+test('errors name the field', () => {
+  const cases: [unknown, RegExp][] = [
+    [null, /^\(payload\): expected an object/],
+    [[1], /^\(payload\)/],
+    [{ ...head, container_name: '../x' }, /^container_name: /],
+    [{ ...head, vnic_configs: [] }, /^vnic_configs: at least one/],
+    [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'static' }] }, /^vnic_configs\[0\]\.ip: required/],
+    [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'static', ip: '10.0.0.300' }] }, /^vnic_configs\[0\]\.ip: not an IPv4/],
+    [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'static', ip: '10.0.1.3', subnet: '10.0.0.0/24' }] }, /^vnic_configs\[0\]\.ip: 10\.0\.1\.3 is outside/],
+    [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp', mac: '01:00:00:00:00:01' }] }, /^vnic_configs\[0\]\.mac: not a unicast/],
+    [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp' }, { parent_interface: 'eth0', network_mode: 'dhcp' }] }, /^vnic_configs\[1\]\.parent_interface: /],
+    [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp', dns: 'x' }] }, /^vnic_configs\[0\]\.dns: /],
+    [{ ...head, serial_configs: [] }, /^serial_configs: not supported/],
+    [{ ...head, runtime_version: 'a b' }, /^runtime_version: /],
+  ];
+  for (const [payload, re] of cases) {
+    const r = normalizeCreateRequest(payload);
+    assert.equal(r.ok, false, JSON.stringify(payload));
+    if (!r.ok) assert.match(r.error, re);
+  }
+});
+
+test('derived MAC is stable, unicast and locally administered', () => {
+  const a = deriveMac('plc-1', 'eth0');
+  assert.equal(a, deriveMac('plc-1', 'eth0'));
+  assert.notEqual(a, deriveMac('plc-2', 'eth0'));
+  const first = parseInt(a.slice(0, 2), 16);
+  assert.equal(first & 1, 0);
+  assert.equal(first & 2, 2);
+  assert.match(a, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+});
+
+test('spec hash changes with the spec and the image only', () => {
+  const r = normalizeCreateRequest(head);
+  assert.ok(r.ok);
+  const h1 = specHash(r.spec, 'img:latest');
+  assert.equal(h1, specHash(structuredClone(r.spec), 'img:latest'));
+  assert.notEqual(h1, specHash(r.spec, 'img:v2'));
+  const changed = structuredClone(r.spec);
+  changed.vnics[0]!.ip = '192.168.1.101';
+  assert.notEqual(h1, specHash(changed, 'img:latest'));
+});
