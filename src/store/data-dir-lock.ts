@@ -28,7 +28,7 @@ export class DataDirLock {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
-      let owner = '';
+      let owner: string;
       try {
         owner = fs.readFileSync(file, 'utf8');
       } catch {
