@@ -27,6 +27,8 @@ export const runtimeStatusSchema = z.object({
   crashCount: z.number().int().nonnegative(),
   backoffUntil: z.string().nullable(),
   lastStartedAt: z.string().nullable(),
+  /** MACVLAN endpoints as last observed: network name → address and MAC. */
+  endpoints: z.record(z.string(), z.object({ ip: z.string().nullable(), mac: z.string().nullable() })),
 });
 export type RuntimeStatus = z.infer<typeof runtimeStatusSchema>;
 
@@ -84,4 +86,5 @@ export const initialStatus = (): RuntimeStatus => ({
   crashCount: 0,
   backoffUntil: null,
   lastStartedAt: null,
+  endpoints: {},
 });

@@ -4,14 +4,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { DataDirLock, DataDirLockedError } from '../../src/store/data-dir-lock.js';
 import { DesiredStateError, markForDeletion, putRuntime, setLifecycle } from '../../src/store/desired-state.js';
 import { stateSchema } from '../../src/store/schema.js';
 import { Store, StoreWriteError } from '../../src/store/store.js';
 import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'orch-store-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-store-'));
+  dirs.push(d);
+  return d;
+};
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 const spec = (name: string, mac?: string): RuntimeSpec => ({
   name,
   runtimeVersion: 'latest',

@@ -1,0 +1,73 @@
+// The observed model: what the engine has of the agent's objects, read with a constant number of calls
+// (list containers, networks and volumes by label), whatever the number of runtimes.
+import type Docker from 'dockerode';
+import { LABEL } from '../spec/names.js';
+
+export interface ObservedEndpoint {
+  networkId: string;
+  ip: string | null;
+  mac: string | null;
+}
+
+export interface ObservedContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  state: string; // created | running | exited | paused | restarting | dead | removing
+  status: string; // Docker's human text, e.g. "Exited (1) 3 seconds ago"
+  networks: Record<string, ObservedEndpoint>;
+}
+
+export interface ObservedNetwork {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  driver: string;
+  parent: string | null;
+  subnet: string | null;
+}
+
+export interface ObservedVolume {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface Observed {
+  containers: ObservedContainer[];
+  networks: ObservedNetwork[];
+  volumes: ObservedVolume[];
+}
+
+const managed = { label: [`${LABEL.managed}=true`] };
+
+export async function observe(docker: Docker, signal?: AbortSignal): Promise<Observed> {
+  const [containers, networks, volumes] = await Promise.all([
+    docker.listContainers({ all: true, filters: managed, abortSignal: signal }),
+    docker.listNetworks({ filters: managed, abortSignal: signal }),
+    docker.listVolumes({ filters: managed, abortSignal: signal }),
+  ]);
+  return {
+    containers: containers.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      labels: c.Labels ?? {},
+      state: c.State,
+      status: c.Status,
+      networks: Object.fromEntries(
+        Object.entries(c.NetworkSettings?.Networks ?? {}).map(([n, e]) => [
+          n,
+          { networkId: e.NetworkID, ip: e.IPAddress || null, mac: e.MacAddress || null },
+        ]),
+      ),
+    })),
+    networks: networks.map((n) => ({
+      id: n.Id,
+      name: n.Name,
+      labels: n.Labels ?? {},
+      driver: n.Driver,
+      parent: n.Options?.parent ?? null,
+      subnet: n.IPAM?.Config?.[0]?.Subnet ?? null,
+    })),
+    volumes: (volumes.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} })),
+  };
+}

@@ -1,0 +1,79 @@
+// The two ways to ask Docker for a runtime container (CONTRACT §7), as pure functions:
+// API < 1.44 takes one network at create (the first MACVLAN, whose MAC is honoured through
+// Config.MacAddress); the rest are connected before start, the internal network last.
+// API >= 1.44 takes every endpoint, each with its own MAC, at create.
+import type Docker from 'dockerode';
+import type { Attachment } from '../reconcilers/attachments.js';
+import { DATA_MOUNT, dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../spec/names.js';
+
+export interface RuntimeContainerInput {
+  name: string;
+  image: string;
+  specHash: string;
+  attachments: Attachment[]; // every one with a known network
+  dns: string[];
+  ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
+}
+
+export interface ContainerRequest {
+  create: Docker.ContainerCreateOptions;
+  /** Connected in order after create, before start. */
+  connect: { network: string; endpoint: Docker.EndpointSettings }[];
+}
+
+export function endpointFor(a: Attachment): Docker.EndpointSettings {
+  return {
+    ...(a.ip !== null ? { IPAMConfig: { IPv4Address: a.ip } } : {}),
+    MacAddress: a.mac,
+  };
+}
+
+function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
+  const { rtprio, memlock } = input.ulimits;
+  return {
+    name: input.name,
+    Image: input.image,
+    Labels: { ...labelsFor('runtime', input.name), [LABEL.specHash]: input.specHash },
+    HostConfig: {
+      RestartPolicy: { Name: 'no' },
+      CapAdd: ['SYS_NICE'],
+      Ulimits: [
+        { Name: 'rtprio', Soft: rtprio, Hard: rtprio },
+        { Name: 'memlock', Soft: memlock, Hard: memlock },
+      ],
+      Init: true,
+      Mounts: [{ Type: 'volume', Source: dataVolumeName(input.name), Target: DATA_MOUNT }],
+      ...(input.dns.length > 0 ? { Dns: input.dns } : {}),
+    },
+  };
+}
+
+export function requestBelow144(input: RuntimeContainerInput): ContainerRequest {
+  const [first, ...rest] = input.attachments;
+  if (!first?.network) throw new Error('a runtime needs at least one MACVLAN network');
+  const create = base(input);
+  create.MacAddress = first.mac;
+  create.HostConfig!.NetworkMode = first.network;
+  create.NetworkingConfig = { EndpointsConfig: { [first.network]: endpointFor(first) } };
+  return {
+    create,
+    connect: [
+      ...rest.map((a) => ({ network: a.network!, endpoint: endpointFor(a) })),
+      { network: internalNetworkName(input.name), endpoint: {} },
+    ],
+  };
+}
+
+export function request144(input: RuntimeContainerInput): ContainerRequest {
+  const [first] = input.attachments;
+  if (!first?.network) throw new Error('a runtime needs at least one MACVLAN network');
+  const create = base(input);
+  create.HostConfig!.NetworkMode = first.network;
+  create.NetworkingConfig = {
+    EndpointsConfig: {
+      ...Object.fromEntries(input.attachments.map((a) => [a.network!, endpointFor(a)])),
+      [internalNetworkName(input.name)]: {},
+    },
+  };
+  return { create, connect: [] };
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Entry point: `run` (the agent), and the operator commands that talk to it through agent.sock.
+import fs from 'node:fs';
+import { askAgent, AgentUnreachable } from './cli/control-client.js';
+import { renderState } from './cli/state-table.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { Agent } from './agent.js';
+import type { ControlRequest } from './sources/control/protocol.js';
+import { stateSchema } from './store/schema.js';
+import { DataDirLockedError } from './store/data-dir-lock.js';
+
+const USAGE = `usage: orchestrator-agent <command>
+  run                         start the agent
+  state [--json]              desired vs observed state of every runtime
+  plan [--json]               the steps the reconciler would take now (nothing is done)
+  apply <file.json|->         declare a runtime (a create_new_runtime payload)
+  delete|start|stop|restart <name>
+`;
+
+async function runAgent(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const agent = new Agent(config, log);
+  await agent.start();
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, 'stopping');
+    const force = setTimeout(() => process.exit(1), 9500);
+    force.unref();
+    void agent.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function operator(config: Config, cmd: string, args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  let req: ControlRequest;
+  if (cmd === 'state' || cmd === 'plan') req = { command: cmd };
+  else if (cmd === 'apply') {
+    const file = args.find((a) => !a.startsWith('--'));
+    if (!file) throw new UsageError('apply needs a file (or - for stdin)');
+    req = { command: 'apply', runtime: JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')) };
+  } else {
+    const name = args[0];
+    if (!name) throw new UsageError(`${cmd} needs a runtime name`);
+    req = { command: cmd as 'delete' | 'start' | 'stop' | 'restart', name };
+  }
+  let answer;
+  try {
+    answer = await askAgent(config.controlSocket, req);
+  } catch (e) {
+    if (e instanceof AgentUnreachable && cmd === 'state' && fs.existsSync(config.stateFile)) {
+      // Read-only fallback: the file is the truth of desired state even while the agent is down.
+      const state = stateSchema.parse(JSON.parse(fs.readFileSync(config.stateFile, 'utf8')));
+      process.stderr.write(`(agent not running: read ${config.stateFile})\n`);
+      process.stdout.write(json ? `${JSON.stringify(state, null, 2)}\n` : renderState(state));
+      return 0;
+    }
+    throw e;
+  }
+  if (!answer.success) {
+    process.stderr.write(`error: ${answer.error}\n`);
+    return 1;
+  }
+  if (json || (cmd !== 'state' && cmd !== 'plan')) {
+    const { success: _s, ...rest } = answer;
+    process.stdout.write(`${JSON.stringify(cmd === 'state' ? rest : rest, null, 2)}\n`);
+  } else if (cmd === 'state') {
+    process.stdout.write(renderState(stateSchema.parse(answer.state)));
+  } else {
+    const steps = answer.steps as { device: string | null; action: string; reason: string }[];
+    process.stdout.write(steps.length === 0 ? 'nothing to do: converged\n' : steps.map((s) => `${s.device ?? '-'}\t${s.action}\t${s.reason}`).join('\n') + '\n');
+  }
+  return 0;
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const config = loadConfig();
+  if (cmd === 'run') {
+    await runAgent(config);
+    return -1; // keeps running
+  }
+  if (['state', 'plan', 'apply', 'delete', 'start', 'stop', 'restart'].includes(cmd)) return operator(config, cmd, args);
+  throw new UsageError(`unknown command "${cmd}"`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    // Expected conditions get one clear line, not a stack trace.
+    const known = e instanceof ConfigError || e instanceof DataDirLockedError || e instanceof AgentUnreachable || e instanceof UsageError;
+    process.stderr.write(`orchestrator-agent: ${known ? (e).message : ((e as Error).stack ?? String(e))}\n`);
+    if (e instanceof UsageError) process.stderr.write(USAGE);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  },
+);

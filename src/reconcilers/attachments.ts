@@ -1,0 +1,39 @@
+// Where each vNIC of a runtime attaches: its MACVLAN network (parent + subnet, the subnet from the spec or
+// else from netmon's facts), MAC and static address.
+import type { HostInterface } from '../store/schema.js';
+import { macvlanNetworkName } from '../spec/names.js';
+import { vnicMac, type RuntimeSpec, type VnicSpec } from '../spec/runtime-spec.js';
+
+export interface Attachment {
+  vnic: VnicSpec;
+  parent: string;
+  mac: string;
+  ip: string | null; // static address, else Docker IPAM picks one (until DHCP exists)
+  subnet: string | null; // null: unknown yet (netmon has not reported the parent)
+  gateway: string | null;
+  network: string | null; // macvlan_<parent>_<a.b.c.d>_<prefix>, null while the subnet is unknown
+}
+
+export function attachmentsOf(spec: RuntimeSpec, host: readonly HostInterface[]): Attachment[] {
+  return spec.vnics.map((vnic) => {
+    let subnet = vnic.subnet ?? null;
+    let gateway = vnic.gateway ?? null;
+    if (subnet === null) {
+      const fact = host.find((h) => h.interface === vnic.parentInterface && h.status !== 'removed');
+      const addr = fact?.ipv4_addresses[0];
+      if (addr) {
+        subnet = addr.subnet;
+        gateway ??= fact.gateway;
+      }
+    }
+    return {
+      vnic,
+      parent: vnic.parentInterface,
+      mac: vnicMac(spec, vnic),
+      ip: vnic.mode === 'static' ? (vnic.ip ?? null) : null,
+      subnet,
+      gateway,
+      network: subnet === null ? null : macvlanNetworkName(vnic.parentInterface, subnet),
+    };
+  });
+}

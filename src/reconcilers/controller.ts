@@ -1,0 +1,226 @@
+// The controller: full passes (observe → plan → status → dispatch) on every wake-up and every resync
+// interval; steps run in a p-queue, one at a time per key, de-duplicated, with per-key backoff on failure.
+import type Docker from 'dockerode';
+import PQueue from 'p-queue';
+import { observe, type Observed } from '../docker/observed.js';
+import type { Logger } from '../log.js';
+import { specHash } from '../spec/runtime-spec.js';
+import type { Store } from '../store/store.js';
+import { StepError, type Executor } from './executor.js';
+import { imageOf, plan, type HostFacts } from './planner.js';
+import { crashBackoffMs, deriveStatus, failureBackoffMs, type Failure } from './status.js';
+import { isActionable, type Step } from './steps.js';
+
+export interface ControllerDeps {
+  docker: Docker;
+  store: Store;
+  executor: Executor;
+  log: Logger;
+  runtimeImage: string;
+  resyncIntervalMs: number;
+  selfContainerId: string | null;
+}
+
+export class Controller {
+  private readonly queue = new PQueue({ concurrency: 4 });
+  private readonly busy = new Set<string>();
+  readonly failures = new Map<string, Failure>();
+  private passing = false;
+  private dirty = false;
+  private stopped = false;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  /** Time of the last completed pass (health: a wedged reconciler stops moving it). */
+  lastPassAt = 0;
+  lastObserveError: string | null = null;
+  passes = 0;
+
+  constructor(private readonly d: ControllerDeps) {}
+
+  start(): void {
+    this.d.store.on('change', (kind) => {
+      if (kind !== 'status') this.wake();
+    });
+    this.resyncTimer = setInterval(() => this.wake(), this.d.resyncIntervalMs);
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    await this.queue.onIdle();
+  }
+
+  /** Runs a pass now, or right after the one in progress. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.passing) {
+      this.dirty = true;
+      return;
+    }
+    this.passing = true;
+    void (async () => {
+      try {
+        do {
+          this.dirty = false;
+          await this.pass();
+        } while (this.dirty && !this.stopped);
+      } finally {
+        this.passing = false;
+      }
+    })();
+  }
+
+  /** Resolves when no pass and no step is running and nothing is left to do right now (tests, demo). */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.queue.onIdle();
+      if (!this.passing && this.busy.size === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  facts(): HostFacts {
+    return {
+      interfaces: this.d.store.state.host.interfaces,
+      now: Date.now(),
+      runtimeImage: this.d.runtimeImage,
+      selfContainerId: this.d.selfContainerId,
+      selfNetworks: [],
+      gcAllowed: !this.d.store.degraded,
+    };
+  }
+
+  /** The steps the reconciler would take now; nothing is done (CLI `plan`, `get_plan`). */
+  async dryRun(): Promise<Step[]> {
+    const observed = await observe(this.d.docker);
+    return plan(this.d.store.state.runtimes, observed, await this.factsWithSelf());
+  }
+
+  private async factsWithSelf(): Promise<HostFacts> {
+    const f = this.facts();
+    if (this.d.selfContainerId === null) return f;
+    const self = await this.d.docker.getContainer(this.d.selfContainerId).inspect();
+    return { ...f, selfNetworks: Object.keys(self.NetworkSettings.Networks ?? {}) };
+  }
+
+  private async pass(): Promise<void> {
+    let observed: Observed;
+    let facts: HostFacts;
+    try {
+      [observed, facts] = await Promise.all([observe(this.d.docker), this.factsWithSelf()]);
+      this.lastObserveError = null;
+    } catch (e) {
+      // Engine away: keep retrying (resync and events wake us), never crash or spin.
+      const msg = (e as Error).message;
+      if (this.lastObserveError !== msg) this.d.log.warn({ err: msg }, 'cannot observe Docker; retrying');
+      this.lastObserveError = msg;
+      this.scheduleWake(Date.now() + 2000);
+      this.lastPassAt = Date.now();
+      return;
+    }
+    this.passes++;
+    const steps = plan(this.d.store.state.runtimes, observed, facts);
+    await this.accountCrashes(steps, facts.now);
+    await this.writeStatuses(observed, steps, facts.now);
+    for (const step of steps) {
+      if (step.action === 'wait' && step.until) this.scheduleWake(Date.parse(step.until));
+      if (!isActionable(step) || this.busy.has(step.key)) continue;
+      const f = this.failures.get(step.key);
+      if (f && f.until > facts.now) {
+        this.scheduleWake(f.until);
+        continue;
+      }
+      if (step.action === 'start' && step.crashed && this.d.store.state.runtimes[step.device!]?.status.backoffUntil === null) continue;
+      this.dispatch(step);
+    }
+    this.lastPassAt = Date.now();
+  }
+
+  /** A runtime that exited on its own waits 10 s·2^n before it is started again. */
+  private async accountCrashes(steps: Step[], now: number): Promise<void> {
+    const crashed = steps.filter(
+      (s): s is Extract<Step, { action: 'start' }> => s.action === 'start' && s.crashed && this.d.store.state.runtimes[s.device!]?.status.backoffUntil === null,
+    );
+    if (crashed.length === 0) return;
+    await this.d.store.update('status', (s) => {
+      for (const step of crashed) {
+        const st = s.runtimes[step.device!]?.status;
+        if (!st) continue;
+        st.crashCount += 1;
+        st.backoffUntil = new Date(now + crashBackoffMs(st.crashCount)).toISOString();
+        this.d.log.warn({ device: step.device, crashCount: st.crashCount, nextStart: st.backoffUntil }, `runtime exited unexpectedly (${step.reason})`);
+      }
+    });
+    this.dirty = true; // re-plan: those runtimes now wait
+  }
+
+  private async writeStatuses(observed: Observed, steps: Step[], now: number): Promise<void> {
+    const byName = new Map(observed.containers.map((c) => [c.name, c]));
+    const stepOf = new Map(steps.filter((s) => s.device !== null).map((s) => [s.device!, s]));
+    await this.d.store.update('status', (s) => {
+      for (const [name, rec] of Object.entries(s.runtimes)) {
+        const hash = specHash(rec.spec, imageOf(this.d.runtimeImage, rec.spec.runtimeVersion));
+        rec.status = deriveStatus(rec, byName.get(name), stepOf.get(name), this.failures.get(`runtime/${name}`), hash, now, this.d.executor.ulimitNote);
+      }
+    });
+  }
+
+  private dispatch(step: Step): void {
+    this.busy.add(step.key);
+    void this.queue
+      .add(async () => {
+        const log = this.d.log.child({ device: step.device, key: step.key });
+        log.info({ action: step.action, reason: step.reason }, `${step.action}`);
+        try {
+          await this.d.executor.run(step);
+          this.failures.delete(step.key);
+          await this.afterSuccess(step);
+        } catch (e) {
+          const prev = this.failures.get(step.key);
+          const count = (prev?.count ?? 0) + 1;
+          const until = Date.now() + failureBackoffMs(count);
+          const se = e instanceof StepError ? e : null;
+          const message = (e as Error).message;
+          this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until });
+          log.error({ action: step.action, err: message, retryAt: new Date(until).toISOString() }, `${step.action} failed`);
+          this.scheduleWake(until);
+        }
+      })
+      .finally(() => {
+        this.busy.delete(step.key);
+        this.wake();
+      });
+  }
+
+  private async afterSuccess(step: Step): Promise<void> {
+    const name = step.device;
+    if (name === null) return;
+    const now = new Date().toISOString();
+    await this.d.store.update('status', (s) => {
+      const rec = s.runtimes[name];
+      if (!rec) return;
+      if (step.action === 'start' || step.action === 'restart') {
+        rec.status.lastStartedAt = now;
+        rec.status.backoffUntil = null;
+        rec.status.restartCount = rec.restartCount;
+      } else if (step.action === 'stop' || step.action === 'removeContainer') {
+        rec.status.lastStartedAt = null;
+        if (!rec.running) rec.status.restartCount = rec.restartCount;
+      }
+    });
+  }
+
+  private scheduleWake(at: number): void {
+    if (this.stopped || at >= this.wakeAt) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeAt = Infinity;
+      this.wakeTimer = null;
+      this.wake();
+    }, Math.max(0, at - Date.now()) + 5);
+  }
+}

@@ -1,0 +1,208 @@
+// Carries out one planned step through dockerode. Idempotent where Docker allows it (an object that is
+// already there or already gone is success), and a failed container creation leaves nothing behind.
+import type Docker from 'dockerode';
+import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
+import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
+import type { Logger } from '../log.js';
+import { LABEL, labelsFor } from '../spec/names.js';
+import { mergedDns, specHash } from '../spec/runtime-spec.js';
+import type { Store } from '../store/store.js';
+import { attachmentsOf } from './attachments.js';
+import { imageOf } from './planner.js';
+import type { Step } from './steps.js';
+import { clampUlimits, hostHardUlimits, isRlimitRefusal, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
+
+export type FailureKind = 'image' | 'network' | 'container';
+
+export class StepError extends Error {
+  constructor(
+    message: string,
+    readonly kind: FailureKind,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ExecutorDeps {
+  docker: Docker;
+  store: Store;
+  log: Logger;
+  runtimeImage: string;
+  selfContainerId: string | null;
+}
+
+const STOP_TIMEOUT_S = 10;
+
+export class Executor {
+  ulimits: Ulimits = WANTED_ULIMITS;
+  /** Said in ContainerReady once the host refused the wanted ulimits. */
+  ulimitNote: string | null = null;
+
+  private api: [number, number] | null = null;
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  /** The engine's API version, read once it is reachable (it picks the create request's shape). */
+  async apiVersion(): Promise<[number, number]> {
+    this.api ??= await apiVersion(this.d.docker);
+    return this.api;
+  }
+
+  async run(step: Step): Promise<void> {
+    const { docker } = this.d;
+    switch (step.action) {
+      case 'createVolume':
+        await docker.createVolume({ Name: step.volume, Labels: labelsFor('runtime-data', step.device ?? undefined) });
+        return;
+      case 'removeVolume':
+        return ignore404(docker.getVolume(step.volume).remove());
+      case 'createInternalNetwork':
+        return this.createNetwork({ Name: step.network, Driver: 'bridge', Internal: true, Labels: labelsFor('internal-network', step.device ?? undefined) });
+      case 'createMacvlanNetwork': {
+        const n = step.network;
+        return this.createNetwork({
+          Name: n.name,
+          Driver: 'macvlan',
+          Options: { parent: n.parent, macvlan_mode: 'bridge' },
+          IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}) }] },
+          Labels: { ...labelsFor('macvlan-network'), [LABEL.parent]: n.parent, [LABEL.subnet]: n.subnet },
+        });
+      }
+      case 'removeNetwork':
+        return wrapNetwork(ignore404(docker.getNetwork(step.network).remove()));
+      case 'createContainer':
+        return this.createContainer(step.device!);
+      case 'removeContainer': {
+        const c = docker.getContainer(step.containerId);
+        await ignore404(ignore304(c.stop({ t: STOP_TIMEOUT_S })));
+        return ignore404(c.remove({ force: true }));
+      }
+      case 'connect':
+        return wrapNetwork(
+          docker.getNetwork(step.network).connect({
+            Container: step.device!,
+            EndpointConfig: step.attachment ? { ...(step.attachment.ip ? { IPAMConfig: { IPv4Address: step.attachment.ip } } : {}), MacAddress: step.attachment.mac } : {},
+          }),
+        );
+      case 'disconnect':
+        return wrapNetwork(ignore404(docker.getNetwork(step.network).disconnect({ Container: step.containerId, Force: true })));
+      case 'start':
+        return this.start(step.device!, step.containerId);
+      case 'stop':
+        return ignore304(docker.getContainer(step.containerId).stop({ t: STOP_TIMEOUT_S }));
+      case 'restart':
+        await docker.getContainer(step.containerId).restart({ t: STOP_TIMEOUT_S });
+        return;
+      case 'connectSelf':
+        try {
+          await docker.getNetwork(step.network).connect({ Container: this.d.selfContainerId! });
+        } catch (e) {
+          if (!/already exists|already attached/i.test(messageOf(e))) throw e;
+        }
+        return;
+      case 'forget':
+        await this.d.store.update('status', (s) => {
+          if (s.runtimes[step.device!]?.deletion) delete s.runtimes[step.device!];
+        });
+        return;
+      case 'wait':
+        return;
+    }
+  }
+
+  private async createNetwork(opts: Docker.NetworkCreateOptions): Promise<void> {
+    try {
+      await this.d.docker.createNetwork({ CheckDuplicate: true, ...opts });
+    } catch (e) {
+      if (statusOf(e) === 409) return; // created meanwhile: the next pass compares it
+      throw new StepError(`network ${opts.Name}: ${messageOf(e)}`, 'network', 'NetworkError');
+    }
+  }
+
+  private async ensureImage(image: string): Promise<void> {
+    const { docker } = this.d;
+    try {
+      await docker.getImage(image).inspect();
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
+    try {
+      const stream = await docker.pull(image);
+      await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+    } catch (e) {
+      throw new StepError(`image ${image} is not present and could not be pulled: ${messageOf(e)}`, 'image', 'PullFailed');
+    }
+  }
+
+  private async createContainer(name: string): Promise<void> {
+    const rec = this.d.store.state.runtimes[name];
+    if (!rec) return;
+    const image = imageOf(this.d.runtimeImage, rec.spec.runtimeVersion);
+    await this.ensureImage(image);
+    const input = {
+      name,
+      image,
+      specHash: specHash(rec.spec, image),
+      attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces),
+      dns: mergedDns(rec.spec),
+      ulimits: this.ulimits,
+    };
+    const req = atLeast(await this.apiVersion(), 1, 44) ? request144(input) : requestBelow144(input);
+    let container: Docker.Container;
+    try {
+      container = await this.d.docker.createContainer(req.create);
+    } catch (e) {
+      throw new StepError(`create ${name}: ${messageOf(e)}`, 'container', 'CreateFailed');
+    }
+    try {
+      for (const c of req.connect) await this.d.docker.getNetwork(c.network).connect({ Container: container.id, EndpointConfig: c.endpoint });
+    } catch (e) {
+      await container.remove({ force: true }).catch(() => undefined); // nothing half-made
+      throw new StepError(`connect ${name}: ${messageOf(e)}`, 'network', 'NetworkError');
+    }
+  }
+
+  private async start(name: string, id: string): Promise<void> {
+    try {
+      await ignore304(this.d.docker.getContainer(id).start());
+    } catch (e) {
+      const msg = messageOf(e);
+      if (!isRlimitRefusal(msg) || this.ulimits !== WANTED_ULIMITS) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');
+      // The host refuses rtprio/memlock: re-create with its hard limits and say so.
+      this.ulimits = clampUlimits(WANTED_ULIMITS, hostHardUlimits());
+      this.ulimitNote = `ulimits clamped to the host's hard limits (rtprio ${this.ulimits.rtprio}, memlock ${this.ulimits.memlock}): the host refused rtprio 99 / memlock unlimited`;
+      this.d.log.warn({ device: name, ulimits: this.ulimits }, this.ulimitNote);
+      await this.d.docker.getContainer(id).remove({ force: true });
+      await this.createContainer(name);
+      const created = await this.d.docker.getContainer(name).inspect();
+      await this.start(name, created.Id);
+    }
+  }
+}
+
+async function ignore404<T>(p: Promise<T>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (statusOf(e) !== 404) throw e;
+  }
+}
+
+async function ignore304<T>(p: Promise<T>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (statusOf(e) !== 304) throw e;
+  }
+}
+
+async function wrapNetwork(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StepError) throw e;
+    throw new StepError(messageOf(e), 'network', 'NetworkError');
+  }
+}

@@ -1,0 +1,145 @@
+// The pure planner: plan(desired, observed, facts) → the next step per resource. Recomputed from fresh
+// observations on every pass, so a failed or interrupted step is simply planned again.
+import type { Observed, ObservedContainer } from '../docker/observed.js';
+import { dataVolumeName, internalNetworkName, LABEL } from '../spec/names.js';
+import { specHash } from '../spec/runtime-spec.js';
+import type { HostInterface, RuntimeRecord } from '../store/schema.js';
+import { attachmentsOf } from './attachments.js';
+import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
+
+export interface HostFacts {
+  interfaces: readonly HostInterface[];
+  now: number; // ms since epoch
+  runtimeImage: string; // repository; the tag is the spec's runtimeVersion
+  selfContainerId: string | null; // the agent's own container, when it runs in one
+  selfNetworks: readonly string[];
+  /** False while the state file could not be trusted: nothing unknown is garbage-collected. */
+  gcAllowed: boolean;
+}
+
+export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
+
+export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
+  const steps: Step[] = [];
+  const containerByName = new Map(observed.containers.map((c) => [c.name, c]));
+  const networkNames = new Set(observed.networks.map((n) => n.name));
+  const volumeNames = new Set(observed.volumes.map((v) => v.name));
+  const neededMacvlans = new Map<string, MacvlanNetworkSpec>();
+
+  for (const [name, rec] of Object.entries(desired)) {
+    const c = containerByName.get(name);
+    const internal = internalNetworkName(name);
+    const volume = dataVolumeName(name);
+    const key = `runtime/${name}`;
+    const add = (s: StepBody) => steps.push({ key, device: name, ...s });
+
+    if (rec.deletion) {
+      if (c) add({ action: 'removeContainer', containerId: c.id, reason: 'runtime deleted' });
+      else if (networkNames.has(internal)) add({ action: 'removeNetwork', network: internal, reason: 'runtime deleted' });
+      else if (volumeNames.has(volume)) add({ action: 'removeVolume', volume, reason: 'runtime deleted' });
+      else add({ action: 'forget', reason: 'every object of the runtime is gone' });
+      continue;
+    }
+
+    const atts = attachmentsOf(rec.spec, facts.interfaces);
+    for (const a of atts) {
+      if (a.network && a.subnet) neededMacvlans.set(a.network, { name: a.network, parent: a.parent, subnet: a.subnet, gateway: a.gateway });
+    }
+    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames });
+    if (step) add(step);
+  }
+
+  // Shared MACVLAN networks: create the needed ones, remove the agent's unneeded ones once nothing uses them.
+  const inUse = new Set(observed.containers.flatMap((c) => Object.keys(c.networks)));
+  for (const n of observed.networks) {
+    if (n.labels[LABEL.role] !== 'macvlan-network' || neededMacvlans.has(n.name) || inUse.has(n.name) || !facts.gcAllowed) continue;
+    steps.push({ key: `network/${n.name}`, device: null, action: 'removeNetwork', network: n.name, reason: 'no runtime needs it' });
+  }
+  for (const spec of neededMacvlans.values()) {
+    if (networkNames.has(spec.name)) continue;
+    const other = observed.networks.find((n) => n.driver === 'macvlan' && n.parent === spec.parent);
+    if (other) continue; // Docker allows one MACVLAN network per parent: the old one goes first (above)
+    steps.push({ key: `network/${spec.name}`, device: null, action: 'createMacvlanNetwork', network: spec, reason: `needed on ${spec.parent}` });
+  }
+
+  // Garbage: the agent's objects of runtimes nobody declared.
+  if (facts.gcAllowed) {
+    for (const c of observed.containers) {
+      const dev = c.labels[LABEL.device];
+      if (c.labels[LABEL.role] === 'runtime' && dev !== undefined && !(dev in desired)) {
+        steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeContainer', containerId: c.id, reason: 'not declared' });
+      }
+    }
+    for (const n of observed.networks) {
+      const dev = n.labels[LABEL.device];
+      if (n.labels[LABEL.role] === 'internal-network' && dev !== undefined && !(dev in desired) && !containerByName.has(dev)) {
+        steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeNetwork', network: n.name, reason: 'not declared' });
+      }
+    }
+    for (const v of observed.volumes) {
+      const dev = v.labels[LABEL.device];
+      if (v.labels[LABEL.role] === 'runtime-data' && dev !== undefined && !(dev in desired) && !containerByName.has(dev)) {
+        steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeVolume', volume: v.name, reason: 'not declared' });
+      }
+    }
+  }
+
+  // One step per key: the first planned wins; the rest is planned again after it.
+  const seen = new Set<string>();
+  return steps.filter((s) => (seen.has(s.key) ? false : (seen.add(s.key), true)));
+}
+
+
+function runtimeStep(
+  name: string,
+  rec: RuntimeRecord,
+  c: ObservedContainer | undefined,
+  atts: ReturnType<typeof attachmentsOf>,
+  observed: Observed,
+  facts: HostFacts,
+  o: { internal: string; volume: string; networkNames: Set<string>; volumeNames: Set<string> },
+): StepBody | null {
+  const unknown = atts.find((a) => a.network === null);
+  if (unknown) {
+    return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${unknown.parent}` };
+  }
+  if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
+  if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
+  const missingNet = atts.find((a) => !o.networkNames.has(a.network!));
+  if (!c) {
+    if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
+    return { action: 'createContainer', reason: 'container missing' };
+  }
+  const hash = specHash(rec.spec, imageOf(facts.runtimeImage, rec.spec.runtimeVersion));
+  if (c.labels[LABEL.specHash] !== hash) return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
+
+  // Networks: leave MACVLAN networks that are no longer wanted, join the wanted ones (no restart).
+  const wanted = new Set([o.internal, ...atts.map((a) => a.network!)]);
+  const stale = Object.keys(c.networks).find(
+    (n) => !wanted.has(n) && observed.networks.some((on) => on.name === n && on.labels[LABEL.role] === 'macvlan-network'),
+  );
+  if (stale) return { action: 'disconnect', network: stale, containerId: c.id, reason: `left MACVLAN network ${stale}` };
+  if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
+  const unjoined = atts.find((a) => !(a.network! in c.networks));
+  if (unjoined) return { action: 'connect', network: unjoined.network!, attachment: unjoined, reason: `not attached to ${unjoined.network}` };
+  if (!(o.internal in c.networks)) return { action: 'connect', network: o.internal, attachment: null, reason: 'not attached to its internal network' };
+
+  const running = c.state === 'running' || c.state === 'paused' || c.state === 'restarting';
+  if (rec.running) {
+    if (!running) {
+      const crashed = c.state !== 'created' && rec.status.lastStartedAt !== null;
+      const until = rec.status.backoffUntil;
+      if (until !== null && Date.parse(until) > facts.now) {
+        return { action: 'wait', until, condition: 'Running', reason: `CrashLoopBackOff: next start at ${until}` };
+      }
+      return { action: 'start', containerId: c.id, crashed, reason: crashed ? `exited (${c.status}): start again` : 'not running' };
+    }
+    if (rec.restartCount > rec.status.restartCount) return { action: 'restart', containerId: c.id, reason: 'restart requested' };
+  } else if (running) {
+    return { action: 'stop', containerId: c.id, reason: 'stop requested' };
+  }
+  if (facts.selfContainerId !== null && !facts.selfNetworks.includes(o.internal)) {
+    return { action: 'connectSelf', network: o.internal, reason: 'the agent joins the internal network to reach the runtime' };
+  }
+  return null;
+}

@@ -1,0 +1,103 @@
+// Status of a runtime from what was observed and planned (pure): phase, conditions, observedGeneration.
+import type { ObservedContainer } from '../docker/observed.js';
+import { LABEL } from '../spec/names.js';
+import type { Condition, Phase, RuntimeRecord, RuntimeStatus } from '../store/schema.js';
+import type { FailureKind } from './executor.js';
+import type { Step } from './steps.js';
+
+export interface Failure {
+  message: string;
+  kind: FailureKind;
+  reason: string;
+  count: number;
+  until: number; // ms epoch: no retry before
+}
+
+export const CRASH_RESET_MS = 10 * 60_000;
+
+type CondValue = Pick<Condition, 'status' | 'reason' | 'message'>;
+
+export function deriveStatus(
+  rec: RuntimeRecord,
+  c: ObservedContainer | undefined,
+  step: Step | undefined,
+  failure: Failure | undefined,
+  hash: string,
+  now: number,
+  ulimitNote: string | null,
+): RuntimeStatus {
+  const prev = rec.status;
+  const running = c?.state === 'running';
+  const waitNet = step?.action === 'wait' && step.condition === 'NetworkReady' ? step : undefined;
+  const waitCrash = step?.action === 'wait' && step.condition === 'Running' ? step : undefined;
+  const converged = step === undefined && failure === undefined;
+
+  let phase: Phase;
+  if (rec.deletion) phase = 'Deleting';
+  else if (waitNet) phase = 'Pending';
+  else if (failure || waitCrash) phase = 'Failed';
+  else if (converged) phase = running ? 'Running' : 'Stopped';
+  else if (prev.observedGeneration < rec.generation) phase = 'Creating';
+  else phase = running ? 'Running' : 'Stopped';
+
+  const netStep = step?.action === 'connect' || step?.action === 'disconnect' || step?.action === 'createInternalNetwork';
+  const cond: Record<Condition['type'], CondValue> = {
+    ImageReady:
+      failure?.kind === 'image'
+        ? { status: 'False', reason: failure.reason, message: failure.message }
+        : c
+          ? { status: 'True', reason: 'Present', message: '' }
+          : { status: 'Unknown', reason: 'NotCreated', message: '' },
+    NetworkReady: waitNet
+      ? { status: 'False', reason: waitNet.reason.startsWith('ParentSubnetUnknown') ? 'ParentSubnetUnknown' : 'WaitingForNetwork', message: waitNet.reason }
+      : failure?.kind === 'network'
+        ? { status: 'False', reason: failure.reason, message: failure.message }
+        : c && !netStep
+          ? { status: 'True', reason: 'Attached', message: '' }
+          : { status: c ? 'False' : 'Unknown', reason: c ? 'Attaching' : 'NotCreated', message: netStep ? step.reason : '' },
+    ContainerReady: !c
+      ? { status: 'False', reason: failure?.kind === 'container' ? failure.reason : 'NotCreated', message: failure?.kind === 'container' ? failure.message : '' }
+      : c.labels[LABEL.specHash] !== hash
+        ? { status: 'False', reason: 'SpecChanged', message: 'the container is re-created for the new spec' }
+        : { status: 'True', reason: 'Created', message: ulimitNote ?? '' },
+    Running: running
+      ? { status: 'True', reason: 'Started', message: '' }
+      : waitCrash
+        ? { status: 'False', reason: 'CrashLoopBackOff', message: `exited ${prev.crashCount} time(s); next start at ${waitCrash.until}` }
+        : failure?.kind === 'container' && c
+          ? { status: 'False', reason: failure.reason, message: failure.message }
+          : !rec.running
+            ? { status: 'False', reason: 'Stopped', message: 'stop requested' }
+            : { status: 'False', reason: 'NotStarted', message: '' },
+  };
+  const at = new Date(now).toISOString();
+  const conditions = (Object.keys(cond) as Condition['type'][]).map((type) => {
+    const v = cond[type];
+    const old = prev.conditions.find((x) => x.type === type);
+    const same = old && old.status === v.status && old.reason === v.reason;
+    return { type, ...v, lastTransitionTime: same ? old.lastTransitionTime : at };
+  });
+
+  const lastStarted = prev.lastStartedAt === null ? null : Date.parse(prev.lastStartedAt);
+  const crashReset = running && lastStarted !== null && now - lastStarted > CRASH_RESET_MS;
+  return {
+    ...prev,
+    phase,
+    conditions,
+    observedGeneration: converged && !rec.deletion ? rec.generation : prev.observedGeneration,
+    lastError: failure?.message ?? null,
+    endpoints: Object.fromEntries(
+      Object.entries(c?.networks ?? {})
+        .filter(([n]) => n.startsWith('macvlan_'))
+        .map(([n, e]) => [n, { ip: e.ip, mac: e.mac }]),
+    ),
+    crashCount: crashReset ? 0 : prev.crashCount,
+    backoffUntil: crashReset ? null : prev.backoffUntil,
+  };
+}
+
+/** Crash-loop backoff: 10 s·2^n, capped at 5 min (CONTRACT §7). */
+export const crashBackoffMs = (crashCount: number) => Math.min(10_000 * 2 ** Math.max(0, crashCount - 1), 300_000);
+
+/** Backoff after a failed step: 1 s·2^n, capped at 5 min. */
+export const failureBackoffMs = (count: number) => Math.min(1000 * 2 ** Math.max(0, count - 1), 300_000);

@@ -1,0 +1,42 @@
+// The steps a reconcile pass can take. Each names the work key it serializes on and why it is needed.
+import type { Attachment } from './attachments.js';
+
+export interface MacvlanNetworkSpec {
+  name: string;
+  parent: string;
+  subnet: string;
+  gateway: string | null;
+}
+
+interface Base {
+  key: string; // runtime/<name> or network/<name>: steps with one key never run concurrently
+  device: string | null;
+  reason: string;
+}
+
+export type Step = Base &
+  (
+    | { action: 'createVolume'; volume: string }
+    | { action: 'removeVolume'; volume: string }
+    | { action: 'createInternalNetwork'; network: string }
+    | { action: 'createMacvlanNetwork'; network: MacvlanNetworkSpec }
+    | { action: 'removeNetwork'; network: string }
+    | { action: 'createContainer' }
+    | { action: 'removeContainer'; containerId: string }
+    | { action: 'connect'; network: string; attachment: Attachment | null }
+    | { action: 'disconnect'; network: string; containerId: string }
+    | { action: 'start'; containerId: string; crashed: boolean }
+    | { action: 'stop'; containerId: string }
+    | { action: 'restart'; containerId: string }
+    | { action: 'connectSelf'; network: string }
+    | { action: 'forget' }
+    | { action: 'wait'; until: string | null; condition: 'NetworkReady' | 'Running' }
+  );
+
+export type Action = Step['action'];
+
+/** Steps the executor carries out; `wait` only explains why nothing happens yet. */
+export const isActionable = (s: Step) => s.action !== 'wait';
+
+/** A step without its key and device (filled in by whoever plans for that resource). */
+export type StepBody = Step extends infer S ? (S extends Step ? Omit<S, 'key' | 'device'> : never) : never;

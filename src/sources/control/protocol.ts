@@ -1,0 +1,12 @@
+// The operator CLI's socket ($ORCH_DATA_DIR/agent.sock, mode 0600): one JSON request per line, one answer.
+import { z } from 'zod';
+
+export const controlRequestSchema = z.discriminatedUnion('command', [
+  z.object({ command: z.literal('state') }),
+  z.object({ command: z.literal('plan') }),
+  z.object({ command: z.literal('apply'), runtime: z.unknown() }),
+  z.object({ command: z.enum(['delete', 'start', 'stop', 'restart']), name: z.string() }),
+]);
+export type ControlRequest = z.infer<typeof controlRequestSchema>;
+
+export type ControlAnswer = { success: true; [k: string]: unknown } | { success: false; error: string };

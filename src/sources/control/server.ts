@@ -1,0 +1,89 @@
+// The control socket: operator commands. Like every source it only writes desired state or reads.
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Logger } from '../../log.js';
+import type { Controller } from '../../reconcilers/controller.js';
+import { normalizeCreateRequest } from '../../spec/runtime-spec.js';
+import { firstIssueMessage } from '../../spec/validation-error.js';
+import { markForDeletion, putRuntime, setLifecycle } from '../../store/desired-state.js';
+import type { Store } from '../../store/store.js';
+import { controlRequestSchema, type ControlAnswer } from './protocol.js';
+
+export interface AgentInfo {
+  id: string;
+  version: string;
+  startedAt: number;
+}
+
+export class ControlServer {
+  private server: net.Server | null = null;
+
+  constructor(
+    private readonly path: string,
+    private readonly store: Store,
+    private readonly controller: Controller,
+    private readonly agent: AgentInfo,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    fs.rmSync(this.path, { force: true }); // stale after a SIGKILL
+    const server = net.createServer((sock) => {
+      let buf = '';
+      sock.on('error', () => undefined);
+      sock.on('data', (d) => {
+        buf += d.toString();
+        if (buf.length > 4 * 1024 * 1024) return sock.destroy();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          void this.handle(line).then((a) => sock.write(`${JSON.stringify(a)}\n`));
+        }
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.path, () => resolve());
+    });
+    fs.chmodSync(this.path, 0o600);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    fs.rmSync(this.path, { force: true });
+  }
+
+  private async handle(line: string): Promise<ControlAnswer> {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      return { success: false, error: 'request is not JSON' };
+    }
+    const parsed = controlRequestSchema.safeParse(json);
+    if (!parsed.success) return { success: false, error: firstIssueMessage(parsed.error) };
+    const req = parsed.data;
+    try {
+      switch (req.command) {
+        case 'state':
+          return { success: true, agent: { id: this.agent.id, version: this.agent.version, uptime: Math.floor((Date.now() - this.agent.startedAt) / 1000) }, state: this.store.state };
+        case 'plan':
+          return { success: true, steps: await this.controller.dryRun() };
+        case 'apply': {
+          const n = normalizeCreateRequest(req.runtime);
+          if (!n.ok) return { success: false, error: n.error };
+          return { success: true, result: await putRuntime(this.store, n.spec, { allowUpdate: true }) };
+        }
+        case 'delete':
+          return (await markForDeletion(this.store, req.name)) ? { success: true } : { success: false, error: `runtime ${req.name} not found` };
+        default:
+          return (await setLifecycle(this.store, req.name, req.command)) ? { success: true } : { success: false, error: `runtime ${req.name} not found` };
+      }
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, command: req.command }, 'control command failed');
+      return { success: false, error: (e as Error).message };
+    }
+  }
+}

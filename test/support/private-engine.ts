@@ -1,0 +1,96 @@
+// A private dockerd for tests and the demo: its own data/exec roots and socket, no bridge, no iptables,
+// internal bridges from 198.18.0.0/16 (benchmark range). Never the machine's default Docker socket.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
+
+export interface Engine {
+  dockerHost: string; // unix:///…/docker.sock
+  socketPath: string;
+  docker: Docker;
+  /** True when this process started the engine (and must stop it). */
+  owned: boolean;
+  dir: string | null;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
+
+export function dockerFor(dockerHost: string): Docker {
+  const socketPath = dockerHost.replace(/^unix:\/\//, '');
+  if (DEFAULT_SOCKETS.includes(path.resolve(socketPath))) throw new Error(`refusing the machine's default Docker socket ${socketPath} in tests`);
+  return new Docker({ socketPath });
+}
+
+export async function startPrivateEngine(): Promise<Engine> {
+  const given = process.env.ORCH_TEST_DOCKER_HOST;
+  if (given) {
+    const docker = dockerFor(given);
+    await docker.ping();
+    return { dockerHost: given, socketPath: given.replace(/^unix:\/\//, ''), docker, owned: false, dir: null, stop: async () => {} };
+  }
+  if (spawnSync('which', ['dockerd']).status !== 0) {
+    throw new Error('dockerd not found: install it with `apt-get install -y docker.io busybox-static` (as root)');
+  }
+  if (process.getuid?.() !== 0) throw new Error('the private Docker engine needs root');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-engine-'));
+  const socketPath = path.join(dir, 'docker.sock');
+  const pidfile = path.join(dir, 'docker.pid');
+  const log = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
+  const child = spawn(
+    'dockerd',
+    [
+      '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '-H', `unix://${socketPath}`,
+      '--pidfile', pidfile, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
+      '--default-address-pool', 'base=198.18.0.0/16,size=24',
+    ],
+    { stdio: ['ignore', log, log], detached: true },
+  );
+  child.unref();
+  const docker = new Docker({ socketPath });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await docker.ping();
+      break;
+    } catch {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        throw new Error(`private dockerd did not start; log: ${fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8').slice(-2000)}`);
+      }
+      await sleep(100);
+    }
+  }
+  const stop = async () => {
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(pidfile, 'utf8'));
+    } catch {
+      pid = child.pid ?? 0;
+    }
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+      for (let i = 0; i < 200 && alive(pid); i++) await sleep(100);
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    spawnSync('umount', ['-R', '-l', path.join(dir, 'exec')], { stdio: 'ignore' });
+    spawnSync('umount', ['-R', '-l', path.join(dir, 'data')], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+  return { dockerHost: `unix://${socketPath}`, socketPath, docker, owned: true, dir, stop };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
