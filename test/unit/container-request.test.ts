@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { request144, requestBelow144, type RuntimeContainerInput } from '../../src/docker/runtime-container-request.js';
+import { attachmentsOf } from '../../src/reconcilers/attachments.js';
+import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
+
+const spec: RuntimeSpec = {
+  name: 'plc',
+  runtimeVersion: 'latest',
+  vnics: [
+    { name: 'eth0', parentInterface: 'lan0', mode: 'static', ip: '198.51.100.10', subnet: '198.51.100.0/24', dns: ['198.51.100.1'], mac: '02:00:00:00:00:01' },
+    { name: 'eth1', parentInterface: 'lan1', mode: 'dhcp', subnet: '203.0.113.0/24', dns: ['198.51.100.1', '203.0.113.1'] },
+  ],
+};
+const input: RuntimeContainerInput = {
+  name: 'plc', image: 'img:latest', specHash: 'h', attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 },
+};
+
+test('API < 1.44: created on the first MACVLAN with Config.MacAddress; the rest connected, internal last', () => {
+  const r = requestBelow144(input);
+  assert.equal(r.create.HostConfig?.NetworkMode, 'macvlan_lan0_198.51.100.0_24');
+  assert.equal(r.create.MacAddress, '02:00:00:00:00:01');
+  assert.deepEqual(Object.keys(r.create.NetworkingConfig!.EndpointsConfig!), ['macvlan_lan0_198.51.100.0_24']);
+  assert.deepEqual(r.create.NetworkingConfig!.EndpointsConfig!['macvlan_lan0_198.51.100.0_24'], { IPAMConfig: { IPv4Address: '198.51.100.10' }, MacAddress: '02:00:00:00:00:01' });
+  assert.deepEqual(r.connect.map((c) => c.network), ['macvlan_lan1_203.0.113.0_24', 'plc_internal']);
+  assert.match(r.connect[0]!.endpoint.MacAddress!, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  assert.equal(r.create.HostConfig?.RestartPolicy?.Name, 'no');
+  assert.deepEqual(r.create.HostConfig?.CapAdd, ['SYS_NICE']);
+  assert.deepEqual(r.create.HostConfig?.Ulimits, [{ Name: 'rtprio', Soft: 99, Hard: 99 }, { Name: 'memlock', Soft: -1, Hard: -1 }]);
+  assert.deepEqual(r.create.HostConfig?.Dns, ['198.51.100.1', '203.0.113.1']);
+  assert.deepEqual(r.create.HostConfig?.Mounts, [{ Type: 'volume', Source: 'plc_data', Target: '/var/run/runtime' }]);
+});
+
+test('API >= 1.44: every endpoint with its own MAC at create, nothing to connect', () => {
+  const r = request144(input);
+  assert.deepEqual(r.connect, []);
+  assert.equal(r.create.MacAddress, undefined);
+  const eps = r.create.NetworkingConfig!.EndpointsConfig!;
+  assert.deepEqual(Object.keys(eps), ['macvlan_lan0_198.51.100.0_24', 'macvlan_lan1_203.0.113.0_24', 'plc_internal']);
+  assert.equal(eps['macvlan_lan0_198.51.100.0_24']!.MacAddress, '02:00:00:00:00:01');
+  assert.equal(eps['macvlan_lan1_203.0.113.0_24']!.MacAddress, input.attachments[1]!.mac);
+  assert.equal(eps['macvlan_lan1_203.0.113.0_24']!.IPAMConfig, undefined);
+});

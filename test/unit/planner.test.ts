@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Observed, ObservedContainer } from '../../src/docker/observed.js';
+import { imageOf, plan, type HostFacts } from '../../src/reconcilers/planner.js';
+import { LABEL, labelsFor } from '../../src/spec/names.js';
+import { specHash, type RuntimeSpec } from '../../src/spec/runtime-spec.js';
+import { initialStatus, type RuntimeRecord } from '../../src/store/schema.js';
+
+const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
+  interfaces: [],
+  now: Date.parse('2026-01-01T00:00:00Z'),
+  runtimeImage: 'img',
+  selfContainerId: null,
+  selfNetworks: [],
+  gcAllowed: true,
+  ...over,
+});
+const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
+  name,
+  runtimeVersion: 'latest',
+  vnics: [{ name: 'eth0', parentInterface: 'eth1', mode: 'dhcp', dns: [], ...(subnet ? { subnet } : {}) }],
+});
+const rec = (s: RuntimeSpec, over: Partial<RuntimeRecord> = {}): RuntimeRecord => ({
+  spec: s, generation: 1, running: true, restartCount: 0, deletion: null, createdAt: 'x', status: initialStatus(), ...over,
+});
+const empty = (): Observed => ({ containers: [], networks: [], volumes: [] });
+
+/** The observed world once `s` has fully converged. */
+function convergedWorld(s: RuntimeSpec, state = 'running'): Observed {
+  const mv = `macvlan_eth1_198.51.100.0_24`;
+  const c: ObservedContainer = {
+    id: `id-${s.name}`, name: s.name, state, status: '',
+    labels: { ...labelsFor('runtime', s.name), [LABEL.specHash]: specHash(s, imageOf('img', 'latest')) },
+    networks: { [mv]: { networkId: 'n1', ip: null, mac: null }, [`${s.name}_internal`]: { networkId: 'n2', ip: null, mac: null } },
+  };
+  return {
+    containers: [c],
+    networks: [
+      { id: 'n1', name: mv, labels: labelsFor('macvlan-network'), driver: 'macvlan', parent: 'eth1', subnet: '198.51.100.0/24' },
+      { id: 'n2', name: `${s.name}_internal`, labels: labelsFor('internal-network', s.name), driver: 'bridge', parent: null, subnet: null },
+    ],
+    volumes: [{ name: `${s.name}_data`, labels: labelsFor('runtime-data', s.name) }],
+  };
+}
+
+test('from nothing: volume first, then one step per pass', () => {
+  const steps = plan({ a: rec(spec('a')) }, empty(), facts());
+  assert.deepEqual(steps.map((s) => [s.key, s.action]), [['runtime/a', 'createVolume'], ['network/macvlan_eth1_198.51.100.0_24', 'createMacvlanNetwork']]);
+});
+
+test('converged: no steps; and the plan is the same from a fresh copy', () => {
+  const s = spec('a');
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts()), []);
+});
+
+test('spec change → re-create; stop → stop; restart counter → restart', () => {
+  const s = spec('a');
+  const changed = { ...s, runtimeVersion: 'v2' };
+  assert.equal(plan({ a: rec(changed) }, convergedWorld(s), facts())[0]?.action, 'removeContainer');
+  assert.equal(plan({ a: rec(s, { running: false }) }, convergedWorld(s), facts())[0]?.action, 'stop');
+  assert.equal(plan({ a: rec(s, { restartCount: 1 }) }, convergedWorld(s), facts())[0]?.action, 'restart');
+});
+
+test('exited after we started it = crash; inside the backoff window = wait', () => {
+  const s = spec('a');
+  const started = { ...initialStatus(), lastStartedAt: '2025-12-31T23:59:00Z' };
+  const [step] = plan({ a: rec(s, { status: started }) }, convergedWorld(s, 'exited'), facts());
+  assert.ok(step?.action === 'start' && step.crashed);
+  const waiting = { ...started, backoffUntil: '2026-01-01T00:00:10Z', crashCount: 1 };
+  assert.deepEqual(plan({ a: rec(s, { status: waiting }) }, convergedWorld(s, 'exited'), facts()).map((x) => x.action), ['wait']);
+  const [fresh] = plan({ a: rec(s) }, convergedWorld(s, 'created'), facts());
+  assert.ok(fresh?.action === 'start' && !fresh.crashed);
+});
+
+test('subnet from netmon facts; unknown subnet waits with ParentSubnetUnknown', () => {
+  const s = spec('a', null);
+  const [w] = plan({ a: rec(s) }, empty(), facts());
+  assert.equal(w?.action, 'wait');
+  assert.match(w!.reason, /^ParentSubnetUnknown/);
+  const iface = { interface: 'eth1', operstate: 'up', type: 'ethernet' as const, mac_address: null, gateway: '198.51.100.1',
+    ipv4_addresses: [{ address: '198.51.100.5', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }] };
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts({ interfaces: [iface] })), []);
+});
+
+test('deletion in order: container, internal network, volume, then forget; unneeded MACVLAN removed', () => {
+  const s = spec('a');
+  const w = convergedWorld(s);
+  const del = rec(s, { deletion: { requestedAt: 'x' } });
+  assert.equal(plan({ a: del }, w, facts())[0]?.action, 'removeContainer');
+  w.containers = [];
+  const steps = plan({ a: del }, w, facts());
+  assert.deepEqual(steps.map((x) => x.action).sort(), ['removeNetwork', 'removeNetwork']);
+  w.networks = [];
+  assert.equal(plan({ a: del }, w, facts())[0]?.action, 'removeVolume');
+  w.volumes = [];
+  assert.equal(plan({ a: del }, w, facts())[0]?.action, 'forget');
+});
+
+test('undeclared labelled objects are collected, but not when the state file was untrusted', () => {
+  const w = convergedWorld(spec('ghost'));
+  assert.deepEqual(plan({}, w, facts()).map((x) => x.action), ['removeContainer']);
+  w.containers = [];
+  assert.deepEqual(plan({}, w, facts()).map((x) => x.action).sort(), ['removeNetwork', 'removeNetwork']);
+  assert.deepEqual(plan({}, w, facts({ gcAllowed: false })), []);
+});
+
+test('a subnet change moves the runtime without re-creating it', () => {
+  const s = spec('a', null);
+  const w = convergedWorld(spec('a'));
+  const moved = { interface: 'eth1', operstate: 'up', type: 'ethernet' as const, mac_address: null, gateway: null,
+    ipv4_addresses: [{ address: '203.0.113.5', prefixlen: 24, subnet: '203.0.113.0/24', network_address: '203.0.113.0' }] };
+  w.containers[0]!.labels[LABEL.specHash] = specHash(s, imageOf('img', 'latest'));
+  const steps = plan({ a: rec(s) }, w, facts({ interfaces: [moved] }));
+  assert.deepEqual(steps.map((x) => x.action), ['disconnect']);
+});
+
+test('when the agent runs in a container it joins each internal network', () => {
+  const s = spec('a');
+  const [st] = plan({ a: rec(s) }, convergedWorld(s), facts({ selfContainerId: 'me' }));
+  assert.ok(st?.action === 'connectSelf' && st.network === 'a_internal');
+});
