@@ -1,5 +1,6 @@
 // The controller: full passes (observe → plan → status → dispatch) on every wake-up and every resync
 // interval; steps run in a p-queue, one at a time per key, de-duplicated, with per-key backoff on failure.
+import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import PQueue from 'p-queue';
 import { observe, type Observed } from '../docker/observed.js';
@@ -33,6 +34,8 @@ export class Controller {
   private wakeAt = Infinity;
   /** Time of the last completed pass (health: a wedged reconciler stops moving it). */
   lastPassAt = 0;
+  /** Wall time of the last completed pass (observe + plan + status + dispatch). */
+  lastPassMs = 0;
   lastObserveError: string | null = null;
   passes = 0;
 
@@ -107,6 +110,7 @@ export class Controller {
   }
 
   private async pass(): Promise<void> {
+    const t0 = performance.now();
     let observed: Observed;
     let facts: HostFacts;
     try {
@@ -137,6 +141,7 @@ export class Controller {
       this.dispatch(step);
     }
     this.lastPassAt = Date.now();
+    this.lastPassMs = performance.now() - t0;
   }
 
   /** A runtime that exited on its own waits 10 s·2^n before it is started again. */

@@ -164,20 +164,22 @@ export class Executor {
     }
   }
 
-  private async start(name: string, id: string): Promise<void> {
+  private async start(name: string, id: string, retried = false): Promise<void> {
     try {
       await ignore304(this.d.docker.getContainer(id).start());
     } catch (e) {
       const msg = messageOf(e);
-      if (!isRlimitRefusal(msg) || this.ulimits !== WANTED_ULIMITS) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');
-      // The host refuses rtprio/memlock: re-create with its hard limits and say so.
-      this.ulimits = clampUlimits(WANTED_ULIMITS, hostHardUlimits());
-      this.ulimitNote = `ulimits clamped to the host's hard limits (rtprio ${this.ulimits.rtprio}, memlock ${this.ulimits.memlock}): the host refused rtprio 99 / memlock unlimited`;
-      this.d.log.warn({ device: name, ulimits: this.ulimits }, this.ulimitNote);
+      if (!isRlimitRefusal(msg) || retried) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');
+      // The host refuses rtprio/memlock: re-create with its hard limits (learned once) and say so.
+      if (this.ulimits === WANTED_ULIMITS) {
+        this.ulimits = clampUlimits(WANTED_ULIMITS, hostHardUlimits());
+        this.ulimitNote = `ulimits clamped to the host's hard limits (rtprio ${this.ulimits.rtprio}, memlock ${this.ulimits.memlock}): the host refused rtprio 99 / memlock unlimited`;
+        this.d.log.warn({ device: name, ulimits: this.ulimits }, this.ulimitNote);
+      }
       await this.d.docker.getContainer(id).remove({ force: true });
       await this.createContainer(name);
       const created = await this.d.docker.getContainer(name).inspect();
-      await this.start(name, created.Id);
+      await this.start(name, created.Id, true);
     }
   }
 }
