@@ -7,11 +7,18 @@ import { dockerFromHost } from './docker/client.js';
 import type { Logger } from './log.js';
 import { Controller } from './reconcilers/controller.js';
 import { Executor } from './reconcilers/executor.js';
-import { ControlServer } from './sources/control/server.js';
+import { CloudLink } from './sources/cloud/connection.js';
+import { loadCredentials, type Credentials } from './sources/cloud/credentials.js';
+import { heartbeatPayload, startHeartbeat } from './sources/cloud/heartbeat.js';
+import { registerTopics } from './sources/cloud/router.js';
+import { StatusPush } from './sources/cloud/status-push.js';
+import { TOPICS } from './sources/cloud/topics/index.js';
+import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
 import { LABEL } from './spec/names.js';
 import { DataDirLock } from './store/data-dir-lock.js';
 import { Store } from './store/store.js';
+import { Telemetry } from './telemetry/telemetry.js';
 import { VERSION } from './version.js';
 
 /** The agent's own container when it runs in one (found by label, not by name). */
@@ -32,6 +39,8 @@ export class Agent {
   private lock: DataDirLock | null = null;
   private events: DockerEventsSource | null = null;
   private control: ControlServer | null = null;
+  private cloud: CloudLink | null = null;
+  telemetry!: Telemetry;
 
   constructor(
     private readonly config: Config,
@@ -42,6 +51,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const { config, log } = this;
+    // A missing certificate is one clear line at start, not a crash loop.
+    const credentials: Credentials | null = config.cloudUrl === null ? null : loadCredentials(config.mtlsDir);
+    if (credentials?.cnError) log.error(credentials.cnError);
     fs.mkdirSync(config.dataDir, { recursive: true });
     this.lock = DataDirLock.acquire(config.dataDir);
     this.store = await Store.open(config.stateFile, log);
@@ -56,18 +68,43 @@ export class Agent {
       resyncIntervalMs: config.resyncIntervalMs,
       selfContainerId,
     });
-    this.control = new ControlServer(config.controlSocket, this.store, this.controller, { id: os.hostname(), version: VERSION, startedAt: Date.now() }, log);
+    const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now() };
+    this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log);
     await this.control.start();
+    this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
+    this.telemetry.start();
     this.events = new DockerEventsSource(this.docker, () => this.controller.wake(), log);
     this.controller.start();
     this.events.start();
-    log.info({ dataDir: config.dataDir, dockerHost: config.dockerHost, version: VERSION, runtimes: Object.keys(this.store.state.runtimes).length }, 'agent started');
+    if (credentials && config.cloudUrl) {
+      const ctx = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry };
+      const push = new StatusPush(this.store, agent.id);
+      this.cloud = new CloudLink({
+        url: config.cloudUrl,
+        transports: config.cloudTransports,
+        credentials,
+        log,
+        register: (socket) => registerTopics(socket, TOPICS, ctx),
+        onConnect: (socket) => {
+          const stopHeartbeat = startHeartbeat(socket, config.heartbeatIntervalMs, () => heartbeatPayload(agent.id, VERSION, agent.startedAt, this.telemetry, this.store));
+          const stopPush = push.attach(socket);
+          return () => {
+            stopHeartbeat();
+            stopPush();
+          };
+        },
+      });
+      this.cloud.start();
+    }
+    log.info({ agentId: agent.id, cloud: config.cloudUrl ?? 'off', dataDir: config.dataDir, dockerHost: config.dockerHost, version: VERSION, runtimes: Object.keys(this.store.state.runtimes).length }, 'agent started');
   }
 
   /** Stops the agent; runtimes keep running. */
   async stop(): Promise<void> {
+    this.cloud?.stop();
     this.events?.stop();
     await this.controller?.stop();
+    await this.telemetry?.stop();
     await this.control?.stop();
     this.lock?.release();
     this.log.info('agent stopped');

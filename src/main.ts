@@ -9,6 +9,7 @@ import { Agent } from './agent.js';
 import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
+import { CredentialsError } from './sources/cloud/credentials.js';
 
 const USAGE = `usage: orchestrator-agent <command>
   run                         start the agent
@@ -100,7 +101,7 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     // Expected conditions get one clear line, not a stack trace.
-    const known = e instanceof ConfigError || e instanceof DataDirLockedError || e instanceof AgentUnreachable || e instanceof UsageError;
+    const known = e instanceof ConfigError || e instanceof CredentialsError || e instanceof DataDirLockedError || e instanceof AgentUnreachable || e instanceof UsageError;
     process.stderr.write(`orchestrator-agent: ${known ? (e).message : ((e as Error).stack ?? String(e))}\n`);
     if (e instanceof UsageError) process.stderr.write(USAGE);
     process.exitCode = e instanceof UsageError ? 2 : 1;

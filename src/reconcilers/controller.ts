@@ -93,6 +93,7 @@ export class Controller {
       selfContainerId: this.d.selfContainerId,
       selfNetworks: [],
       gcAllowed: !this.d.store.degraded,
+      uninstall: this.d.store.state.agent.uninstall?.step ?? null,
     };
   }
 
@@ -191,6 +192,9 @@ export class Controller {
           const message = (e as Error).message;
           this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until });
           log.error({ action: step.action, err: message, retryAt: new Date(until).toISOString() }, `${step.action} failed`);
+          if (step.key === 'agent/uninstall') {
+            await this.d.store.update('status', (s) => void (s.agent.uninstall && (s.agent.uninstall.error = message))).catch(() => undefined);
+          }
           this.scheduleWake(until);
         }
       })
@@ -201,6 +205,14 @@ export class Controller {
   }
 
   private async afterSuccess(step: Step): Promise<void> {
+    if (step.key === 'agent/uninstall') {
+      await this.d.store.update('status', (s) => {
+        if (!s.agent.uninstall) return;
+        s.agent.uninstall.error = null;
+        if (step.action === 'uninstall') s.agent.uninstall.step = step.stage;
+      });
+      return;
+    }
     const name = step.device;
     if (name === null) return;
     const now = new Date().toISOString();

@@ -106,8 +106,29 @@ export class Executor {
           if (s.runtimes[step.device!]?.deletion) delete s.runtimes[step.device!];
         });
         return;
+      case 'uninstall':
+        return this.uninstall(step.stage);
       case 'wait':
         return;
+    }
+  }
+
+  /** Removes the netmon sidecar, then the agent's own container (found by label, not by name). */
+  private async uninstall(stage: string): Promise<void> {
+    const role = stage === 'deleting_netmon' ? 'netmon' : stage === 'removing_self' ? 'orchestrator-agent' : null;
+    if (role === null) return;
+    const byLabel = await this.d.docker.listContainers({ all: true, filters: { label: [`${LABEL.role}=${role}`] } });
+    const ids = new Set(byLabel.map((c) => c.Id));
+    if (role === 'netmon') {
+      const byName = await this.d.docker.listContainers({ all: true, filters: { name: ['^/autonomy_netmon$'] } });
+      for (const c of byName) ids.add(c.Id);
+    }
+    for (const id of ids) {
+      this.d.log.warn({ container: id, role }, `uninstall: removing the ${role} container`);
+      const c = this.d.docker.getContainer(id);
+      // Our own container: one forced remove, which the engine finishes even after this process is gone.
+      if (role === 'netmon') await ignore404(ignore304(c.stop({ t: STOP_TIMEOUT_S })));
+      await ignore404(c.remove({ force: true }));
     }
   }
 

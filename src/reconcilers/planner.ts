@@ -3,7 +3,7 @@
 import type { Observed, ObservedContainer } from '../docker/observed.js';
 import { dataVolumeName, internalNetworkName, LABEL } from '../spec/names.js';
 import { specHash } from '../spec/runtime-spec.js';
-import type { HostInterface, RuntimeRecord } from '../store/schema.js';
+import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/schema.js';
 import { attachmentsOf } from './attachments.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 
@@ -15,6 +15,8 @@ export interface HostFacts {
   selfNetworks: readonly string[];
   /** False while the state file could not be trusted: nothing unknown is garbage-collected. */
   gcAllowed: boolean;
+  /** The uninstall's current stage, when one was requested (delete_orchestrator). */
+  uninstall: UninstallStage | null;
 }
 
 export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
@@ -33,7 +35,7 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
     const key = `runtime/${name}`;
     const add = (s: StepBody) => steps.push({ key, device: name, ...s });
 
-    if (rec.deletion) {
+    if (rec.deletion || facts.uninstall !== null) {
       if (c) add({ action: 'removeContainer', containerId: c.id, reason: 'runtime deleted' });
       else if (networkNames.has(internal)) add({ action: 'removeNetwork', network: internal, reason: 'runtime deleted' });
       else if (volumeNames.has(volume)) add({ action: 'removeVolume', volume, reason: 'runtime deleted' });
@@ -83,6 +85,8 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       }
     }
   }
+
+  if (facts.uninstall !== null) steps.push(...uninstallSteps(desired, observed, facts.uninstall));
 
   // One step per key: the first planned wins; the rest is planned again after it.
   const seen = new Set<string>();
@@ -142,4 +146,22 @@ function runtimeStep(
     return { action: 'connectSelf', network: o.internal, reason: 'the agent joins the internal network to reach the runtime' };
   }
   return null;
+}
+
+/** Uninstall: every runtime goes (above), then the agent's networks, then netmon, then the agent itself. */
+function uninstallSteps(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, current: UninstallStage): Step[] {
+  const base = { key: 'agent/uninstall', device: null } as const;
+  if (Object.keys(desired).length > 0 || observed.containers.some((c) => c.labels[LABEL.role] === 'runtime')) {
+    return current === 'deleting_runtimes' ? [] : [{ ...base, action: 'uninstall', stage: 'deleting_runtimes', reason: 'runtimes remain' }];
+  }
+  const net = observed.networks.find((n) => n.labels[LABEL.role] === 'macvlan-network' || n.labels[LABEL.role] === 'internal-network');
+  const vol = observed.volumes.find((v) => v.labels[LABEL.role] === 'runtime-data');
+  if (net || vol) {
+    if (current === 'deleting_runtimes') return [{ ...base, action: 'uninstall', stage: 'cleaning_networks', reason: 'agent networks remain' }];
+    if (net) return [{ ...base, action: 'removeNetwork', network: net.name, reason: 'uninstall: agent network' }];
+    return [{ ...base, action: 'removeVolume', volume: vol!.name, reason: 'uninstall: runtime data' }];
+  }
+  if (current === 'done') return [];
+  const next: UninstallStage = current === 'deleting_runtimes' || current === 'cleaning_networks' ? 'deleting_netmon' : current === 'deleting_netmon' ? 'removing_self' : 'done';
+  return [{ ...base, action: 'uninstall', stage: next, reason: `uninstall: ${next}` }];
 }

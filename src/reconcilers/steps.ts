@@ -1,5 +1,7 @@
 // The steps a reconcile pass can take. Each names the work key it serializes on and why it is needed.
+import type { UninstallStage } from '../store/schema.js';
 import type { Attachment } from './attachments.js';
+
 
 export interface MacvlanNetworkSpec {
   name: string;
@@ -30,6 +32,7 @@ export type Step = Base &
     | { action: 'restart'; containerId: string }
     | { action: 'connectSelf'; network: string }
     | { action: 'forget' }
+    | { action: 'uninstall'; stage: UninstallStage }
     | { action: 'wait'; until: string | null; condition: 'NetworkReady' | 'Running' }
   );
 

@@ -10,6 +10,7 @@ export type PutResult = 'created' | 'unchanged' | 'updated';
 /** Declares a runtime. Same name with a different spec is refused unless `allowUpdate` (operator apply). */
 export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?: boolean } = {}): Promise<PutResult> {
   return store.update('desired', (s) => {
+    if (s.agent.uninstall && s.agent.uninstall.step !== 'done') throw new DesiredStateError('(agent): the orchestrator is being uninstalled');
     const existing = s.runtimes[spec.name];
     if (existing && existing.deletion === null && sameSpec(existing.spec, spec)) return 'unchanged';
     if (existing && existing.deletion === null && !opts.allowUpdate) {
@@ -71,6 +72,15 @@ export function setLifecycle(store: Store, name: string, action: LifecycleAction
       r.status.backoffUntil = null;
       r.status.crashCount = 0;
     }
+    return true;
+  });
+}
+
+/** Declares the uninstall (delete_orchestrator); false when one is already under way. */
+export function requestUninstall(store: Store): Promise<boolean> {
+  return store.update('desired', (s) => {
+    if (s.agent.uninstall && s.agent.uninstall.step !== 'done') return false;
+    s.agent.uninstall = { requestedAt: new Date().toISOString(), step: 'deleting_runtimes', error: null };
     return true;
   });
 }

@@ -4,6 +4,10 @@ import { runtimeSpecSchema } from '../spec/runtime-spec.js';
 
 export const SCHEMA_VERSION = 1;
 
+/** The uninstall's progress steps, in order (visible under `__orchestrator__`). */
+export const UNINSTALL_STAGES = ['deleting_runtimes', 'cleaning_networks', 'deleting_netmon', 'removing_self', 'done'] as const;
+export type UninstallStage = (typeof UNINSTALL_STAGES)[number];
+
 export const conditionSchema = z.object({
   type: z.enum(['ImageReady', 'NetworkReady', 'ContainerReady', 'Running']),
   status: z.enum(['True', 'False', 'Unknown']),
@@ -59,7 +63,7 @@ export type HostInterface = z.infer<typeof hostInterfaceSchema>;
 export const stateSchema = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
   agent: z.object({
-    uninstall: z.object({ requestedAt: z.string(), step: z.string(), error: z.string().nullable() }).nullable(),
+    uninstall: z.object({ requestedAt: z.string(), step: z.enum(UNINSTALL_STAGES), error: z.string().nullable() }).nullable(),
   }),
   runtimes: z.record(z.string(), runtimeRecordSchema),
   host: z.object({

@@ -13,6 +13,7 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   selfContainerId: null,
   selfNetworks: [],
   gcAllowed: true,
+  uninstall: null,
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
@@ -76,7 +77,7 @@ test('subnet from netmon facts; unknown subnet waits with ParentSubnetUnknown', 
   const s = spec('a', null);
   const [w] = plan({ a: rec(s) }, empty(), facts());
   assert.equal(w?.action, 'wait');
-  assert.match(w!.reason, /^ParentSubnetUnknown/);
+  assert.match(w.reason, /^ParentSubnetUnknown/);
   const iface = { interface: 'eth1', operstate: 'up', type: 'ethernet' as const, mac_address: null, gateway: '198.51.100.1',
     ipv4_addresses: [{ address: '198.51.100.5', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }] };
   assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts({ interfaces: [iface] })), []);

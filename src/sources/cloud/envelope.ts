@@ -1,0 +1,42 @@
+// What every topic shares (CONTRACT §4): the optional common fields, the ack's action/correlation_id,
+// validation errors in `<field path>: <what is wrong>` form.
+import { z } from 'zod';
+import { NAME_RE, ORCHESTRATOR_ID } from '../../spec/names.js';
+import { firstIssueMessage, quote } from '../../spec/validation-error.js';
+
+export type Ack = Record<string, unknown>;
+
+const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** The common optional fields; unknown extra fields are ignored. */
+export const baseFields = {
+  correlation_id: z.union([z.number(), z.string().max(128)], { message: 'expected a number or a string of at most 128 characters' }).nullish(),
+  action: z.string().max(128).nullish(),
+  requested_at: z
+    .string()
+    .refine((s) => ISO_RE.test(s) && !Number.isNaN(Date.parse(s)), { message: 'not an ISO 8601 date-time' })
+    .nullish(),
+};
+
+export const deviceId = z.string().regex(NAME_RE, { message: 'not a device name (^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)' });
+export const deviceIdOrOrchestrator = z.union([z.literal(ORCHESTRATOR_ID), deviceId], { message: 'not a device name (^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)' });
+
+/** The correlation id to echo: as received when it is a number or a short string, else null. */
+export function correlationIdOf(payload: unknown): number | string | null {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return null;
+  const c = (payload as Record<string, unknown>).correlation_id;
+  return typeof c === 'number' || (typeof c === 'string' && c.length <= 128) ? c : null;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; ack: Ack };
+
+export const validationError = (error: string): Ack => ({ status: 'error', error });
+
+/** Validates an object payload against `schema`; a non-object is an error like any other. */
+export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown): Parsed<T> {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    return { ok: false, ack: validationError(`(payload): expected an object, got ${payload === null ? 'null' : Array.isArray(payload) ? 'an array' : `${typeof payload} ${quote(payload)}`}`) };
+  }
+  const r = schema.safeParse(payload);
+  return r.success ? { ok: true, value: r.data } : { ok: false, ack: validationError(firstIssueMessage(r.error)) };
+}

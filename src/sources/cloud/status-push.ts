@@ -1,0 +1,57 @@
+// runtime_status (CONTRACT §3 extension): pushed when a runtime's phase or a condition changes, at most
+// once per runtime per second, volatile.
+import type { Socket } from 'socket.io-client';
+import type { RuntimeRecord } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+
+const MIN_GAP_MS = 1000;
+
+const fingerprint = (r: RuntimeRecord) => JSON.stringify([r.status.phase, r.status.observedGeneration, r.status.conditions.map((c) => [c.type, c.status, c.reason])]);
+
+export class StatusPush {
+  private readonly sent = new Map<string, { fp: string; at: number }>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private socket: Socket | null = null;
+  private readonly onChange = () => this.scan();
+
+  constructor(
+    private readonly store: Store,
+    private readonly agentId: string,
+  ) {}
+
+  attach(socket: Socket): () => void {
+    this.socket = socket;
+    this.store.on('change', this.onChange);
+    return () => {
+      this.store.off('change', this.onChange);
+      this.socket = null;
+      for (const t of this.timers.values()) clearTimeout(t);
+      this.timers.clear();
+    };
+  }
+
+  private scan(): void {
+    for (const [name, r] of Object.entries(this.store.state.runtimes)) {
+      const fp = fingerprint(r);
+      const last = this.sent.get(name);
+      if (last?.fp === fp || this.timers.has(name)) continue;
+      const wait = last ? Math.max(0, last.at + MIN_GAP_MS - Date.now()) : 0;
+      if (wait === 0) this.send(name);
+      else this.timers.set(name, setTimeout(() => (this.timers.delete(name), this.send(name)), wait));
+    }
+  }
+
+  private send(name: string): void {
+    const r = this.store.state.runtimes[name];
+    if (!r || !this.socket?.connected) return;
+    this.sent.set(name, { fp: fingerprint(r), at: Date.now() });
+    this.socket.volatile.emit('runtime_status', {
+      agent_id: this.agentId,
+      device_id: name,
+      phase: r.status.phase,
+      observed_generation: r.status.observedGeneration,
+      conditions: r.status.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime })),
+      timestamp: new Date().toISOString(),
+    });
+  }
+}

@@ -1,0 +1,27 @@
+// A cloud topic: a name, a handler that returns the ack body, and optionally v1's response event.
+import type Docker from 'dockerode';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../log.js';
+import type { Controller } from '../../reconcilers/controller.js';
+import type { Store } from '../../store/store.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
+import type { AgentInfo } from '../control/server.js';
+import type { Ack } from './envelope.js';
+
+export interface TopicContext {
+  store: Store;
+  controller: Controller;
+  docker: Docker;
+  config: Config;
+  log: Logger;
+  agent: AgentInfo;
+  telemetry: Telemetry;
+}
+
+export interface Topic {
+  name: string;
+  /** `args` are the event's arguments without the ack callback (v1's run_command sends two). */
+  handle(args: unknown[], ctx: TopicContext): Promise<Ack>;
+  /** v1 answered this topic with an event of its own (CONTRACT §4): name and payload, from the ack. */
+  legacyEmit?: (ack: Ack) => [string, Record<string, unknown>] | null;
+}

@@ -1,0 +1,79 @@
+// get_device_status (CONTRACT §5.6): the reconciler's view (phase, conditions, generations) plus live
+// Docker facts read now. `__orchestrator__` reports the uninstall's progress.
+import { z } from 'zod';
+import { statusOf } from '../../../docker/client.js';
+import { internalNetworkName, ORCHESTRATOR_ID } from '../../../spec/names.js';
+import { baseFields, deviceIdOrOrchestrator, parsePayload, type Ack } from '../envelope.js';
+import type { Topic, TopicContext } from '../topic.js';
+
+const schema = z.object({ ...baseFields, device_id: deviceIdOrOrchestrator });
+
+async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
+  let c;
+  try {
+    c = await ctx.docker.getContainer(id).inspect();
+  } catch (e) {
+    if (statusOf(e) === 404) return null;
+    throw e;
+  }
+  const internal = internalNetworkName(id);
+  const networks: Record<string, { ip_address: string | null; mac_address: string | null; gateway: string | null }> = {};
+  for (const [name, ep] of Object.entries(c.NetworkSettings.Networks ?? {})) {
+    if (name === internal) continue;
+    networks[name] = { ip_address: ep.IPAddress || null, mac_address: ep.MacAddress || null, gateway: ep.Gateway || null };
+  }
+  const running = c.State.Running;
+  const rec = ctx.store.state.runtimes[id];
+  return {
+    container_status: c.State.Status,
+    is_running: running,
+    networks,
+    restart_count: (rec?.status.restartCount ?? 0) + (rec?.status.crashCount ?? 0) + (c.RestartCount ?? 0),
+    internal_ip: c.NetworkSettings.Networks?.[internal]?.IPAddress || null,
+    ...(running ? { uptime_seconds: Math.max(0, Math.floor((Date.now() - Date.parse(c.State.StartedAt)) / 1000)) } : { exit_code: c.State.ExitCode }),
+  };
+}
+
+export const getDeviceStatus: Topic = {
+  name: 'get_device_status',
+  async handle([payload], ctx) {
+    const p = parsePayload(schema, payload);
+    if (!p.ok) return p.ack;
+    const id = p.value.device_id;
+    if (id === ORCHESTRATOR_ID) {
+      const u = ctx.store.state.agent.uninstall;
+      if (!u) return { status: 'not_found', device_id: id, message: 'No self-destruct operation in progress' };
+      return {
+        status: u.error ? 'error' : 'deleting',
+        device_id: id,
+        operation: 'delete',
+        step: u.step,
+        started_at: u.requestedAt,
+        ...(u.error ? { error: u.error, message: `Operation failed: ${u.error}` } : { message: 'The orchestrator is being uninstalled' }),
+      };
+    }
+    const rec = ctx.store.state.runtimes[id];
+    let live: Ack | null;
+    try {
+      live = await liveFacts(ctx, id);
+    } catch (e) {
+      return { status: 'error', device_id: id, error: `Failed to retrieve container status: ${(e as Error).message}` };
+    }
+    if (!rec) return live ? { status: 'success', device_id: id, ...live } : { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
+    const st = rec.status;
+    const failure = ctx.controller.failures.get(`runtime/${id}`);
+    const status = rec.deletion ? 'deleting' : st.lastError ? 'error' : st.observedGeneration === 0 ? 'creating' : 'success';
+    const nextRetry = st.backoffUntil ?? (failure ? new Date(failure.until).toISOString() : null);
+    return {
+      status,
+      device_id: id,
+      ...(st.lastError ? { error: st.lastError } : {}),
+      ...(live ?? {}),
+      phase: st.phase,
+      generation: rec.generation,
+      observed_generation: st.observedGeneration,
+      conditions: st.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime })),
+      ...(nextRetry ? { next_retry_at: nextRetry } : {}),
+    };
+  },
+};

@@ -1,0 +1,87 @@
+// run_command (CONTRACT §5.4): a proxy to the runtime's REST API that can reach nothing but the runtime.
+// HEAD form: one object. v1 form: (device_id, {method, api, headers, data}).
+import { z } from 'zod';
+import { statusOf } from '../../../docker/client.js';
+import { requestRuntime } from '../../../runtime-api/runtime-http.js';
+import { internalNetworkName } from '../../../spec/names.js';
+import { baseFields, deviceId, parsePayload, validationError, type Ack } from '../envelope.js';
+import type { Topic, TopicContext } from '../topic.js';
+
+const apiPath = z
+  .string()
+  .max(2048)
+  .refine((a) => !/^[a-z][a-z0-9+.-]*:/i.test(a) && !a.startsWith('//') && !/[\s\\#]/.test(a) && ![...a].some((ch) => ch.charCodeAt(0) < 0x20), { message: 'must be a path on the runtime (no scheme, host or fragment)' })
+  .refine((a) => !a.split('?')[0]!.split('/').includes('..'), { message: 'must not contain a ".." segment' });
+const strings = z.record(z.string().max(256), z.string().max(8192));
+
+const command = {
+  method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'PATCH'], { message: 'expected one of GET, POST, PUT, DELETE, PATCH' }),
+  api: apiPath,
+  headers: strings.nullish(),
+  data: z.unknown().optional(),
+};
+const headSchema = z.object({
+  ...baseFields,
+  device_id: deviceId,
+  ...command,
+  port: z.number().int().min(1).max(65535).optional(),
+  params: strings.nullish(),
+  files: z
+    .record(z.string().max(256), z.object({ filename: z.string().max(256).optional(), content_base64: z.string(), content_type: z.string().max(256).optional() }))
+    .nullish(),
+});
+type Command = z.infer<typeof headSchema>;
+const v1Schema = z.object(command);
+
+async function proxy(ctx: TopicContext, cmd: Command): Promise<Ack> {
+  const id = cmd.device_id;
+  let ip: string | undefined;
+  try {
+    const c = await ctx.docker.getContainer(id).inspect();
+    if (!c.State.Running) return { status: 'error', error: `Device ${id} is not running` };
+    ip = c.NetworkSettings.Networks?.[internalNetworkName(id)]?.IPAddress || undefined;
+  } catch (e) {
+    if (statusOf(e) === 404) return { status: 'error', error: `Device not found: ${id}` };
+    return validationError(`device_id: cannot read ${id} from Docker: ${(e as Error).message}`);
+  }
+  if (!ip) return { status: 'error', error: `Device ${id} has no address on ${internalNetworkName(id)}` };
+  const port = cmd.port ?? ctx.config.runtimePort;
+  const url = new URL(`${port === 8443 ? 'https' : 'http'}://${ip}:${port}/${cmd.api.replace(/^\/+/, '')}`);
+  if (url.hostname !== ip) return validationError('api: must be a path on the runtime');
+  for (const [k, v] of Object.entries(cmd.params ?? {})) url.searchParams.append(k, v);
+  const headers: Record<string, string> = { ...(cmd.headers ?? {}) };
+  let body: Buffer | null = null;
+  if (cmd.files && Object.keys(cmd.files).length > 0) {
+    const form = new FormData();
+    for (const [field, f] of Object.entries(cmd.files)) {
+      form.append(field, new Blob([Buffer.from(f.content_base64, 'base64')], { type: f.content_type ?? 'application/octet-stream' }), f.filename ?? field);
+    }
+    if (cmd.data && typeof cmd.data === 'object') for (const [k, v] of Object.entries(cmd.data)) form.append(k, typeof v === 'string' ? v : JSON.stringify(v));
+    const encoded = new Response(form);
+    body = Buffer.from(await encoded.arrayBuffer());
+    headers['content-type'] = encoded.headers.get('content-type')!;
+  } else if (typeof cmd.data === 'string') {
+    body = Buffer.from(cmd.data);
+  } else if (cmd.data !== undefined && cmd.data !== null && cmd.method !== 'GET') {
+    body = Buffer.from(JSON.stringify(cmd.data));
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
+  }
+  const http_response = await requestRuntime({ url, method: cmd.method, headers, body, timeoutMs: ctx.config.runCommandTimeoutMs });
+  return { status: http_response.ok ? 'success' : 'error', http_response };
+}
+
+export const runCommand: Topic = {
+  name: 'run_command',
+  async handle(args, ctx) {
+    if (args.length >= 2 && typeof args[0] === 'string') {
+      const id = deviceId.safeParse(args[0]);
+      if (!id.success) return validationError(`device_id: ${id.error.issues[0]?.message ?? 'invalid'}`);
+      const p = parsePayload(v1Schema, args[1]);
+      if (!p.ok) return p.ack;
+      return proxy(ctx, { ...p.value, device_id: id.data });
+    }
+    const p = parsePayload(headSchema, args[0]);
+    if (!p.ok) return p.ack;
+    return proxy(ctx, p.value);
+  },
+};

@@ -1,0 +1,83 @@
+// The sampler: one sample per ORCH_HEARTBEAT_INTERVAL_MS for the host ("agent") and each running
+// runtime ("device/<name>"), whether or not the cloud is connected; history flushed once a minute.
+import path from 'node:path';
+import type Docker from 'dockerode';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { containerUsage } from './container-stats.js';
+import { HostMetrics, type HostSample } from './host-metrics.js';
+import { UsageHistory } from './usage-history.js';
+
+const FLUSH_EVERY_MS = 60_000;
+
+export const deviceKey = (name: string) => `device/${name}`;
+
+export class Telemetry {
+  readonly history: UsageHistory;
+  readonly host = new HostMetrics();
+  last: HostSample | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private sampling = false;
+
+  constructor(
+    dataDir: string,
+    private readonly docker: Docker,
+    private readonly store: Store,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {
+    this.history = new UsageHistory(path.join(dataDir, 'usage-history.ndjson'));
+  }
+
+  start(): void {
+    this.history.load();
+    void this.host.staticFacts().catch(() => undefined);
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.flushTimer = setInterval(() => void this.flush(), FLUSH_EVERY_MS);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    try {
+      await this.history.flush();
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'usage history not written');
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (this.sampling) return; // a slow Docker must not pile up samplers
+    this.sampling = true;
+    const ts = Math.floor(Date.now() / 1000);
+    try {
+      this.last = await this.host.sample();
+      this.history.add('agent', [ts, Math.trunc(this.last.cpuPercent), Math.trunc(this.last.memUsedBytes / 2 ** 20)]);
+      const runtimes = this.store.state.runtimes;
+      for (const key of this.history.keys()) {
+        if (key.startsWith('device/') && !(key.slice(7) in runtimes)) this.history.drop(key);
+      }
+      const running = Object.entries(runtimes).filter(([, r]) => r.status.phase === 'Running' && !r.deletion);
+      await Promise.all(
+        running.map(async ([name]) => {
+          try {
+            const u = await containerUsage(this.docker, name);
+            this.history.add(deviceKey(name), [ts, Math.trunc(u.cpuPercent), Math.trunc(u.memoryMb)]);
+          } catch {
+            /* gone or engine away: no sample this round */
+          }
+        }),
+      );
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'usage sample failed');
+    } finally {
+      this.sampling = false;
+    }
+  }
+}

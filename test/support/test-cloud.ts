@@ -1,0 +1,138 @@
+// A test cloud: a Socket.IO server over HTTPS with mutual TLS, websocket only, made with a private CA
+// created by openssl at test time. It reads the agent's certificate CN in engine.io's allowRequest.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { Server, type Socket } from 'socket.io';
+
+export interface Pki {
+  dir: string;
+  /** Makes a key + certificate signed by `ca` (or self-signed when ca is null). */
+  issue(name: string, cn: string, usage: 'serverAuth' | 'clientAuth', ca?: string | null): { cert: string; key: string };
+  newCa(name: string, cn: string): { cert: string; key: string };
+  remove(): void;
+}
+
+const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+
+export function makePki(): Pki {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-pki-'));
+  const newCa = (name: string, cn: string) => {
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-subj', `/CN=${cn}`], dir);
+    return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+  };
+  newCa('ca', 'Test Cloud CA');
+  return {
+    dir,
+    newCa,
+    issue(name, cn, usage, ca = 'ca') {
+      const ext = path.join(dir, `${name}.ext`);
+      fs.writeFileSync(ext, `extendedKeyUsage=${usage}\n${usage === 'serverAuth' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' : ''}`);
+      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+      if (ca === null) {
+        openssl(['x509', '-req', '-in', `${name}.csr`, '-signkey', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-extfile', ext], dir);
+      } else {
+        openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '30', '-extfile', ext], dir);
+      }
+      return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+    },
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Writes an agent's ORCH_MTLS_DIR (client.crt, client.key, ca.crt). */
+export function agentMtlsDir(pki: Pki, cn: string, ca = 'ca'): string {
+  const id = pki.issue(`agent-${cn}`, cn, 'clientAuth', ca);
+  const dir = fs.mkdtempSync(path.join(pki.dir, 'mtls-'));
+  fs.copyFileSync(id.cert, path.join(dir, 'client.crt'));
+  fs.copyFileSync(id.key, path.join(dir, 'client.key'));
+  fs.copyFileSync(path.join(pki.dir, 'ca.crt'), path.join(dir, 'ca.crt'));
+  return dir;
+}
+
+export interface Recorded {
+  event: string;
+  args: unknown[];
+  at: number;
+  agentId: string;
+}
+
+export class TestCloud {
+  readonly events: Recorded[] = [];
+  readonly connections: { agentId: string; at: number }[] = [];
+  readonly tlsErrors: string[] = [];
+  private server!: https.Server;
+  private io!: Server;
+  port = 0;
+
+  constructor(private readonly pki: Pki, private readonly serverName = 'server') {}
+
+  get url(): string {
+    return `https://localhost:${this.port}`;
+  }
+
+  async start(port = 0): Promise<void> {
+    const id = fs.existsSync(path.join(this.pki.dir, `${this.serverName}.crt`))
+      ? { cert: path.join(this.pki.dir, `${this.serverName}.crt`), key: path.join(this.pki.dir, `${this.serverName}.key`) }
+      : this.pki.issue(this.serverName, 'localhost', 'serverAuth');
+    this.server = https.createServer({
+      cert: fs.readFileSync(id.cert),
+      key: fs.readFileSync(id.key),
+      ca: fs.readFileSync(path.join(this.pki.dir, 'ca.crt')),
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    this.server.on('tlsClientError', (e: Error & { code?: string }) => this.tlsErrors.push(e.code ?? e.message));
+    this.io = new Server(this.server, {
+      transports: ['websocket'],
+      maxHttpBufferSize: 32 * 1024 * 1024,
+      allowRequest: (req, cb) => {
+        const cert = (req.socket as TLSSocket).getPeerCertificate();
+        (req as unknown as { agentId: string }).agentId = typeof cert.subject?.CN === 'string' ? cert.subject.CN : '';
+        cb(null, (req.socket as TLSSocket).authorized);
+      },
+    });
+    this.io.on('connection', (socket: Socket) => {
+      const agentId = (socket.request as unknown as { agentId: string }).agentId;
+      this.connections.push({ agentId, at: Date.now() });
+      socket.onAny((event: string, ...args: unknown[]) => this.events.push({ event, args, at: Date.now(), agentId }));
+    });
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', () => resolve()));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Sockets of connected agents. */
+  sockets(): Socket[] {
+    return [...this.io.sockets.sockets.values()];
+  }
+
+  async waitForAgent(timeoutMs = 20_000): Promise<Socket> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const s = this.sockets()[0];
+      if (s) return s;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('no agent connected to the test cloud');
+  }
+
+  /** Emits `topic` with the arguments and resolves with the agent's acknowledgement. */
+  async call(topic: string, ...args: unknown[]): Promise<Record<string, unknown>> {
+    const socket = await this.waitForAgent();
+    return (await socket.timeout(30_000).emitWithAck(topic, ...args)) as Record<string, unknown>;
+  }
+
+  received(event: string): Recorded[] {
+    return this.events.filter((e) => e.event === event);
+  }
+
+  async stop(): Promise<void> {
+    this.io.disconnectSockets(true);
+    await new Promise<void>((resolve) => void this.io.close(() => resolve()));
+    this.server.closeAllConnections();
+  }
+}
