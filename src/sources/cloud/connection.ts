@@ -66,7 +66,9 @@ export class CloudLink {
       this.stopConnection = this.o.onConnect(socket);
     });
     socket.on('connect_error', (err: Error & { description?: unknown }) => {
-      const detail = err.description instanceof Error ? err.description.message : typeof err.description === 'string' ? err.description : '';
+      // TLS failures hide in the transport's description (an ws ErrorEvent): say which one it was.
+      const d = err.description as { message?: unknown; error?: { message?: unknown } } | string | undefined;
+      const detail = typeof d === 'string' ? d : typeof d?.error?.message === 'string' ? d.error.message : typeof d?.message === 'string' ? d.message : '';
       this.retry(`cannot connect to the cloud: ${err.message}${detail ? ` (${detail})` : ''}`);
     });
     socket.on('disconnect', (reason) => this.retry(`disconnected from the cloud: ${reason}`));

@@ -1,0 +1,287 @@
+// End to end: the agent as a real process, a real Socket.IO cloud over mutual TLS, the private engine.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { deriveMac } from '../../src/spec/runtime-spec.js';
+import { TEST_IMAGE, labelledObjects } from '../support/agent-fixture.js';
+import { AgentProcess, runCli } from '../support/agent-process.js';
+import { buildRuntimeStandIn } from '../support/images.js';
+import { createLan, type Lan } from '../support/lan.js';
+import { startPrivateEngine, type Engine } from '../support/private-engine.js';
+import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
+import { waitFor } from '../support/wait.js';
+
+const SUBNET = '203.0.113.0/26';
+const AGENT_ID = 'agent-7f3a9c';
+let engine: Engine;
+let lan: Lan;
+let pki: Pki;
+let cloud: TestCloud;
+let agent: AgentProcess;
+let dataDir: string;
+let env: Record<string, string>;
+
+const headVnic = () => ({ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip: '203.0.113.10', subnet: '255.255.255.192', gateway: '203.0.113.1', dns: ['203.0.113.1'] });
+
+async function deviceStatus(id: string) {
+  return cloud.call('get_device_status', { correlation_id: `s-${id}`, device_id: id });
+}
+
+async function untilSuccess(id: string) {
+  return waitFor(`${id} converged`, async () => {
+    const s = await deviceStatus(id);
+    return s.status === 'success' && s.is_running === true ? s : null;
+  }, 40_000, 250);
+}
+
+describe('cloud link end to end', () => {
+  before(async () => {
+    engine = await startPrivateEngine();
+    await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
+    lan = createLan(SUBNET);
+    pki = makePki();
+    cloud = new TestCloud(pki);
+    await cloud.start();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-e2e-'));
+    env = {
+      ORCH_CLOUD_URL: cloud.url,
+      ORCH_MTLS_DIR: agentMtlsDir(pki, AGENT_ID),
+      DOCKER_HOST: engine.dockerHost,
+      ORCH_RUNTIME_IMAGE: TEST_IMAGE,
+      ORCH_HEARTBEAT_INTERVAL_MS: '500',
+      ORCH_RESYNC_INTERVAL_MS: '2000',
+      ORCH_RUN_COMMAND_TIMEOUT_MS: '5000',
+      ORCH_LOG_LEVEL: 'info',
+    };
+    agent = new AgentProcess(env, dataDir);
+    agent.start();
+    await agent.ready();
+    await cloud.waitForAgent();
+  });
+
+  after(async (t) => {
+    await agent?.stop();
+    if (process.env.ORCH_TEST_SHOW_LOGS || (t as unknown as { error?: unknown }).error) process.stderr.write(agent?.log().slice(-5000) ?? '');
+    await cloud?.stop();
+    lan?.remove();
+    await engine?.stop();
+    pki?.remove();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('the cloud sees the agent id from its certificate CN', () => {
+    assert.equal(cloud.connections[0]?.agentId, AGENT_ID);
+  });
+
+  test('create (HEAD dialect) → creating, then get_device_status success with MACVLAN address and MAC', async () => {
+    const ack = await cloud.call('create_new_runtime', { correlation_id: 101, container_name: 'plc-head', vnic_configs: [headVnic()] });
+    assert.deepEqual(ack, { action: 'create_new_runtime', correlation_id: 101, status: 'creating', container_id: 'plc-head', device_id: 'plc-head', message: 'Container creation started for plc-head' });
+    const again = await cloud.call('create_new_runtime', { correlation_id: 102, container_name: 'plc-head', vnic_configs: [headVnic()] });
+    assert.equal(again.status, 'creating', 'same spec: idempotent');
+    const s = await untilSuccess('plc-head');
+    assert.equal(s.action, 'get_device_status');
+    assert.equal(s.correlation_id, 's-plc-head');
+    assert.equal(s.container_status, 'running');
+    const nets = s.networks as Record<string, { ip_address: string; mac_address: string; gateway: string }>;
+    assert.deepEqual(Object.keys(nets), [`macvlan_${lan.parent}_203.0.113.0_26`]);
+    assert.equal(nets[`macvlan_${lan.parent}_203.0.113.0_26`]!.ip_address, '203.0.113.10');
+    assert.equal(nets[`macvlan_${lan.parent}_203.0.113.0_26`]!.mac_address, deriveMac('plc-head', 'eth0'));
+    assert.match(String(s.internal_ip), /^198\.18\./);
+    assert.equal(typeof s.uptime_seconds, 'number');
+    assert.equal(s.phase, 'Running');
+    assert.equal(s.observed_generation, s.generation);
+    assert.equal((s.conditions as unknown[]).length, 4);
+    const conflict = await cloud.call('create_new_runtime', { correlation_id: 103, container_name: 'plc-head', vnic_configs: [{ ...headVnic(), ip: '203.0.113.11' }] });
+    assert.deepEqual(conflict, { action: 'create_new_runtime', correlation_id: 103, status: 'error', error: 'container_name: Container name is already in use' });
+  });
+
+  test('create (v1 dialect) works the same', async () => {
+    const ack = await cloud.call('create_new_runtime', {
+      correlation_id: 201, action: 'create_new_runtime', requested_at: '2025-11-21T10:00:00Z', container_name: 'plc-v1',
+      vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, parent_subnet: SUBNET, parent_gateway: '203.0.113.1', network_mode: 'manual', ip_address: '203.0.113.20', mac_address: '02:42:AC:11:00:02' }],
+    });
+    assert.equal(ack.status, 'creating');
+    const s = await untilSuccess('plc-v1');
+    const ep = (s.networks as Record<string, { ip_address: string; mac_address: string }>)[`macvlan_${lan.parent}_203.0.113.0_26`]!;
+    assert.deepEqual([ep.ip_address, ep.mac_address], ['203.0.113.20', '02:42:ac:11:00:02']);
+  });
+
+  test('stop / start / restart are real and visible in Docker; v1 events are emitted too', async () => {
+    const stop = await cloud.call('stop_device', { correlation_id: 301, device_id: 'plc-v1' });
+    assert.deepEqual(stop, { action: 'stop_device', correlation_id: 301, device_id: 'plc-v1', success: true, status: 'accepted', message: 'stop of plc-v1 accepted' });
+    await waitFor('stopped in Docker', async () => !(await engine.docker.getContainer('plc-v1').inspect()).State.Running);
+    await waitFor('legacy stop_device event', () => cloud.received('stop_device').some((e) => (e.args[0] as { correlation_id: number }).correlation_id === 301));
+    assert.deepEqual(cloud.received('stop_device')[0]!.args[0], { action: 'stop_device', success: true, correlation_id: 301 });
+    const stopped = await deviceStatus('plc-v1');
+    assert.equal(stopped.is_running, false);
+    assert.equal(typeof stopped.exit_code, 'number');
+    await cloud.call('start_device', { correlation_id: 302, device_id: 'plc-v1' });
+    await waitFor('running in Docker', async () => (await engine.docker.getContainer('plc-v1').inspect()).State.Running);
+    const startedAt = (await engine.docker.getContainer('plc-v1').inspect()).State.StartedAt;
+    await cloud.call('restart_device', { correlation_id: 303, device_id: 'plc-v1' });
+    await waitFor('restarted in Docker', async () => (await engine.docker.getContainer('plc-v1').inspect()).State.StartedAt !== startedAt);
+    const unknown = await cloud.call('restart_device', { correlation_id: 304, device_id: 'nope' });
+    assert.deepEqual(unknown, { action: 'restart_device', correlation_id: 304, device_id: 'nope', success: false, status: 'error', error: 'Device nope not found' });
+  });
+
+  test('run_command reaches the runtime over its internal network (HEAD and v1 forms)', async () => {
+    await untilSuccess('plc-v1');
+    const login = await cloud.call('run_command', { correlation_id: 401, device_id: 'plc-head', method: 'POST', api: '/api/login', data: { username: 'u', password: 'p' } });
+    assert.equal(login.status, 'success', JSON.stringify(login));
+    const token = ((login.http_response as { body: { access_token: string } }).body).access_token;
+    const st = await cloud.call('run_command', { correlation_id: 402, device_id: 'plc-head', method: 'GET', api: 'api/status', headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(st.status, 'success');
+    const hr = st.http_response as { status_code: number; body: unknown; ok: boolean; content_type: string; headers: Record<string, string> };
+    assert.deepEqual([hr.status_code, hr.ok, hr.content_type], [200, true, 'application/json']);
+    assert.deepEqual(hr.body, { status: 'STATUS:STOPPED' });
+    const denied = await cloud.call('run_command', { correlation_id: 403, device_id: 'plc-head', method: 'GET', api: '/api/status' });
+    assert.equal(denied.status, 'error');
+    assert.equal((denied.http_response as { status_code: number }).status_code, 401);
+    const v1 = await cloud.call('run_command', 'plc-head', { method: 'GET', api: 'api/start-plc', headers: { Authorization: `Bearer ${token}` }, correlation_id: 404 });
+    assert.equal(v1.action, 'run_command');
+    assert.equal(v1.correlation_id, 404);
+    assert.deepEqual((v1.http_response as { body: unknown }).body, { status: 'START:OK' });
+    const upload = await cloud.call('run_command', {
+      correlation_id: 405, device_id: 'plc-head', method: 'POST', api: '/api/upload-file', headers: { Authorization: `Bearer ${token}` },
+      files: { file: { filename: 'program.zip', content_base64: Buffer.from('PK fake zip').toString('base64'), content_type: 'application/zip' } },
+    });
+    assert.equal(upload.status, 'success');
+    const calls = (await cloud.call('run_command', { device_id: 'plc-head', method: 'GET', api: '/__calls' })).http_response as { body: { path: string; headers: Record<string, string>; body: string }[] };
+    const up = calls.body.find((c) => c.path === '/api/upload-file')!;
+    assert.match(up.headers['content-type']!, /^multipart\/form-data; boundary=/);
+    assert.match(up.body, /filename="program.zip"[\s\S]*PK fake zip/);
+    assert.deepEqual(await cloud.call('run_command', { correlation_id: 406, device_id: 'ghost', method: 'GET', api: '/api/status' }), { action: 'run_command', correlation_id: 406, status: 'error', error: 'Device not found: ghost' });
+    const escape = await cloud.call('run_command', { correlation_id: 407, device_id: 'plc-head', method: 'GET', api: 'http://127.0.0.1:1/x' });
+    assert.equal(escape.status, 'error');
+    assert.match(String(escape.error), /^api: /);
+  });
+
+  test('consumption: samples for the agent and for a runtime', async () => {
+    await waitFor('a few samples', async () => ((await cloud.call('get_consumption_device', { device_id: 'plc-head', cpuPeriod: '10m', memoryPeriod: '10m' })).memory_usage as unknown[]).length >= 2, 20_000, 500);
+    const o = await cloud.call('get_consumption_orchestrator', { correlation_id: 501, cpuPeriod: '1h', memoryPeriod: '600' });
+    assert.equal(o.status, 'success');
+    for (const k of ['memory', 'cpu', 'disk']) assert.ok(Number.isInteger(o[k]) && (o[k] as number) > 0, k);
+    assert.equal(typeof o.os, 'string');
+    assert.ok(Array.isArray(o.ip_addresses));
+    const cpu = o.cpu_usage as { timestamp: number; cpu: number }[];
+    assert.ok(cpu.length >= 2);
+    assert.ok(cpu.every((s) => Number.isInteger(s.timestamp) && Number.isInteger(s.cpu)));
+    const d = await cloud.call('get_consumption_device', { correlation_id: 502, device_id: 'plc-head' });
+    assert.equal(d.status, 'success');
+    assert.deepEqual([d.memory, d.cpu], ['unlimited', 'unlimited']);
+    assert.ok((d.memory_usage as { memory: number }[]).every((s) => Number.isInteger(s.memory) && s.memory > 0));
+    const bad = await cloud.call('get_consumption_orchestrator', { correlation_id: 503, cpuPeriod: '-5' });
+    assert.equal(bad.status, 'error');
+    assert.match(String(bad.error), /^cpuPeriod: /);
+  });
+
+  test('heartbeat: fields, types and cadence', async () => {
+    await waitFor('heartbeats', () => cloud.received('heartbeat').length >= 4, 10_000);
+    const beats = cloud.received('heartbeat');
+    const hb = beats.at(-1)!.args[0] as Record<string, unknown>;
+    assert.equal(hb.agent_id, AGENT_ID);
+    for (const k of ['cpu_usage', 'memory_usage', 'memory_total', 'disk_usage', 'disk_total', 'uptime']) assert.equal(typeof hb[k], 'number', k);
+    assert.ok(Number.isInteger(hb.uptime));
+    assert.equal(Math.round((hb.memory_total as number) * 10), (hb.memory_total as number) * 10);
+    assert.equal(hb.status, 'active');
+    assert.match(String(hb.timestamp), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    const gaps = beats.slice(-4).map((b, i, a) => (i ? b.at - a[i - 1]!.at : 500)).slice(1);
+    assert.ok(gaps.every((g) => g > 300 && g < 900), `cadence ~500 ms: ${gaps.join(',')}`);
+  });
+
+  test('runtime_status is pushed on a phase change', async () => {
+    const before = cloud.received('runtime_status').length;
+    await cloud.call('stop_device', { device_id: 'plc-v1' });
+    const ev = await waitFor('runtime_status Stopped', () =>
+      cloud.received('runtime_status').slice(before).find((e) => (e.args[0] as { device_id: string; phase: string }).device_id === 'plc-v1' && (e.args[0] as { phase: string }).phase === 'Stopped'),
+    );
+    const p = ev.args[0] as Record<string, unknown>;
+    assert.equal(p.agent_id, AGENT_ID);
+    assert.ok(Array.isArray(p.conditions));
+  });
+
+  test('get_host_interfaces without netmon says so; get_plan is empty once converged; get_agent_state shows the file', async () => {
+    const hi = await cloud.call('get_host_interfaces', { correlation_id: 601 });
+    assert.equal(hi.status, 'error');
+    assert.match(String(hi.error), /network monitor has not reported/);
+    await waitFor('converged plan', async () => ((await cloud.call('get_plan', {})).steps as unknown[]).length === 0, 20_000, 250);
+    const st = await cloud.call('get_agent_state', { correlation_id: 602 });
+    assert.equal((st.agent as { id: string }).id, AGENT_ID);
+    assert.deepEqual(Object.keys(st.runtimes as object).sort(), ['plc-head', 'plc-v1']);
+  });
+
+  test('the cloud restarts: the agent reconnects; runtimes keep running meanwhile', async () => {
+    const connects = cloud.connections.length;
+    const port = cloud.port;
+    await cloud.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await engine.docker.getContainer('plc-head').inspect()).State.Running, true);
+    cloud = Object.assign(new TestCloud(pki), { events: cloud.events, connections: cloud.connections });
+    await cloud.start(port);
+    await waitFor('reconnected', () => cloud.connections.length > connects, 20_000);
+    const s = await deviceStatus('plc-head');
+    assert.equal(s.status, 'success');
+    // Exactly one heartbeat loop on the new connection.
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 2100));
+    const n = cloud.received('heartbeat').filter((e) => e.at > t0).length;
+    assert.ok(n >= 3 && n <= 5, `one loop at 500 ms gives ~4 beats in 2.1 s, got ${n}`);
+  });
+
+  test('delete → not_found, and nothing labelled is left', async () => {
+    for (const id of ['plc-head', 'plc-v1']) {
+      const ack = await cloud.call('delete_device', { correlation_id: `d-${id}`, device_id: id });
+      assert.deepEqual(ack, { action: 'delete_device', correlation_id: `d-${id}`, status: 'deleting', device_id: id, message: `Container deletion started for ${id}` });
+    }
+    await waitFor('gone', async () => (await deviceStatus('plc-head')).status === 'not_found' && (await deviceStatus('plc-v1')).status === 'not_found', 40_000, 250);
+    await waitFor('no labelled object', async () => (await labelledObjects(engine)).length === 0, 20_000);
+    const nf = await cloud.call('delete_device', { correlation_id: 9, device_id: 'plc-head' });
+    assert.equal(nf.status, 'not_found');
+  });
+
+  test('an agent certificate from another CA is refused by the cloud', async () => {
+    pki.newCa('rogue-ca', 'Rogue CA');
+    const rogueDir = agentMtlsDir(pki, 'agent-rogue', 'rogue-ca');
+    fs.copyFileSync(path.join(pki.dir, 'ca.crt'), path.join(rogueDir, 'ca.crt')); // it trusts the cloud
+    const rogueData = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-rogue-'));
+    const rogue = new AgentProcess({ ...env, ORCH_MTLS_DIR: rogueDir }, rogueData);
+    rogue.start();
+    try {
+      await waitFor('rogue refused', () => /cannot connect to the cloud/.test(rogue.log()), 20_000);
+      assert.ok(!cloud.connections.some((c) => c.agentId === 'agent-rogue'));
+    } finally {
+      await rogue.stop();
+      fs.rmSync(rogueData, { recursive: true, force: true });
+    }
+  });
+
+  test('a cloud certificate from an unknown CA is refused by the agent', async () => {
+    const otherPki = makePki();
+    const fake = new TestCloud(otherPki);
+    await fake.start();
+    const dir = agentMtlsDir(pki, 'agent-x');
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-x-'));
+    const a = new AgentProcess({ ...env, ORCH_CLOUD_URL: fake.url, ORCH_MTLS_DIR: dir }, d);
+    a.start();
+    try {
+      await waitFor('agent refuses the server', () => /cannot connect to the cloud/.test(a.log()) && /self-signed|unable to verify|certificate/i.test(a.log()), 20_000);
+      assert.equal(fake.connections.length, 0);
+    } finally {
+      await a.stop();
+      await fake.stop();
+      otherPki.remove();
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test('a missing certificate is one clear line naming the file', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-nocert-'));
+    const r = await runCli(['run'], { ...env, ORCH_DATA_DIR: d, ORCH_MTLS_DIR: '/nonexistent/mtls' });
+    fs.rmSync(d, { recursive: true, force: true });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, /\/nonexistent\/mtls\/client\.crt/);
+  });
+});
