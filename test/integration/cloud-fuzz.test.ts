@@ -1,0 +1,86 @@
+// Every topic, at least 200 malformed payloads each: every one gets an error ack; afterwards the state
+// file is byte-identical and Docker has no new object.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { TEST_IMAGE } from '../support/agent-fixture.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { buildRuntimeStandIn } from '../support/images.js';
+import { createLan, type Lan } from '../support/lan.js';
+import { malformed, rng, topicSpecs } from '../support/malformed.js';
+import { startPrivateEngine, type Engine } from '../support/private-engine.js';
+import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
+import { waitFor } from '../support/wait.js';
+
+let engine: Engine;
+let lan: Lan;
+let pki: Pki;
+let cloud: TestCloud;
+let agent: AgentProcess;
+let dataDir: string;
+
+async function everything(): Promise<string> {
+  const [c, n, v] = await Promise.all([engine.docker.listContainers({ all: true }), engine.docker.listNetworks(), engine.docker.listVolumes()]);
+  return JSON.stringify([c.map((x) => [x.Id, x.State]).sort(), n.map((x) => x.Id).sort(), (v.Volumes ?? []).map((x) => x.Name).sort()]);
+}
+
+before(async () => {
+  engine = await startPrivateEngine();
+  await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
+  lan = createLan('203.0.113.0/26');
+  pki = makePki();
+  cloud = new TestCloud(pki);
+  await cloud.start();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-fuzz-'));
+  agent = new AgentProcess(
+    { ORCH_CLOUD_URL: cloud.url, ORCH_MTLS_DIR: agentMtlsDir(pki, 'agent-fuzz'), DOCKER_HOST: engine.dockerHost, ORCH_RUNTIME_IMAGE: TEST_IMAGE, ORCH_LOG_LEVEL: 'warn' },
+    dataDir,
+  );
+  agent.start();
+  await agent.ready();
+  const ack = await cloud.call('create_new_runtime', { container_name: 'plc-fuzz', vnic_configs: [{ parent_interface: lan.parent, network_mode: 'static', ip: '203.0.113.30', subnet: '203.0.113.0/26' }] });
+  assert.equal(ack.status, 'creating');
+  await waitFor('plc-fuzz converged', async () => ((await cloud.call('get_plan', {})).steps as unknown[]).length === 0 && (await cloud.call('get_device_status', { device_id: 'plc-fuzz' })).status === 'success', 40_000, 250);
+});
+
+after(async () => {
+  await agent?.stop();
+  await cloud?.stop();
+  lan?.remove();
+  await engine?.stop();
+  pki?.remove();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('200+ malformed payloads per topic: each an error ack, nothing written, nothing created', async () => {
+  await new Promise((r) => setTimeout(r, 500));
+  const file = fs.readFileSync(path.join(dataDir, 'state.json'));
+  const docker = await everything();
+  const random = rng(20261125);
+  const socket = await cloud.waitForAgent();
+  let total = 0;
+  for (const [topic, spec] of Object.entries(topicSpecs(lan.parent))) {
+    const payloads = malformed(spec, 200, random);
+    if (topic === 'run_command') payloads.push(['plc-fuzz', { method: 'TRACE', api: '/x' }], ['../x', { method: 'GET', api: '/x' }], ['plc-fuzz', 'junk'], ['plc-fuzz', { method: 'GET', api: '//evil' }]);
+    assert.ok(payloads.length >= 200);
+    for (const args of payloads) {
+      const ack = (await socket.timeout(10_000).emitWithAck(topic, ...args)) as Record<string, unknown>;
+      const shown = JSON.stringify(args).slice(0, 200);
+      assert.equal(ack.action, topic, shown);
+      assert.equal(ack.status, 'error', `${topic} ${shown} → ${JSON.stringify(ack).slice(0, 300)}`);
+      assert.equal(typeof ack.error, 'string');
+      assert.match(ack.error as string, /^[^:]+: /, `error names the field: ${String(ack.error)}`);
+      assert.ok(JSON.stringify(ack).length < 2000, `ack stays small: ${JSON.stringify(ack).length}`);
+      total++;
+    }
+  }
+  assert.ok(total >= 13 * 200);
+  // The agent is alive and answers, nothing was written or created.
+  assert.equal((await cloud.call('get_device_status', { device_id: 'plc-fuzz' })).status, 'success');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(fs.readFileSync(path.join(dataDir, 'state.json')).equals(file), 'state.json is byte-identical');
+  assert.equal(await everything(), docker);
+  assert.equal(agent.child?.exitCode, null);
+});
