@@ -60,7 +60,7 @@ export function topicSpecs(parent: string): Record<string, Spec> {
         files: [{ f: {} }, { f: { content_base64: 5 } }, 'file', [1]],
       },
     },
-    get_consumption_orchestrator: { base: {}, bad: { cpuPeriod: ['', '-5', 'abc', 5, '0', '5x', '1,', ',', '5,1', {}, HUGE], memoryPeriod: ['', '-1h', 'h', 3600, '0m', null === null ? [] : 0] } },
+    get_consumption_orchestrator: { base: {}, bad: { cpuPeriod: ['', '-5', 'abc', 5, '0', '5x', '1,', ',', '5,1', {}, HUGE], memoryPeriod: ['', '-1h', 'h', 3600, '0m', []] } },
     get_consumption_device: { base: { ...device }, bad: { device_id: badNames, cpuPeriod: ['', '-5', 'abc', 5, '0d'], memoryPeriod: ['', 'x', {}, 1] } },
     get_device_status: { base: device, bad: { device_id: badNames } },
     get_host_interfaces: { base: {}, bad: { include_virtual: ['true', 1, {}, 'yes'], detailed: ['false', 0, []] } },
