@@ -64,6 +64,13 @@ export async function startPrivateEngine(): Promise<Engine> {
     }
   }
   const stop = async () => {
+    // dockerd leaves its bridges in the host namespace when it stops: note them, delete them after.
+    let bridges: string[] = [];
+    try {
+      bridges = (await docker.listNetworks()).filter((n) => n.Driver === 'bridge').map((n) => `br-${n.Id.slice(0, 12)}`);
+    } catch {
+      /* engine already gone */
+    }
     let pid: number;
     try {
       pid = Number(fs.readFileSync(pidfile, 'utf8'));
@@ -79,6 +86,7 @@ export async function startPrivateEngine(): Promise<Engine> {
       for (let i = 0; i < 200 && alive(pid); i++) await sleep(100);
       if (alive(pid)) process.kill(pid, 'SIGKILL');
     }
+    for (const b of bridges) spawnSync('ip', ['link', 'del', b], { stdio: 'ignore' });
     spawnSync('umount', ['-R', '-l', path.join(dir, 'exec')], { stdio: 'ignore' });
     spawnSync('umount', ['-R', '-l', path.join(dir, 'data')], { stdio: 'ignore' });
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
