@@ -15,6 +15,7 @@ import { StatusPush } from './sources/cloud/status-push.js';
 import { TOPICS } from './sources/cloud/topics/index.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
+import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { LABEL } from './spec/names.js';
 import { DataDirLock } from './store/data-dir-lock.js';
 import { Store } from './store/store.js';
@@ -41,6 +42,7 @@ export class Agent {
   private control: ControlServer | null = null;
   private cloud: CloudLink | null = null;
   telemetry!: Telemetry;
+  netmon!: NetmonSource;
 
   constructor(
     private readonly config: Config,
@@ -57,8 +59,17 @@ export class Agent {
     fs.mkdirSync(config.dataDir, { recursive: true });
     this.lock = DataDirLock.acquire(config.dataDir);
     this.store = await Store.open(config.stateFile, log);
+    // Facts from a previous run are not current until netmon speaks again (boot sequencing).
+    if (!this.store.state.host.stale) await this.store.update('host', (s) => void (s.host.stale = true));
+    this.netmon = new NetmonSource(config.netmonSocket, this.store, log);
+    const startedAt = Date.now();
+    const netmonReady = () => this.netmon.discoveredAt !== null || Date.now() - startedAt > config.netmonBootWaitMs;
     const selfContainerId = await findSelfContainer(this.docker);
-    const executor = new Executor({ docker: this.docker, store: this.store, log, runtimeImage: config.runtimeImage, selfContainerId });
+    const setMac = async (pid: number, ip: string, mac: string) => {
+      const a = await this.netmon.command({ command: 'set_mac', pid, ip, mac });
+      if (a.success !== true) throw new Error(typeof a.error === 'string' ? a.error : 'netmon refused');
+    };
+    const executor = new Executor({ docker: this.docker, store: this.store, log, runtimeImage: config.runtimeImage, selfContainerId, setMac });
     this.controller = new Controller({
       docker: this.docker,
       store: this.store,
@@ -67,6 +78,7 @@ export class Agent {
       runtimeImage: config.runtimeImage,
       resyncIntervalMs: config.resyncIntervalMs,
       selfContainerId,
+      netmonReady,
     });
     const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now() };
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log);
@@ -76,6 +88,9 @@ export class Agent {
     this.events = new DockerEventsSource(this.docker, () => this.controller.wake(), log);
     this.controller.start();
     this.events.start();
+    this.netmon.start();
+    // The end of the boot wait is a wake-up of its own.
+    setTimeout(() => this.controller.wake(), config.netmonBootWaitMs + 10).unref();
     if (credentials && config.cloudUrl) {
       const ctx = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry };
       const push = new StatusPush(this.store, agent.id);
@@ -102,6 +117,7 @@ export class Agent {
   /** Stops the agent; runtimes keep running. */
   async stop(): Promise<void> {
     this.cloud?.stop();
+    this.netmon?.stop();
     this.events?.stop();
     await this.controller?.stop();
     await this.telemetry?.stop();

@@ -38,6 +38,7 @@ const envSchema = z.object({
   ORCH_HEARTBEAT_INTERVAL_MS: positiveInt('ORCH_HEARTBEAT_INTERVAL_MS', 5000),
   ORCH_RESYNC_INTERVAL_MS: positiveInt('ORCH_RESYNC_INTERVAL_MS', 30000),
   ORCH_NETMON_DEBOUNCE_MS: positiveInt('ORCH_NETMON_DEBOUNCE_MS', 3000),
+  ORCH_NETMON_BOOT_WAIT_MS: positiveInt('ORCH_NETMON_BOOT_WAIT_MS', 60000),
   ORCH_RUN_COMMAND_TIMEOUT_MS: positiveInt('ORCH_RUN_COMMAND_TIMEOUT_MS', 30000),
   ORCH_LEGACY_EMITS: z.enum(['0', '1']).default('1'),
   ORCH_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -68,6 +69,8 @@ export interface Config {
   heartbeatIntervalMs: number;
   resyncIntervalMs: number;
   netmonDebounceMs: number;
+  /** At start, how long runtimes whose subnet comes from netmon wait for its first discovery. */
+  netmonBootWaitMs: number;
   runCommandTimeoutMs: number;
   legacyEmits: boolean;
   logLevel: string;
@@ -103,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatIntervalMs: e.ORCH_HEARTBEAT_INTERVAL_MS,
     resyncIntervalMs: e.ORCH_RESYNC_INTERVAL_MS,
     netmonDebounceMs: e.ORCH_NETMON_DEBOUNCE_MS,
+    netmonBootWaitMs: e.ORCH_NETMON_BOOT_WAIT_MS,
     runCommandTimeoutMs: e.ORCH_RUN_COMMAND_TIMEOUT_MS,
     legacyEmits: e.ORCH_LEGACY_EMITS === '1',
     logLevel: e.ORCH_LOG_LEVEL,

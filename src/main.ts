@@ -6,6 +6,7 @@ import { renderState } from './cli/state-table.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { Agent } from './agent.js';
+import { NetmonDaemon } from './netmon/daemon.js';
 import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
@@ -13,6 +14,7 @@ import { CredentialsError } from './sources/cloud/credentials.js';
 
 const USAGE = `usage: orchestrator-agent <command>
   run                         start the agent
+  netmon                      start the network monitor sidecar
   state [--json]              desired vs observed state of every runtime
   plan [--json]               the steps the reconciler would take now (nothing is done)
   apply <file.json|->         declare a runtime (a create_new_runtime payload)
@@ -34,6 +36,15 @@ async function runAgent(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function runNetmon(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel, { component: 'netmon' });
+  const daemon = new NetmonDaemon(config.netmonSocket, config.netmonDebounceMs, log);
+  await daemon.start();
+  const stop = () => void daemon.stop().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 async function operator(config: Config, cmd: string, args: string[]): Promise<number> {
@@ -90,6 +101,10 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') {
     await runAgent(config);
     return -1; // keeps running
+  }
+  if (cmd === 'netmon') {
+    await runNetmon(config);
+    return -1;
   }
   if (['state', 'plan', 'apply', 'delete', 'start', 'stop', 'restart'].includes(cmd)) return operator(config, cmd, args);
   throw new UsageError(`unknown command "${cmd}"`);

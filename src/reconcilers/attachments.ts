@@ -1,6 +1,7 @@
 // Where each vNIC of a runtime attaches: its MACVLAN network (parent + subnet, the subnet from the spec or
 // else from netmon's facts), MAC and static address.
 import type { HostInterface } from '../store/schema.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../spec/ipv4.js';
 import { macvlanNetworkName } from '../spec/names.js';
 import { vnicMac, type RuntimeSpec, type VnicSpec } from '../spec/runtime-spec.js';
 
@@ -26,11 +27,15 @@ export function attachmentsOf(spec: RuntimeSpec, host: readonly HostInterface[])
         gateway ??= fact.gateway;
       }
     }
+    // A static address is kept where it still fits the subnet; elsewhere Docker's IPAM picks one.
+    const ip = vnic.mode === 'static' && vnic.ip !== undefined ? vnic.ip : null;
+    const c = subnet === null ? null : parseCidr(subnet);
+    const fits = ip !== null && c !== null && cidrContains(c, parseIpv4(ip)!);
     return {
       vnic,
       parent: vnic.parentInterface,
       mac: vnicMac(spec, vnic),
-      ip: vnic.mode === 'static' ? (vnic.ip ?? null) : null,
+      ip: fits ? ip : null,
       subnet,
       gateway,
       network: subnet === null ? null : macvlanNetworkName(vnic.parentInterface, subnet),

@@ -20,6 +20,8 @@ export interface ControllerDeps {
   runtimeImage: string;
   resyncIntervalMs: number;
   selfContainerId: string | null;
+  /** Boot sequencing: true once netmon's first discovery arrived or the bounded wait is over. */
+  netmonReady: () => boolean;
 }
 
 export class Controller {
@@ -94,6 +96,9 @@ export class Controller {
       selfNetworks: [],
       gcAllowed: !this.d.store.degraded,
       uninstall: this.d.store.state.agent.uninstall?.step ?? null,
+      hostKnown: this.d.store.state.host.observedAt !== null && !this.d.store.state.host.stale,
+      netmonReady: this.d.netmonReady(),
+      nsMacs: this.d.executor.nsMacs,
     };
   }
 
@@ -169,7 +174,7 @@ export class Controller {
     await this.d.store.update('status', (s) => {
       for (const [name, rec] of Object.entries(s.runtimes)) {
         const hash = specHash(rec.spec, imageOf(this.d.runtimeImage, rec.spec.runtimeVersion));
-        rec.status = deriveStatus(rec, byName.get(name), stepOf.get(name), this.failures.get(`runtime/${name}`), hash, now, this.d.executor.ulimitNote);
+        rec.status = deriveStatus(rec, byName.get(name), stepOf.get(name), this.failures.get(`runtime/${name}`), hash, now, this.d.executor.ulimitNote, this.d.executor.nsMacs);
       }
     });
   }

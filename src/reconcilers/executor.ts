@@ -30,6 +30,8 @@ export interface ExecutorDeps {
   log: Logger;
   runtimeImage: string;
   selfContainerId: string | null;
+  /** Sets a MAC inside a container's network namespace (through netmon); null when netmon is absent. */
+  setMac: ((pid: number, ip: string, mac: string) => Promise<void>) | null;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -38,6 +40,8 @@ export class Executor {
   ulimits: Ulimits = WANTED_ULIMITS;
   /** Said in ContainerReady once the host refused the wanted ulimits. */
   ulimitNote: string | null = null;
+  /** MACs set in namespaces: `<container id>/<network>` → mac (a start or restart undoes them). */
+  readonly nsMacs = new Map<string, string>();
 
   private api: [number, number] | null = null;
 
@@ -66,7 +70,7 @@ export class Executor {
           Driver: 'macvlan',
           Options: { parent: n.parent, macvlan_mode: 'bridge' },
           IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}) }] },
-          Labels: { ...labelsFor('macvlan-network'), [LABEL.parent]: n.parent, [LABEL.subnet]: n.subnet },
+          Labels: { ...labelsFor('macvlan-network'), [LABEL.parent]: n.parent, [LABEL.subnet]: n.subnet, ...(n.parentIndex !== null ? { [LABEL.parentIndex]: String(n.parentIndex) } : {}) },
         });
       }
       case 'removeNetwork':
@@ -79,20 +83,24 @@ export class Executor {
         return ignore404(c.remove({ force: true }));
       }
       case 'connect':
-        return wrapNetwork(
+        await wrapNetwork(
           docker.getNetwork(step.network).connect({
             Container: step.device!,
             EndpointConfig: step.attachment ? { ...(step.attachment.ip ? { IPAMConfig: { IPv4Address: step.attachment.ip } } : {}), MacAddress: step.attachment.mac } : {},
           }),
         );
+        return;
       case 'disconnect':
         return wrapNetwork(ignore404(docker.getNetwork(step.network).disconnect({ Container: step.containerId, Force: true })));
       case 'start':
-        return this.start(step.device!, step.containerId);
+        await this.start(step.device!, step.containerId);
+        this.forgetMacs(step.containerId);
+        return;
       case 'stop':
         return ignore304(docker.getContainer(step.containerId).stop({ t: STOP_TIMEOUT_S }));
       case 'restart':
         await docker.getContainer(step.containerId).restart({ t: STOP_TIMEOUT_S });
+        this.forgetMacs(step.containerId);
         return;
       case 'connectSelf':
         try {
@@ -106,11 +114,36 @@ export class Executor {
           if (s.runtimes[step.device!]?.deletion) delete s.runtimes[step.device!];
         });
         return;
+      case 'fixMac':
+        return this.fixMac(step.device!, step.containerId, step.network, step.mac);
       case 'uninstall':
         return this.uninstall(step.stage);
       case 'wait':
         return;
     }
+  }
+
+  /**
+   * The MAC promise (CONTRACT §7): Docker ignores a requested MAC on a network connected to a running
+   * container and on a second MACVLAN network below API 1.44, and re-applies its own on every start.
+   * There the MAC is set inside the container's namespace through netmon, and remembered.
+   */
+  private async fixMac(name: string, id: string, network: string, mac: string): Promise<void> {
+    const c = await this.d.docker.getContainer(id).inspect();
+    const ep = c.NetworkSettings.Networks?.[network];
+    if (!c.State.Running || !c.State.Pid || !ep?.IPAddress) return;
+    if (!this.d.setMac) throw new StepError(`${network}: Docker gave the endpoint ${ep.MacAddress}; netmon is needed to set ${mac}`, 'network', 'MacNotApplied');
+    try {
+      await this.d.setMac(c.State.Pid, ep.IPAddress, mac);
+    } catch (e) {
+      throw new StepError(`${network}: cannot set MAC ${mac} in the namespace of ${name}: ${(e as Error).message}`, 'network', 'MacNotApplied');
+    }
+    this.nsMacs.set(`${id}/${network}`, mac);
+    this.d.log.info({ device: name, network, dockerMac: ep.MacAddress, mac }, 'MAC set in the container namespace (Docker ignored the requested one)');
+  }
+
+  private forgetMacs(containerId: string): void {
+    for (const k of this.nsMacs.keys()) if (k.startsWith(`${containerId}/`)) this.nsMacs.delete(k);
   }
 
   /** Removes the netmon sidecar, then the agent's own container (found by label, not by name). */

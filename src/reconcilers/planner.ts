@@ -17,6 +17,21 @@ export interface HostFacts {
   gcAllowed: boolean;
   /** The uninstall's current stage, when one was requested (delete_orchestrator). */
   uninstall: UninstallStage | null;
+  /** netmon's facts are current (reported since start and not stale): parent down/missing can be judged. */
+  hostKnown: boolean;
+  /** Boot sequencing: netmon's first discovery arrived, or the bounded wait for it is over. */
+  netmonReady: boolean;
+  /** MACs the agent set inside namespaces: `<container id>/<network>` → mac (Docker's record differs). */
+  nsMacs: ReadonlyMap<string, string>;
+}
+
+/** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
+function parentProblem(parent: string, facts: HostFacts): string | null {
+  if (!facts.hostKnown) return null;
+  const f = facts.interfaces.find((i) => i.interface === parent);
+  if (!f || f.status === 'removed') return `ParentMissing: host interface ${parent} does not exist`;
+  if (f.status === 'down') return `ParentDown: host interface ${parent} is down`;
+  return null;
 }
 
 export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
@@ -27,6 +42,27 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
   const networkNames = new Set(observed.networks.map((n) => n.name));
   const volumeNames = new Set(observed.volumes.map((v) => v.name));
   const neededMacvlans = new Map<string, MacvlanNetworkSpec>();
+  const removing = (rec: RuntimeRecord) => rec.deletion !== null || facts.uninstall !== null;
+
+  // MACVLAN networks whose parent link was replaced (a new ifindex): their endpoints are dead.
+  const staleNets = new Set(
+    observed.networks
+      .filter((n) => {
+        const idx = n.labels[LABEL.parentIndex];
+        const f = facts.hostKnown ? facts.interfaces.find((i) => i.interface === n.parent) : undefined;
+        return idx !== undefined && f?.index !== undefined && String(f.index) !== idx;
+      })
+      .map((n) => n.name),
+  );
+  // Docker allows one MACVLAN network per parent: one subnet per parent wins (the one that exists, else
+  // the first by name); runtimes that want another are told, not retried in a loop.
+  const attsByName = new Map(Object.entries(desired).filter(([, r]) => !removing(r)).map(([n, r]) => [n, attachmentsOf(r.spec, facts.interfaces)]));
+  const chosen = new Map<string, string>();
+  for (const a of [...attsByName.values()].flat().sort((x, y) => ((x.network ?? '') < (y.network ?? '') ? -1 : 1))) {
+    if (!a.network) continue;
+    const exists = observed.networks.some((n) => n.name === a.network && !staleNets.has(n.name));
+    if (exists || !chosen.has(a.parent)) chosen.set(a.parent, a.network);
+  }
 
   for (const [name, rec] of Object.entries(desired)) {
     const c = containerByName.get(name);
@@ -35,7 +71,7 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
     const key = `runtime/${name}`;
     const add = (s: StepBody) => steps.push({ key, device: name, ...s });
 
-    if (rec.deletion || facts.uninstall !== null) {
+    if (removing(rec)) {
       if (c) add({ action: 'removeContainer', containerId: c.id, reason: 'runtime deleted' });
       else if (networkNames.has(internal)) add({ action: 'removeNetwork', network: internal, reason: 'runtime deleted' });
       else if (volumeNames.has(volume)) add({ action: 'removeVolume', volume, reason: 'runtime deleted' });
@@ -43,19 +79,34 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       continue;
     }
 
-    const atts = attachmentsOf(rec.spec, facts.interfaces);
+    const atts = attsByName.get(name)!;
+    const conflict = atts.find((a) => a.network && chosen.get(a.parent) !== a.network);
     for (const a of atts) {
-      if (a.network && a.subnet) neededMacvlans.set(a.network, { name: a.network, parent: a.parent, subnet: a.subnet, gateway: a.gateway });
+      if (a.network && a.subnet && !conflict && !parentProblem(a.parent, facts)) {
+        const index = facts.interfaces.find((i) => i.interface === a.parent)?.index ?? null;
+        neededMacvlans.set(a.network, { name: a.network, parent: a.parent, subnet: a.subnet, gateway: a.gateway, parentIndex: index });
+      }
     }
-    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames });
+    const blocked =
+      atts.some((a) => a.vnic.subnet === undefined) && !facts.netmonReady
+        ? 'WaitingForNetmon: the subnet comes from netmon, which has not reported since the agent started'
+        : (atts.map((a) => (a.network === null ? null : parentProblem(a.parent, facts))).find((p) => p !== null) ??
+          (conflict ? `ParentConflict: ${conflict.parent} already carries ${chosen.get(conflict.parent)}; Docker allows one MACVLAN network per parent` : null));
+    if (blocked) {
+      add({ action: 'wait', until: null, condition: 'NetworkReady', reason: blocked });
+      continue;
+    }
+    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets });
     if (step) add(step);
   }
 
-  // Shared MACVLAN networks: create the needed ones, remove the agent's unneeded ones once nothing uses them.
+  // Shared MACVLAN networks: create the needed ones, remove the agent's unneeded (or stale) ones once nothing uses them.
   const inUse = new Set(observed.containers.flatMap((c) => Object.keys(c.networks)));
   for (const n of observed.networks) {
-    if (n.labels[LABEL.role] !== 'macvlan-network' || neededMacvlans.has(n.name) || inUse.has(n.name) || !facts.gcAllowed) continue;
-    steps.push({ key: `network/${n.name}`, device: null, action: 'removeNetwork', network: n.name, reason: 'no runtime needs it' });
+    if (n.labels[LABEL.role] !== 'macvlan-network' || inUse.has(n.name) || !facts.gcAllowed) continue;
+    if (neededMacvlans.has(n.name) && !staleNets.has(n.name)) continue;
+    const reason = staleNets.has(n.name) ? `its parent ${n.parent ?? '?'} was replaced` : 'no runtime needs it';
+    steps.push({ key: `network/${n.name}`, device: null, action: 'removeNetwork', network: n.name, reason });
   }
   for (const spec of neededMacvlans.values()) {
     if (networkNames.has(spec.name)) continue;
@@ -101,7 +152,7 @@ function runtimeStep(
   atts: ReturnType<typeof attachmentsOf>,
   observed: Observed,
   facts: HostFacts,
-  o: { internal: string; volume: string; networkNames: Set<string>; volumeNames: Set<string> },
+  o: { internal: string; volume: string; networkNames: Set<string>; volumeNames: Set<string>; staleNets: Set<string> },
 ): StepBody | null {
   const unknown = atts.find((a) => a.network === null);
   if (unknown) {
@@ -109,7 +160,7 @@ function runtimeStep(
   }
   if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
   if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
-  const missingNet = atts.find((a) => !o.networkNames.has(a.network!));
+  const missingNet = atts.find((a) => !o.networkNames.has(a.network!) || o.staleNets.has(a.network!));
   if (!c) {
     if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
     return { action: 'createContainer', reason: 'container missing' };
@@ -120,7 +171,7 @@ function runtimeStep(
   // Networks: leave MACVLAN networks that are no longer wanted, join the wanted ones (no restart).
   const wanted = new Set([o.internal, ...atts.map((a) => a.network!)]);
   const stale = Object.keys(c.networks).find(
-    (n) => !wanted.has(n) && observed.networks.some((on) => on.name === n && on.labels[LABEL.role] === 'macvlan-network'),
+    (n) => (!wanted.has(n) || o.staleNets.has(n)) && observed.networks.some((on) => on.name === n && on.labels[LABEL.role] === 'macvlan-network'),
   );
   if (stale) return { action: 'disconnect', network: stale, containerId: c.id, reason: `left MACVLAN network ${stale}` };
   if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
@@ -141,6 +192,13 @@ function runtimeStep(
     if (rec.restartCount > rec.status.restartCount) return { action: 'restart', containerId: c.id, reason: 'restart requested' };
   } else if (running) {
     return { action: 'stop', containerId: c.id, reason: 'stop requested' };
+  }
+  if (running) {
+    const drift = atts.find((a) => {
+      const ep = c.networks[a.network!];
+      return ep?.mac !== undefined && ep.mac !== null && ep.mac !== a.mac && facts.nsMacs.get(`${c.id}/${a.network}`) !== a.mac;
+    });
+    if (drift) return { action: 'fixMac', containerId: c.id, network: drift.network!, mac: drift.mac, reason: `Docker ignored the MAC ${drift.mac} on ${drift.network}` };
   }
   if (facts.selfContainerId !== null && !facts.selfNetworks.includes(o.internal)) {
     return { action: 'connectSelf', network: o.internal, reason: 'the agent joins the internal network to reach the runtime' };

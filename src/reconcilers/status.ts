@@ -25,6 +25,7 @@ export function deriveStatus(
   hash: string,
   now: number,
   ulimitNote: string | null,
+  nsMacs: ReadonlyMap<string, string> = new Map(),
 ): RuntimeStatus {
   const prev = rec.status;
   const running = c?.state === 'running';
@@ -40,7 +41,7 @@ export function deriveStatus(
   else if (prev.observedGeneration < rec.generation) phase = 'Creating';
   else phase = running ? 'Running' : 'Stopped';
 
-  const netStep = step?.action === 'connect' || step?.action === 'disconnect' || step?.action === 'createInternalNetwork';
+  const netStep = step?.action === 'connect' || step?.action === 'disconnect' || step?.action === 'createInternalNetwork' || step?.action === 'fixMac';
   const cond: Record<Condition['type'], CondValue> = {
     ImageReady:
       failure?.kind === 'image'
@@ -49,7 +50,7 @@ export function deriveStatus(
           ? { status: 'True', reason: 'Present', message: '' }
           : { status: 'Unknown', reason: 'NotCreated', message: '' },
     NetworkReady: waitNet
-      ? { status: 'False', reason: waitNet.reason.startsWith('ParentSubnetUnknown') ? 'ParentSubnetUnknown' : 'WaitingForNetwork', message: waitNet.reason }
+      ? { status: 'False', reason: /^[A-Z][A-Za-z]+(?=:)/.exec(waitNet.reason)?.[0] ?? 'WaitingForNetwork', message: waitNet.reason }
       : failure?.kind === 'network'
         ? { status: 'False', reason: failure.reason, message: failure.message }
         : c && !netStep
@@ -89,7 +90,7 @@ export function deriveStatus(
     endpoints: Object.fromEntries(
       Object.entries(c?.networks ?? {})
         .filter(([n]) => n.startsWith('macvlan_'))
-        .map(([n, e]) => [n, { ip: e.ip, mac: e.mac }]),
+        .map(([n, e]) => [n, { ip: e.ip, mac: nsMacs.get(`${c!.id}/${n}`) ?? e.mac }]),
     ),
     crashCount: crashReset ? 0 : prev.crashCount,
     backoffUntil: crashReset ? null : prev.backoffUntil,

@@ -8,6 +8,7 @@ export interface MacvlanNetworkSpec {
   parent: string;
   subnet: string;
   gateway: string | null;
+  parentIndex: number | null; // the parent's ifindex when created: a new one means the parent was replaced
 }
 
 interface Base {
@@ -27,6 +28,7 @@ export type Step = Base &
     | { action: 'removeContainer'; containerId: string }
     | { action: 'connect'; network: string; attachment: Attachment | null }
     | { action: 'disconnect'; network: string; containerId: string }
+    | { action: 'fixMac'; containerId: string; network: string; mac: string }
     | { action: 'start'; containerId: string; crashed: boolean }
     | { action: 'stop'; containerId: string }
     | { action: 'restart'; containerId: string }

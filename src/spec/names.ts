@@ -6,6 +6,7 @@ export const LABEL = {
   specHash: 'edge.autonomy.spec-hash',
   parent: 'edge.autonomy.parent',
   subnet: 'edge.autonomy.subnet',
+  parentIndex: 'edge.autonomy.parent-ifindex',
 } as const;
 
 export type Role = 'runtime' | 'internal-network' | 'macvlan-network' | 'runtime-data' | 'orchestrator-agent' | 'netmon';

@@ -14,6 +14,9 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   selfNetworks: [],
   gcAllowed: true,
   uninstall: null,
+  hostKnown: false,
+  netmonReady: true,
+  nsMacs: new Map(),
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({

@@ -1,0 +1,160 @@
+// The agent's side of netmon: connects (and reconnects forever, backoff capped at 5 s), turns events into
+// host facts in the store (a write and a wake-up only when a fact changed), marks the facts stale when
+// the sidecar is gone too long, and sends commands (`{command, id}` → one answer echoing `id`).
+import net from 'node:net';
+import type { Logger } from '../../log.js';
+import { ifaceOfChange, netmonEventSchema, type Iface } from '../../netmon/protocol.js';
+import type { HostInterface } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+
+const STALE_AFTER_MS = 30_000;
+const COMMAND_TIMEOUT_MS = 15_000;
+
+const toFact = (i: Iface): HostInterface => {
+  const { timestamp: _t, ...rest } = i;
+  return rest;
+};
+const same = (a: readonly HostInterface[], b: readonly HostInterface[]) => JSON.stringify(a) === JSON.stringify(b);
+
+export class NetmonSource {
+  private sock: net.Socket | null = null;
+  private retryMs = 250;
+  private timer: NodeJS.Timeout | null = null;
+  private staleTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private nextId = 1;
+  private readonly pending = new Map<number, (answer: Record<string, unknown>) => void>();
+  /** Set when the first discovery since this agent started has arrived (boot sequencing). */
+  discoveredAt: number | null = null;
+  eventsSeen = 0;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  get connected(): boolean {
+    return this.sock !== null && !this.sock.destroyed;
+  }
+
+  start(): void {
+    this.armStale();
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.staleTimer) clearTimeout(this.staleTimer);
+    this.sock?.destroy();
+  }
+
+  /** Sends a command; resolves with netmon's answer, or `{success:false, error}`. */
+  command(cmd: Record<string, unknown>, timeoutMs = COMMAND_TIMEOUT_MS): Promise<Record<string, unknown>> {
+    const sock = this.sock;
+    if (!sock || sock.destroyed) return Promise.resolve({ success: false, error: 'Not connected to network monitor' });
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve({ success: false, error: 'Timeout waiting for netmon response' });
+      }, timeoutMs);
+      this.pending.set(id, (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+      sock.write(`${JSON.stringify({ ...cmd, id })}\n`);
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const sock = net.connect(this.socketPath);
+    let buf = '';
+    sock.on('connect', () => {
+      this.retryMs = 250;
+      this.sock = sock;
+      this.log.info({ socket: this.socketPath }, 'connected to netmon');
+    });
+    sock.on('data', (d) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.line(line);
+      }
+    });
+    const closed = () => {
+      if (this.sock === sock) this.sock = null;
+      for (const [id, resolve] of this.pending) {
+        this.pending.delete(id);
+        resolve({ success: false, error: 'netmon connection closed' });
+      }
+      if (this.stopped || this.timer) return;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.connect();
+      }, this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 5000);
+    };
+    sock.on('error', () => undefined);
+    sock.on('close', closed);
+  }
+
+  private line(line: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (typeof json !== 'object' || json === null) return;
+    if (!('type' in json)) {
+      const id = (json as { id?: unknown }).id;
+      if (typeof id === 'number') this.pending.get(id)?.(json as Record<string, unknown>);
+      return;
+    }
+    const ev = netmonEventSchema.safeParse(json);
+    if (!ev.success) {
+      this.log.warn({ type: (json).type }, 'netmon event not understood; ignored');
+      return;
+    }
+    this.eventsSeen++;
+    this.armStale();
+    const e = ev.data;
+    if (e.type === 'network_discovery') {
+      this.discoveredAt ??= Date.now();
+      void this.write(e.interfaces.map(toFact), true);
+    } else {
+      const fact = toFact(ifaceOfChange(e));
+      const others = this.store.state.host.interfaces.filter((i) => i.interface !== fact.interface);
+      void this.write(fact.status === 'removed' ? others : [...others, fact].sort((a, b) => (a.interface < b.interface ? -1 : 1)), false);
+    }
+  }
+
+  /** Writes facts only when they changed (a re-discovery of the same facts costs nothing downstream). */
+  private async write(interfaces: HostInterface[], discovery: boolean): Promise<void> {
+    const h = this.store.state.host;
+    if (same(h.interfaces, interfaces) && !h.stale && h.observedAt !== null) return;
+    try {
+      await this.store.update('host', (s) => {
+        s.host = { interfaces, observedAt: new Date().toISOString(), stale: false };
+      });
+      if (discovery) this.log.info({ interfaces: interfaces.map((i) => i.interface) }, 'host facts from netmon');
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'host facts not written');
+    }
+  }
+
+  private armStale(): void {
+    if (this.staleTimer) clearTimeout(this.staleTimer);
+    // netmon re-discovers every 30 s: silence beyond that means it is gone.
+    this.staleTimer = setTimeout(() => {
+      if (this.store.state.host.stale) return;
+      this.log.warn('no word from netmon: host facts marked stale');
+      void this.store.update('host', (s) => void (s.host.stale = true)).catch(() => undefined);
+    }, STALE_AFTER_MS + 5000);
+  }
+}
