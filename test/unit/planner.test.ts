@@ -123,3 +123,43 @@ test('when the agent runs in a container it joins each internal network', () => 
   const [st] = plan({ a: rec(s) }, convergedWorld(s), facts({ selfContainerId: 'me' }));
   assert.ok(st?.action === 'connectSelf' && st.network === 'a_internal');
 });
+
+test('boot sequencing: a netmon-derived subnet waits for netmon; an explicit subnet starts at once', () => {
+  const steps = plan({ a: rec(spec('a', null)), b: rec(spec('b')) }, empty(), facts({ netmonReady: false }));
+  const a = steps.find((s) => s.device === 'a')!;
+  assert.equal(a.action, 'wait');
+  assert.match(a.reason, /^WaitingForNetmon/);
+  assert.equal(steps.find((s) => s.device === 'b')?.action, 'createVolume');
+});
+
+test('two subnets demanded on one parent: the existing one wins, the other runtime is told', () => {
+  const s = spec('a');
+  const w = convergedWorld(s);
+  const other: RuntimeSpec = { ...spec('b'), vnics: [{ name: 'eth0', parentInterface: 'eth1', mode: 'dhcp', dns: [], subnet: '203.0.113.0/24' }] };
+  const steps = plan({ a: rec(s), b: rec(other) }, w, facts());
+  const b = steps.find((x) => x.device === 'b')!;
+  assert.equal(b.action, 'wait');
+  assert.match(b.reason, /^ParentConflict: eth1 already carries macvlan_eth1_198.51.100.0_24/);
+  assert.ok(!steps.some((x) => x.action === 'createMacvlanNetwork'));
+});
+
+test('a parent that netmon reports down or missing blocks its runtime; a replaced parent (new ifindex) re-attaches', () => {
+  const s = spec('a');
+  const iface = (over: object) => ({ interface: 'eth1', index: 7, operstate: 'up', type: 'ethernet' as const, mac_address: null, gateway: null, ipv4_addresses: [], ...over });
+  assert.match(plan({ a: rec(s) }, convergedWorld(s), facts({ hostKnown: true, interfaces: [iface({ status: 'down' })] }))[0]!.reason, /^ParentDown/);
+  assert.match(plan({ a: rec(s) }, convergedWorld(s), facts({ hostKnown: true, interfaces: [] }))[0]!.reason, /^ParentMissing/);
+  const w = convergedWorld(s);
+  w.networks[0]!.labels[LABEL.parentIndex] = '5';
+  assert.deepEqual(plan({ a: rec(s) }, w, facts({ hostKnown: true, interfaces: [iface({})] })).map((x) => x.action), ['disconnect']);
+  w.networks[0]!.labels[LABEL.parentIndex] = '7';
+  assert.deepEqual(plan({ a: rec(s) }, w, facts({ hostKnown: true, interfaces: [iface({})] })), []);
+});
+
+test('a MAC Docker ignored is set in the namespace once, then remembered', () => {
+  const s = spec('a');
+  const w = convergedWorld(s);
+  w.containers[0]!.networks['macvlan_eth1_198.51.100.0_24']!.mac = '02:42:c6:33:64:02';
+  const [fix] = plan({ a: rec(s) }, w, facts());
+  assert.ok(fix?.action === 'fixMac');
+  assert.deepEqual(plan({ a: rec(s) }, w, facts({ nsMacs: new Map([[`id-a/macvlan_eth1_198.51.100.0_24`, fix.mac]]) })), []);
+});

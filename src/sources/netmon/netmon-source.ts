@@ -10,10 +10,18 @@ import type { Store } from '../../store/store.js';
 const STALE_AFTER_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 15_000;
 
-const toFact = (i: Iface): HostInterface => {
-  const { timestamp: _t, ...rest } = i;
-  return rest;
-};
+/** A fact in one canonical shape (fixed key order), so that equal facts compare equal. */
+const toFact = (i: Iface): HostInterface => ({
+  interface: i.interface,
+  index: i.index,
+  operstate: i.operstate,
+  type: i.type,
+  mac_address: i.mac_address,
+  ipv4_addresses: i.ipv4_addresses.map((a) => ({ address: a.address, prefixlen: a.prefixlen, subnet: a.subnet, network_address: a.network_address })),
+  gateway: i.gateway,
+  ...(i.status ? { status: i.status } : {}),
+});
+const byName = (a: HostInterface, b: HostInterface) => (a.interface < b.interface ? -1 : a.interface > b.interface ? 1 : 0);
 const same = (a: readonly HostInterface[], b: readonly HostInterface[]) => JSON.stringify(a) === JSON.stringify(b);
 
 export class NetmonSource {
@@ -126,11 +134,11 @@ export class NetmonSource {
     const e = ev.data;
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
-      void this.write(e.interfaces.map(toFact), true);
+      void this.write(e.interfaces.map(toFact).sort(byName), true);
     } else {
       const fact = toFact(ifaceOfChange(e));
       const others = this.store.state.host.interfaces.filter((i) => i.interface !== fact.interface);
-      void this.write(fact.status === 'removed' ? others : [...others, fact].sort((a, b) => (a.interface < b.interface ? -1 : 1)), false);
+      void this.write(fact.status === 'removed' ? others : [...others, fact].sort(byName), false);
     }
   }
 
