@@ -13,3 +13,4 @@ COPY dist ./dist
 VOLUME ["/var/orchestrator"]
 ENTRYPOINT ["node", "dist/main.js"]
 CMD ["run"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["node", "dist/main.js", "health"]

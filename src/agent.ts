@@ -81,7 +81,7 @@ export class Agent {
       netmonReady,
     });
     const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now() };
-    this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log);
+    this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir });
     await this.control.start();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
     this.telemetry.start();

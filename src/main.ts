@@ -17,6 +17,7 @@ const USAGE = `usage: orchestrator-agent <command>
   netmon                      start the network monitor sidecar
   state [--json]              desired vs observed state of every runtime
   plan [--json]               the steps the reconciler would take now (nothing is done)
+  health                      exit 0 when healthy (Docker HEALTHCHECK), 1 with the reasons when not
   apply <file.json|->         declare a runtime (a create_new_runtime payload)
   delete|start|stop|restart <name>
 `;
@@ -50,7 +51,7 @@ async function runNetmon(config: Config): Promise<void> {
 async function operator(config: Config, cmd: string, args: string[]): Promise<number> {
   const json = args.includes('--json');
   let req: ControlRequest;
-  if (cmd === 'state' || cmd === 'plan') req = { command: cmd };
+  if (cmd === 'state' || cmd === 'plan' || cmd === 'health') req = { command: cmd };
   else if (cmd === 'apply') {
     const file = args.find((a) => !a.startsWith('--'));
     if (!file) throw new UsageError('apply needs a file (or - for stdin)');
@@ -76,6 +77,11 @@ async function operator(config: Config, cmd: string, args: string[]): Promise<nu
   if (!answer.success) {
     process.stderr.write(`error: ${answer.error}\n`);
     return 1;
+  }
+  if (cmd === 'health') {
+    const h = answer as unknown as { healthy: boolean; problems: string[] };
+    process.stdout.write(h.healthy ? 'healthy\n' : `unhealthy: ${h.problems.join('; ')}\n`);
+    return h.healthy ? 0 : 1;
   }
   if (json || (cmd !== 'state' && cmd !== 'plan')) {
     const { success: _s, ...rest } = answer;
@@ -106,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
     await runNetmon(config);
     return -1;
   }
-  if (['state', 'plan', 'apply', 'delete', 'start', 'stop', 'restart'].includes(cmd)) return operator(config, cmd, args);
+  if (['state', 'plan', 'health', 'apply', 'delete', 'start', 'stop', 'restart'].includes(cmd)) return operator(config, cmd, args);
   throw new UsageError(`unknown command "${cmd}"`);
 }
 

@@ -40,6 +40,12 @@ export class Controller {
   lastPassMs = 0;
   lastObserveError: string | null = null;
   passes = 0;
+  /**
+   * Set at start and after the engine was unreachable: containers found stopped then were stopped by a
+   * reboot or an engine restart, not by a crash, so they start at once (restart policy `no`: only the
+   * agent starts them) instead of waiting out a crash backoff.
+   */
+  private forgiveExited = true;
 
   constructor(private readonly d: ControllerDeps) {}
 
@@ -127,11 +133,13 @@ export class Controller {
       const msg = (e as Error).message;
       if (this.lastObserveError !== msg) this.d.log.warn({ err: msg }, 'cannot observe Docker; retrying');
       this.lastObserveError = msg;
+      this.forgiveExited = true;
       this.scheduleWake(Date.now() + 2000);
       this.lastPassAt = Date.now();
       return;
     }
     this.passes++;
+    if (this.forgiveExited) await this.forgive(observed);
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     await this.accountCrashes(steps, facts.now);
     await this.writeStatuses(observed, steps, facts.now);
@@ -148,6 +156,18 @@ export class Controller {
     }
     this.lastPassAt = Date.now();
     this.lastPassMs = performance.now() - t0;
+  }
+
+  private async forgive(observed: Observed): Promise<void> {
+    const running = new Set(observed.containers.filter((c) => c.state === 'running').map((c) => c.name));
+    await this.d.store.update('status', (s) => {
+      for (const [name, rec] of Object.entries(s.runtimes)) {
+        if (running.has(name)) continue;
+        rec.status.lastStartedAt = null;
+        rec.status.backoffUntil = null;
+      }
+    });
+    this.forgiveExited = false;
   }
 
   /** A runtime that exited on its own waits 10 s·2^n before it is started again. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 export const controlRequestSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('state') }),
   z.object({ command: z.literal('plan') }),
+  z.object({ command: z.literal('health') }),
   z.object({ command: z.literal('apply'), runtime: z.unknown() }),
   z.object({ command: z.enum(['delete', 'start', 'stop', 'restart']), name: z.string() }),
 ]);

@@ -1,6 +1,7 @@
 // The control socket: operator commands. Like every source it only writes desired state or reads.
 import fs from 'node:fs';
 import net from 'node:net';
+import { checkHealth } from '../../health.js';
 import type { Logger } from '../../log.js';
 import type { Controller } from '../../reconcilers/controller.js';
 import { normalizeCreateRequest } from '../../spec/runtime-spec.js';
@@ -24,6 +25,7 @@ export class ControlServer {
     private readonly controller: Controller,
     private readonly agent: AgentInfo,
     private readonly log: Logger,
+    private readonly health: { resyncIntervalMs: number; dataDir: string },
   ) {}
 
   async start(): Promise<void> {
@@ -69,6 +71,8 @@ export class ControlServer {
       switch (req.command) {
         case 'state':
           return { success: true, agent: { id: this.agent.id, version: this.agent.version, uptime: Math.floor((Date.now() - this.agent.startedAt) / 1000) }, state: this.store.state };
+        case 'health':
+          return { success: true, ...(await checkHealth(this.controller.lastPassAt, this.health.resyncIntervalMs, this.health.dataDir)) };
         case 'plan':
           return { success: true, steps: await this.controller.dryRun() };
         case 'apply': {
