@@ -84,7 +84,7 @@ export async function startPrivateEngine(): Promise<Engine> {
   };
 
   const halt = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    let pid = 0;
+    let pid: number;
     try {
       pid = Number(fs.readFileSync(pidfile, 'utf8'));
     } catch {
