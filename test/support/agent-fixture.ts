@@ -10,8 +10,9 @@ import type { Engine } from './private-engine.js';
 
 export const TEST_IMAGE = 'orch-test/openplc-runtime';
 
-export async function startAgent(engine: Engine, env: Record<string, string> = {}): Promise<{ agent: Agent; dataDir: string; stop: () => Promise<void> }> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-data-'));
+/** `dataDir` given: the agent uses it and leaves it in place (a restart on the same data). */
+export async function startAgent(engine: Engine, env: Record<string, string> = {}, given?: string): Promise<{ agent: Agent; dataDir: string; stop: () => Promise<void> }> {
+  const dataDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'orch-data-'));
   const config = loadConfig({
     ORCH_CLOUD_URL: 'off',
     ORCH_DATA_DIR: dataDir,
@@ -28,7 +29,7 @@ export async function startAgent(engine: Engine, env: Record<string, string> = {
     dataDir,
     stop: async () => {
       await agent.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!given) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
