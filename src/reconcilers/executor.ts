@@ -111,7 +111,7 @@ export class Executor {
         return;
       case 'forget':
         await this.d.store.update('status', (s) => {
-          if (s.runtimes[step.device!]?.deletion) delete s.runtimes[step.device!];
+          if (s.runtimes[step.device!]?.deletion || s.agent.uninstall) delete s.runtimes[step.device!];
         });
         return;
       case 'fixMac':

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { deriveMac } from '../../src/spec/runtime-spec.js';
 import { TEST_IMAGE, labelledObjects } from '../support/agent-fixture.js';
 import { AgentProcess, runCli } from '../support/agent-process.js';
-import { buildRuntimeStandIn } from '../support/images.js';
+import { buildBusyboxImage, buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
@@ -239,6 +239,38 @@ describe('cloud link end to end', () => {
     await waitFor('no labelled object', async () => (await labelledObjects(engine)).length === 0, 20_000);
     const nf = await cloud.call('delete_device', { correlation_id: 9, device_id: 'plc-head' });
     assert.equal(nf.status, 'not_found');
+  });
+
+  test('delete_orchestrator uninstalls everything, with progress under __orchestrator__; twice is safe', async () => {
+    await buildBusyboxImage(engine.docker, 'orch-test/busybox', 'latest', ['/bin/sleep', '100000']);
+    const make = async (name: string, labels: Record<string, string>) => {
+      const c = await engine.docker.createContainer({ name, Image: 'orch-test/busybox:latest', Labels: labels, HostConfig: { NetworkMode: 'none' } });
+      await c.start();
+    };
+    await make('autonomy_netmon', { 'edge.autonomy.role': 'netmon' });
+    await make('some_agent_name', { 'edge.autonomy.role': 'orchestrator-agent' });
+    await make('bystander', {});
+    await cloud.call('create_new_runtime', { container_name: 'plc-u', vnic_configs: [headVnic()] });
+    await untilSuccess('plc-u');
+    assert.deepEqual(await deviceStatus('__orchestrator__'), { action: 'get_device_status', correlation_id: 's-__orchestrator__', status: 'not_found', device_id: '__orchestrator__', message: 'No self-destruct operation in progress' });
+    const ack = await cloud.call('delete_orchestrator', { correlation_id: 'u1' });
+    assert.equal(ack.status, 'accepted');
+    assert.equal(ack.poll_device_id, '__orchestrator__');
+    await waitFor('legacy response event', () => cloud.received('delete_orchestrator_response').some((e) => (e.args[0] as { correlation_id: string }).correlation_id === 'u1'));
+    const steps = new Set<string>();
+    await waitFor('uninstall done', async () => {
+      const s = await deviceStatus('__orchestrator__');
+      steps.add(String(s.step));
+      return s.step === 'done' ? s : null;
+    }, 60_000, 100);
+    assert.ok(steps.has('deleting_runtimes') || steps.has('cleaning_networks') || steps.has('deleting_netmon'), [...steps].join(','));
+    assert.deepEqual(await labelledObjects(engine), []);
+    const left = (await engine.docker.listContainers({ all: true })).map((c) => c.Names[0]);
+    assert.deepEqual(left, ['/bystander'], 'netmon and the agent container (found by label) are gone; others untouched');
+    const again = await cloud.call('delete_orchestrator', { correlation_id: 'u2' });
+    assert.equal(again.status, 'accepted');
+    await waitFor('second uninstall done', async () => (await deviceStatus('__orchestrator__')).step === 'done', 30_000, 100);
+    await engine.docker.getContainer('bystander').remove({ force: true });
   });
 
   test('an agent certificate from another CA is refused by the cloud', async () => {

@@ -44,12 +44,14 @@ export const getDeviceStatus: Topic = {
       const u = ctx.store.state.agent.uninstall;
       if (!u) return { status: 'not_found', device_id: id, message: 'No self-destruct operation in progress' };
       return {
-        status: u.error ? 'error' : 'deleting',
+        status: u.error ? 'error' : u.step === 'done' ? 'success' : 'deleting',
         device_id: id,
         operation: 'delete',
         step: u.step,
         started_at: u.requestedAt,
-        ...(u.error ? { error: u.error, message: `Operation failed: ${u.error}` } : { message: 'The orchestrator is being uninstalled' }),
+        ...(u.error
+          ? { error: u.error, message: `Operation failed: ${u.error}` }
+          : { message: u.step === 'done' ? 'The orchestrator was uninstalled' : 'The orchestrator is being uninstalled' }),
       };
     }
     const rec = ctx.store.state.runtimes[id];
