@@ -18,6 +18,7 @@ import { DockerEventsSource } from './sources/docker-events.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { LABEL } from './spec/names.js';
 import { DataDirLock } from './store/data-dir-lock.js';
+import { importLegacy } from './store/legacy-import.js';
 import { Store } from './store/store.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { VERSION } from './version.js';
@@ -59,6 +60,7 @@ export class Agent {
     fs.mkdirSync(config.dataDir, { recursive: true });
     this.lock = DataDirLock.acquire(config.dataDir);
     this.store = await Store.open(config.stateFile, log);
+    if (this.store.fresh) await importLegacy(config.dataDir, this.store, log);
     // Facts from a previous run are not current until netmon speaks again (boot sequencing).
     if (!this.store.state.host.stale) await this.store.update('host', (s) => void (s.host.stale = true));
     this.netmon = new NetmonSource(config.netmonSocket, this.store, log);

@@ -40,12 +40,22 @@ export interface Observed {
 
 const managed = { label: [`${LABEL.managed}=true`] };
 
-export async function observe(docker: Docker, signal?: AbortSignal): Promise<Observed> {
-  const [containers, networks, volumes] = await Promise.all([
-    docker.listContainers({ all: true, filters: managed, abortSignal: signal }),
-    docker.listNetworks({ filters: managed, abortSignal: signal }),
-    docker.listVolumes({ filters: managed, abortSignal: signal }),
+/**
+ * `adopted`: names of runtimes imported from the Python agent, whose container and `<name>_internal`
+ * network carry no label. Then containers and networks are listed without the label filter (still one
+ * call each) and kept when labelled, adopted, or MACVLAN (an unlabelled MACVLAN network still holds its
+ * parent: Docker allows one per parent).
+ */
+export async function observe(docker: Docker, adopted: ReadonlySet<string> = new Set()): Promise<Observed> {
+  const all = adopted.size > 0;
+  const [rawContainers, rawNetworks, volumes] = await Promise.all([
+    docker.listContainers({ all: true, ...(all ? {} : { filters: managed }) }),
+    docker.listNetworks(all ? {} : { filters: managed }),
+    docker.listVolumes({ filters: managed }),
   ]);
+  const isManaged = (labels: Record<string, string> | undefined) => labels?.[LABEL.managed] === 'true';
+  const containers = rawContainers.filter((c) => isManaged(c.Labels) || adopted.has((c.Names[0] ?? '').replace(/^\//, '')));
+  const networks = rawNetworks.filter((n) => isManaged(n.Labels) || n.Driver === 'macvlan' || (n.Name.endsWith('_internal') && adopted.has(n.Name.slice(0, -'_internal'.length))));
   return {
     containers: containers.map((c) => ({
       id: c.Id,

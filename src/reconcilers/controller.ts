@@ -110,8 +110,12 @@ export class Controller {
 
   /** The steps the reconciler would take now; nothing is done (CLI `plan`, `get_plan`). */
   async dryRun(): Promise<Step[]> {
-    const observed = await observe(this.d.docker);
+    const observed = await observe(this.d.docker, this.adoptedNames());
     return plan(this.d.store.state.runtimes, observed, await this.factsWithSelf());
+  }
+
+  private adoptedNames(): Set<string> {
+    return new Set(Object.entries(this.d.store.state.runtimes).filter(([, r]) => r.adoption !== undefined).map(([n]) => n));
   }
 
   private async factsWithSelf(): Promise<HostFacts> {
@@ -126,7 +130,7 @@ export class Controller {
     let observed: Observed;
     let facts: HostFacts;
     try {
-      [observed, facts] = await Promise.all([observe(this.d.docker), this.factsWithSelf()]);
+      [observed, facts] = await Promise.all([observe(this.d.docker, this.adoptedNames()), this.factsWithSelf()]);
       this.lastObserveError = null;
     } catch (e) {
       // Engine away: keep retrying (resync and events wake us), never crash or spin.

@@ -114,6 +114,19 @@ export class Executor {
           if (s.runtimes[step.device!]?.deletion || s.agent.uninstall) delete s.runtimes[step.device!];
         });
         return;
+      case 'adopt': {
+        // Docker cannot label an existing container: the adoption is recorded in the state file instead.
+        await docker.getContainer(step.containerId).update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+        const rec = this.d.store.state.runtimes[step.device!];
+        if (!rec) return;
+        const hash = specHash(rec.spec, imageOf(this.d.runtimeImage, rec.spec.runtimeVersion));
+        await this.d.store.update('status', (s) => {
+          const r = s.runtimes[step.device!];
+          if (r) r.adoption = { containerId: step.containerId, specHash: hash };
+        });
+        this.d.log.info({ device: step.device, container: step.containerId }, 'adopted the Python agent container (restart policy now no)');
+        return;
+      }
       case 'fixMac':
         return this.fixMac(step.device!, step.containerId, step.network, step.mac);
       case 'uninstall':

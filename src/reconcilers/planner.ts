@@ -166,7 +166,13 @@ function runtimeStep(
     return { action: 'createContainer', reason: 'container missing' };
   }
   const hash = specHash(rec.spec, imageOf(facts.runtimeImage, rec.spec.runtimeVersion));
-  if (c.labels[LABEL.specHash] !== hash) return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
+  const adopted = typeof rec.adoption === 'object' && rec.adoption.containerId === c.id && rec.adoption.specHash === hash;
+  if (c.labels[LABEL.specHash] !== hash && !adopted) {
+    if (rec.adoption === 'pending' && c.labels[LABEL.managed] !== 'true') {
+      return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
+    }
+    return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
+  }
 
   // Networks: leave MACVLAN networks that are no longer wanted, join the wanted ones (no restart).
   const wanted = new Set([o.internal, ...atts.map((a) => a.network!)]);

@@ -26,6 +26,7 @@ export type Step = Base &
     | { action: 'removeNetwork'; network: string }
     | { action: 'createContainer' }
     | { action: 'removeContainer'; containerId: string }
+    | { action: 'adopt'; containerId: string }
     | { action: 'connect'; network: string; attachment: Attachment | null }
     | { action: 'disconnect'; network: string; containerId: string }
     | { action: 'fixMac'; containerId: string; network: string; mac: string }

@@ -44,6 +44,12 @@ export const runtimeRecordSchema = z.object({
   restartCount: z.number().int().nonnegative(),
   deletion: z.object({ requestedAt: z.string() }).nullable(),
   createdAt: z.string(),
+  /**
+   * Imported from the Python agent: its unlabelled container is adopted, not re-created. `pending` until
+   * the reconciler has switched its restart policy to `no`; then the adopted container id and the spec
+   * hash it stands for (a later spec change re-creates it as a labelled container).
+   */
+  adoption: z.union([z.literal('pending'), z.object({ containerId: z.string(), specHash: z.string() })]).optional(),
   status: runtimeStatusSchema,
 });
 export type RuntimeRecord = z.infer<typeof runtimeRecordSchema>;

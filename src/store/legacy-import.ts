@@ -1,0 +1,53 @@
+// First start on a box that ran the Python agent: its runtime_vnics.json (the vNIC configs as the cloud
+// sent them) and data/clients.json (the runtime registry) become desired runtimes whose existing
+// containers are adopted, not re-created (CONTRACT §8, docs/migration.md).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { normalizeCreateRequest, type RuntimeSpec } from '../spec/runtime-spec.js';
+import { initialStatus } from './schema.js';
+import type { Store } from './store.js';
+
+function readJson(file: string, log: Logger): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    log.warn({ file }, 'legacy file is not a JSON object: ignored');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ file, err: (e as Error).message }, 'legacy file unreadable: ignored');
+  }
+  return null;
+}
+
+export interface ImportReport {
+  imported: string[];
+  skipped: { name: string; reason: string }[];
+}
+
+export async function importLegacy(dataDir: string, store: Store, log: Logger): Promise<ImportReport> {
+  const vnics = readJson(path.join(dataDir, 'runtime_vnics.json'), log) ?? {};
+  const clients = readJson(path.join(dataDir, 'data', 'clients.json'), log) ?? {};
+  const report: ImportReport = { imported: [], skipped: [] };
+  const names = [...new Set([...Object.keys(vnics), ...Object.keys(clients)])].sort();
+  if (names.length === 0) return report;
+  const specs: RuntimeSpec[] = [];
+  for (const name of names) {
+    if (!(name in vnics)) {
+      report.skipped.push({ name, reason: 'in data/clients.json but without vNIC configs in runtime_vnics.json' });
+      continue;
+    }
+    const n = normalizeCreateRequest({ container_name: name, vnic_configs: vnics[name] });
+    if (!n.ok) report.skipped.push({ name, reason: n.error });
+    else specs.push(n.spec);
+  }
+  await store.update('desired', (s) => {
+    for (const spec of specs) {
+      if (s.runtimes[spec.name]) continue;
+      s.runtimes[spec.name] = { spec, generation: 1, running: true, restartCount: 0, deletion: null, createdAt: new Date().toISOString(), adoption: 'pending', status: initialStatus() };
+      report.imported.push(spec.name);
+    }
+  });
+  for (const k of report.skipped) log.warn({ device: k.name, reason: k.reason }, 'legacy runtime not imported');
+  log.info({ imported: report.imported }, 'imported the Python agent runtimes (their containers are adopted)');
+  return report;
+}
