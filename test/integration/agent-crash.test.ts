@@ -89,7 +89,7 @@ test('20 SIGKILLs under 200+ mixed operations: nothing acknowledged is lost, no 
           ? { correlation_id: sent, container_name: name, vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip: `198.51.100.${10 + i}`, subnet: '198.51.100.0/26' }] }
           : { correlation_id: sent, device_id: name };
       sent++;
-      let ack: Record<string, unknown> | null = null;
+      let ack: Record<string, unknown> | null;
       try {
         ack = (await socket.timeout(3000).emitWithAck(op, payload)) as Record<string, unknown>;
       } catch {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
+import { stateSchema } from '../../src/store/schema.js';
 import { StoreWriteError } from '../../src/store/store.js';
 import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';
@@ -122,7 +123,7 @@ describe('reliability', () => {
       assert.equal(small.agent.store.state.runtimes['plc-disk-b'], undefined, 'memory matches the file');
       fs.rmSync(filler);
       assert.equal(await putRuntime(small.agent.store, spec('plc-disk-b', 21)), 'created');
-      assert.ok(JSON.parse(fs.readFileSync(path.join(mnt, 'state.json'), 'utf8')).runtimes['plc-disk-b']);
+      assert.ok(stateSchema.parse(JSON.parse(fs.readFileSync(path.join(mnt, 'state.json'), 'utf8'))).runtimes['plc-disk-b']);
     } finally {
       await small.stop();
     }
