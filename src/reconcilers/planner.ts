@@ -185,12 +185,15 @@ function runtimeStep(
   if (unjoined) return { action: 'connect', network: unjoined.network!, attachment: unjoined, reason: `not attached to ${unjoined.network}` };
   if (!(o.internal in c.networks)) return { action: 'connect', network: o.internal, attachment: null, reason: 'not attached to its internal network' };
 
+  // Being removed (by someone else): not a crash; its removal event wakes the next pass.
+  if (c.state === 'removing') return { action: 'wait', until: null, condition: 'ContainerReady', reason: 'Removing: the container is being removed' };
+  if (c.state === 'dead') return { action: 'removeContainer', containerId: c.id, reason: 'the container is dead (a failed removal)' };
   const running = c.state === 'running' || c.state === 'paused' || c.state === 'restarting';
   if (rec.running) {
     if (!running) {
       const crashed = c.state !== 'created' && rec.status.lastStartedAt !== null;
       const until = rec.status.backoffUntil;
-      if (until !== null && Date.parse(until) > facts.now) {
+      if (crashed && until !== null && Date.parse(until) > facts.now) {
         return { action: 'wait', until, condition: 'Running', reason: `CrashLoopBackOff: next start at ${until}` };
       }
       return { action: 'start', containerId: c.id, crashed, reason: crashed ? `exited (${c.status}): start again` : 'not running' };

@@ -56,7 +56,9 @@ export function deriveStatus(
         : c && !netStep
           ? { status: 'True', reason: 'Attached', message: '' }
           : { status: c ? 'False' : 'Unknown', reason: c ? 'Attaching' : 'NotCreated', message: netStep ? step.reason : '' },
-    ContainerReady: !c
+    ContainerReady: step?.action === 'wait' && step.condition === 'ContainerReady'
+      ? { status: 'False', reason: /^[A-Z][A-Za-z]+(?=:)/.exec(step.reason)?.[0] ?? 'Waiting', message: step.reason }
+      : !c
       ? { status: 'False', reason: failure?.kind === 'container' ? failure.reason : 'NotCreated', message: failure?.kind === 'container' ? failure.message : '' }
       : c.labels[LABEL.specHash] !== hash
         ? { status: 'False', reason: 'SpecChanged', message: 'the container is re-created for the new spec' }

@@ -36,7 +36,7 @@ export type Step = Base &
     | { action: 'connectSelf'; network: string }
     | { action: 'forget' }
     | { action: 'uninstall'; stage: UninstallStage }
-    | { action: 'wait'; until: string | null; condition: 'NetworkReady' | 'Running' }
+    | { action: 'wait'; until: string | null; condition: 'NetworkReady' | 'Running' | 'ContainerReady' }
   );
 
 export type Action = Step['action'];

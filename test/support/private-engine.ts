@@ -23,6 +23,36 @@ export interface Engine {
 }
 
 const DEFAULT_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** Which engine generation the tests run on: ORCH_TEST_ENGINE=system (default: Debian 12's docker.io 20.10, API 1.41) or docker26 (Debian 13's docker.io 26, API 1.45). */
+export const ENGINE_KIND = (process.env.ORCH_TEST_ENGINE ?? 'system') as 'system' | 'docker26';
+
+/**
+ * Debian 13's docker.io 26 and containerd 1.7, unpacked into .cache/docker26 (nothing installed
+ * system-wide; apt pointed at a private state directory). The system's runc and docker-init are used:
+ * Debian 13's runc needs a newer glibc. See ../shared/reference/platform-notes.md, last section.
+ */
+export function docker26Root(): string {
+  const d = path.join(ROOT, '.cache', 'docker26');
+  const root = path.join(d, 'root');
+  if (fs.existsSync(path.join(root, 'usr/sbin/dockerd'))) return root;
+  for (const sub of ['lists/partial', 'cache/archives/partial', 'parts', 'debs']) fs.mkdirSync(path.join(d, sub), { recursive: true });
+  const sources = fs.readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8').split(/\n\s*\n/)[0]!.replace(/^Suites:.*$/m, 'Suites: trixie');
+  fs.writeFileSync(path.join(d, 'parts', 'trixie.sources'), `${sources}\n`);
+  const apt = ['-o', `Dir::State::Lists=${d}/lists`, '-o', `Dir::Cache=${d}/cache`, '-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${d}/parts`, '-o', 'APT::Sandbox::User=root'];
+  const run = (cmd: string, args: string[], cwd?: string) => {
+    const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr.slice(-1500)}`);
+  };
+  run('apt-get', [...apt, '-q', 'update']);
+  run('apt-get', [...apt, '-q', 'download', 'docker.io', 'containerd'], path.join(d, 'debs'));
+  const tmp = `${root}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  for (const deb of fs.readdirSync(path.join(d, 'debs')).filter((f) => f.endsWith('.deb'))) run('dpkg-deb', ['-x', path.join(d, 'debs', deb), tmp]);
+  fs.renameSync(tmp, root);
+  return root;
+}
 
 export function dockerFor(dockerHost: string): Docker {
   const socketPath = dockerHost.replace(/^unix:\/\//, '');
@@ -47,7 +77,7 @@ export async function startPrivateEngine(): Promise<Engine> {
     const unsupported = () => Promise.reject(new Error('an engine named by ORCH_TEST_DOCKER_HOST cannot be stopped by the tests'));
     return { dockerHost: given, socketPath: given.replace(/^unix:\/\//, ''), docker, owned: false, dir: null, halt: unsupported, resume: unsupported, stop: async () => {} };
   }
-  if (spawnSync('which', ['dockerd']).status !== 0) {
+  if (ENGINE_KIND === 'system' && spawnSync('which', ['dockerd']).status !== 0) {
     throw new Error('dockerd not found: install it with `apt-get install -y docker.io busybox-static` (as root)');
   }
   if (process.getuid?.() !== 0) throw new Error('the private Docker engine needs root');
@@ -56,16 +86,24 @@ export async function startPrivateEngine(): Promise<Engine> {
   const pidfile = path.join(dir, 'docker.pid');
   const docker = new Docker({ socketPath });
 
+  const d26 = ENGINE_KIND === 'docker26' ? docker26Root() : null;
+  const initPath = spawnSync('which', ['docker-init'], { encoding: 'utf8' }).stdout.trim();
   const resume = async () => {
     const log = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
     const child = spawn(
-      'dockerd',
+      d26 ? path.join(d26, 'usr/sbin/dockerd') : 'dockerd',
       [
         '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '-H', `unix://${socketPath}`,
         '--pidfile', pidfile, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
-        '--default-address-pool', 'base=198.18.0.0/16,size=24',
+        // Each generation its own benchmark-range pool, so that their bridges never collide.
+        '--default-address-pool', `base=${d26 ? '198.19.0.0/16' : '198.18.0.0/16'},size=24`,
+        ...(d26 && initPath ? ['--init-path', initPath] : []),
       ],
-      { stdio: ['ignore', log, log], detached: true },
+      {
+        stdio: ['ignore', log, log],
+        detached: true,
+        env: d26 ? { ...process.env, PATH: `${d26}/usr/sbin:${d26}/usr/bin:${process.env.PATH ?? ''}` } : process.env,
+      },
     );
     child.unref();
     fs.closeSync(log);
