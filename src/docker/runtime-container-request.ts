@@ -65,10 +65,11 @@ export function requestBelow144(input: RuntimeContainerInput): ContainerRequest 
 }
 
 export function request144(input: RuntimeContainerInput): ContainerRequest {
-  const [first] = input.attachments;
-  if (!first?.network) throw new Error('a runtime needs at least one MACVLAN network');
+  if (!input.attachments[0]?.network) throw new Error('a runtime needs at least one MACVLAN network');
   const create = base(input);
-  create.HostConfig!.NetworkMode = first.network;
+  // The internal network never changes; API 1.45 refuses a connect while NetworkMode names a network that
+  // is gone (a MACVLAN network replaced after a subnet change).
+  create.HostConfig!.NetworkMode = internalNetworkName(input.name);
   create.NetworkingConfig = {
     EndpointsConfig: {
       ...Object.fromEntries(input.attachments.map((a) => [a.network!, endpointFor(a)])),

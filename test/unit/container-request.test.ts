@@ -35,6 +35,7 @@ test('API >= 1.44: every endpoint with its own MAC at create, nothing to connect
   const r = request144(input);
   assert.deepEqual(r.connect, []);
   assert.equal(r.create.MacAddress, undefined);
+  assert.equal(r.create.HostConfig?.NetworkMode, 'plc_internal', 'the one network that never changes');
   const eps = r.create.NetworkingConfig!.EndpointsConfig!;
   assert.deepEqual(Object.keys(eps), ['macvlan_lan0_198.51.100.0_24', 'macvlan_lan1_203.0.113.0_24', 'plc_internal']);
   assert.equal(eps['macvlan_lan0_198.51.100.0_24']!.MacAddress, '02:00:00:00:00:01');
