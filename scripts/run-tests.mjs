@@ -24,9 +24,18 @@ if (!only) {
   run('npx', ['--no-install', 'tsc', '--noEmit', '-p', '.']);
   run('npx', ['--no-install', 'eslint', '.']);
 }
-const files = [...(only !== 'integration' ? list('test/unit') : []), ...(only !== 'unit' ? list('test/integration') : [])];
-if (files.length === 0) {
+const unit = only !== 'integration' ? list('test/unit') : [];
+const integration = only !== 'unit' ? list('test/integration') : [];
+if (unit.length + integration.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', ...files]);
+const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
+if (unit.length > 0) run(process.execPath, [...runner, ...unit]);
+// Every Docker-touching suite runs on each engine generation (API 1.41 and 1.45): what passes on one
+// proves nothing about the other. ORCH_TEST_ENGINES=system limits it to the system's docker.io.
+const engines = (process.env.ORCH_TEST_ENGINES ?? 'system,docker26').split(',').filter(Boolean);
+for (const engine of integration.length > 0 ? engines : []) {
+  console.log(`\n# Docker integration suites on engine: ${engine}`);
+  run(process.execPath, [...runner, ...integration], { ...process.env, ORCH_TEST_ENGINE: engine });
+}

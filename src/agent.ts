@@ -12,6 +12,7 @@ import { loadCredentials, type Credentials } from './sources/cloud/credentials.j
 import { heartbeatPayload, startHeartbeat } from './sources/cloud/heartbeat.js';
 import { registerTopics } from './sources/cloud/router.js';
 import { StatusPush } from './sources/cloud/status-push.js';
+import type { TopicContext } from './sources/cloud/topic.js';
 import { TOPICS } from './sources/cloud/topics/index.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
@@ -44,6 +45,8 @@ export class Agent {
   private cloud: CloudLink | null = null;
   telemetry!: Telemetry;
   netmon!: NetmonSource;
+  /** What the cloud topics work with (also used by tests to call a topic without a cloud). */
+  topics!: TopicContext;
 
   constructor(
     private readonly config: Config,
@@ -93,8 +96,9 @@ export class Agent {
     this.netmon.start();
     // The end of the boot wait is a wake-up of its own.
     setTimeout(() => this.controller.wake(), config.netmonBootWaitMs + 10).unref();
+    this.topics = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry, netmon: this.netmon };
     if (credentials && config.cloudUrl) {
-      const ctx = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry };
+      const ctx = this.topics;
       const push = new StatusPush(this.store, agent.id);
       this.cloud = new CloudLink({
         url: config.cloudUrl,

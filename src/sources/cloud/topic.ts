@@ -6,6 +6,7 @@ import type { Controller } from '../../reconcilers/controller.js';
 import type { Store } from '../../store/store.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { AgentInfo } from '../control/server.js';
+import type { NetmonSource } from '../netmon/netmon-source.js';
 import type { Ack } from './envelope.js';
 
 export interface TopicContext {
@@ -16,6 +17,7 @@ export interface TopicContext {
   log: Logger;
   agent: AgentInfo;
   telemetry: Telemetry;
+  netmon: NetmonSource;
 }
 
 export interface Topic {

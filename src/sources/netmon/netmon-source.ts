@@ -35,6 +35,7 @@ export class NetmonSource {
   /** Set when the first discovery since this agent started has arrived (boot sequencing). */
   discoveredAt: number | null = null;
   eventsSeen = 0;
+  commandsSent = 0;
 
   constructor(
     private readonly socketPath: string,
@@ -63,6 +64,7 @@ export class NetmonSource {
     const sock = this.sock;
     if (!sock || sock.destroyed) return Promise.resolve({ success: false, error: 'Not connected to network monitor' });
     const id = this.nextId++;
+    this.commandsSent++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);

@@ -17,10 +17,17 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
     throw e;
   }
   const internal = internalNetworkName(id);
+  // The MAC the LAN sees is the one in the container's namespace (CONTRACT §5.6, §7), read through
+  // netmon; Docker's endpoint record is only the fallback.
+  const nsMacs = new Map<string, string>();
+  if (c.State.Running && c.State.Pid && ctx.netmon.connected) {
+    const a = await ctx.netmon.command({ command: 'get_macs', pid: c.State.Pid }, 3000);
+    if (a.success === true) for (const i of a.interfaces as { mac: string; ipv4: string[] }[]) for (const ip of i.ipv4) nsMacs.set(ip, i.mac);
+  }
   const networks: Record<string, { ip_address: string | null; mac_address: string | null; gateway: string | null }> = {};
   for (const [name, ep] of Object.entries(c.NetworkSettings.Networks ?? {})) {
     if (name === internal) continue;
-    networks[name] = { ip_address: ep.IPAddress || null, mac_address: ep.MacAddress || null, gateway: ep.Gateway || null };
+    networks[name] = { ip_address: ep.IPAddress || null, mac_address: nsMacs.get(ep.IPAddress) ?? (ep.MacAddress || null), gateway: ep.Gateway || null };
   }
   const running = c.State.Running;
   const rec = ctx.store.state.runtimes[id];
