@@ -105,7 +105,7 @@ describe('reliability', () => {
     process.stdout.write(`# reboot: all runtimes running ${took} ms after the agent started\n`);
   });
 
-  test('a full disk: the write is refused with a clear error, nothing acknowledged is lost, and it recovers', async (t) => {
+  test('a full disk or a read-only data dir: the write is refused with a clear error, nothing acknowledged is lost, and it recovers', async (t) => {
     const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
     t.after(() => {
@@ -124,6 +124,14 @@ describe('reliability', () => {
       fs.rmSync(filler);
       assert.equal(await putRuntime(small.agent.store, spec('plc-disk-b', 21)), 'created');
       assert.ok(stateSchema.parse(JSON.parse(fs.readFileSync(path.join(mnt, 'state.json'), 'utf8'))).runtimes['plc-disk-b']);
+      // A read-only data dir (a remount after a filesystem error): refused the same way, then recovered.
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      const ro = fs.readFileSync(path.join(mnt, 'state.json'), 'utf8');
+      await assert.rejects(putRuntime(small.agent.store, spec('plc-disk-c', 22)), (e: Error) => e instanceof StoreWriteError && /EROFS/.test(e.message));
+      assert.equal(small.agent.store.state.runtimes['plc-disk-c'], undefined);
+      assert.equal(fs.readFileSync(path.join(mnt, 'state.json'), 'utf8'), ro);
+      execFileSync('mount', ['-o', 'remount,rw', mnt]);
+      assert.equal(await putRuntime(small.agent.store, spec('plc-disk-c', 22)), 'created');
     } finally {
       await small.stop();
     }
