@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { putRuntime } from '../src/store/desired-state.js';
 import { normalizeCreateRequest } from '../src/spec/runtime-spec.js';
-import { startAgent } from '../test/support/agent-fixture.js';
+import { countDockerCalls, startAgent } from '../test/support/agent-fixture.js';
 import { buildBusyboxImage } from '../test/support/images.js';
 import { createLan } from '../test/support/lan.js';
 import { startPrivateEngine } from '../test/support/private-engine.js';
@@ -17,13 +17,7 @@ try {
   for (const n of [1, 10, 50]) {
     const { agent, stop } = await startAgent(engine, { ORCH_RUNTIME_IMAGE: 'bench/runtime', ORCH_RESYNC_INTERVAL_MS: '3600000', ORCH_LOG_LEVEL: 'error' });
     // Count every HTTP request the agent's dockerode makes.
-    const modem = agent.docker.modem as unknown as { dial: (...a: unknown[]) => unknown };
-    const dial = modem.dial.bind(modem);
-    let calls = 0;
-    modem.dial = (...a: unknown[]) => {
-      calls++;
-      return dial(...a);
-    };
+    const calls = countDockerCalls(agent);
     for (let i = 0; i < n; i++) {
       const r = normalizeCreateRequest({ container_name: `bench-${i}`, vnic_configs: [{ parent_interface: lan.parent, network_mode: 'static', ip: `198.51.100.${i + 2}`, subnet: '198.51.100.0/25' }] });
       if (!r.ok) throw new Error(r.error);
@@ -36,11 +30,11 @@ try {
     const perPass: number[] = [];
     const times: number[] = [];
     for (let k = 0; k < 20; k++) {
-      const before = calls;
+      const before = calls.count;
       agent.controller.wake();
       await agent.controller.settled();
       times.push(agent.controller.lastPassMs);
-      perPass.push(calls - before);
+      perPass.push(calls.count - before);
     }
     times.sort((a, b) => a - b);
     const steps = await agent.controller.dryRun();

@@ -9,6 +9,7 @@ import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
 import { changeEvent, commandSchema, type Iface } from './protocol.js';
+import { LineBuffer } from '../line-buffer.js';
 
 const REDISCOVER_MS = 30_000;
 const MAX_LINE = 1024 * 1024;
@@ -60,17 +61,11 @@ export class NetmonDaemon {
     sock.on('close', () => this.clients.delete(sock));
     sock.on('error', () => this.clients.delete(sock));
     this.send(sock, { type: 'network_discovery', interfaces: [...this.last.values()], timestamp: new Date().toISOString() });
-    let buf = '';
+    const lines = new LineBuffer();
     sock.on('data', (d) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        void this.command(line).then((answer) => this.send(sock, answer));
-      }
-      if (buf.length > MAX_LINE) {
-        buf = '';
+      for (const line of lines.push(d)) void this.command(line).then((answer) => this.send(sock, answer));
+      if (lines.pending > MAX_LINE) {
+        lines.clear();
         this.send(sock, { id: null, success: false, error: `line longer than ${MAX_LINE} bytes: discarded` });
       }
     });

@@ -3,6 +3,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
 import { LABEL } from '../spec/names.js';
+import { LineBuffer } from '../line-buffer.js';
 
 export class DockerEventsSource {
   private stream: NodeJS.ReadableStream | null = null;
@@ -34,13 +35,9 @@ export class DockerEventsSource {
       this.stream = stream;
       this.retryMs = 500;
       this.onEvent('events subscribed');
-      let buf = '';
+      const lines = new LineBuffer();
       stream.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
+        for (const line of lines.push(chunk)) {
           try {
             const ev = JSON.parse(line) as { time?: number; Type?: string; Action?: string };
             if (typeof ev.time === 'number') this.since = ev.time;

@@ -153,6 +153,13 @@ describe('cloud link end to end', () => {
     assert.match(up.headers['content-type']!, /^multipart\/form-data; boundary=/);
     assert.match(up.body, /filename="program.zip"[\s\S]*PK fake zip/);
     assert.deepEqual(await cloud.call('run_command', { correlation_id: 406, device_id: 'ghost', method: 'GET', api: '/api/status' }), { action: 'run_command', correlation_id: 406, status: 'error', error: 'Device not found: ghost' });
+    const big = await cloud.call('run_command', { correlation_id: 408, device_id: 'plc-head', method: 'GET', api: '/__big', params: { bytes: String(17 * 2 ** 20) } });
+    assert.equal(big.status, 'error');
+    assert.deepEqual(big.http_response, { status_code: 502, headers: {}, body: { error: `response body larger than ${16 * 2 ** 20} bytes` }, ok: false, content_type: 'application/json' });
+    const fits = await cloud.call('run_command', { correlation_id: 409, device_id: 'plc-head', method: 'GET', api: '/__big', params: { bytes: '1000' } });
+    assert.equal((fits.http_response as { body: string }).body, 'a'.repeat(1000));
+    const slow = await cloud.call('run_command', { correlation_id: 410, device_id: 'plc-head', method: 'GET', api: '/__slow', params: { ms: '8000' } });
+    assert.equal((slow.http_response as { status_code: number }).status_code, 504, 'ORCH_RUN_COMMAND_TIMEOUT_MS is 5000 here');
     const escape = await cloud.call('run_command', { correlation_id: 407, device_id: 'plc-head', method: 'GET', api: 'http://127.0.0.1:1/x' });
     assert.equal(escape.status, 'error');
     assert.match(String(escape.error), /^api: /);

@@ -11,7 +11,7 @@ import type { Agent } from '../../src/agent.js';
 import { getDeviceStatus } from '../../src/sources/cloud/topics/get-device-status.js';
 import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
-import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
+import { countDockerCalls, startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { NetmonProcess } from '../support/netmon-process.js';
@@ -27,7 +27,7 @@ let netmon: NetmonProcess;
 let dir: string;
 let agent: Agent;
 let stopAgent: () => Promise<void>;
-let calls = 0;
+let calls: { readonly count: number } = { count: 0 };
 
 /** What a host on the LAN resolves `addr` to, after talking to it (ARP). */
 function lanSees(lan: Lan, addr: string): string {
@@ -47,9 +47,7 @@ before(async () => {
   netmon = new NetmonProcess(path.join(dir, 'netmon.sock'), 200);
   await netmon.start();
   ({ agent, stop: stopAgent } = await startAgent(engine, { ORCH_NETMON_SOCKET: netmon.socketPath, ORCH_RESYNC_INTERVAL_MS: '3600000', ORCH_HEARTBEAT_INTERVAL_MS: '3600000' }));
-  const modem = agent.docker.modem as unknown as { dial: (...a: unknown[]) => unknown };
-  const dial = modem.dial.bind(modem);
-  modem.dial = (...a: unknown[]) => (calls++, dial(...a));
+  calls = countDockerCalls(agent);
 });
 
 after(async () => {
@@ -89,11 +87,11 @@ test(`two MACVLAN vNICs on two parents: both LANs see the promised MACs (${ENGIN
 test('no flapping: a no-op pass makes no netmon call and only the 3 list calls', async () => {
   await agent.controller.settled();
   assert.deepEqual(await agent.controller.dryRun(), []);
-  const before = calls;
+  const before = calls.count;
   const netmonBefore = agent.netmon.commandsSent;
   agent.controller.wake();
   await agent.controller.settled();
-  assert.equal(calls - before, 3);
+  assert.equal(calls.count - before, 3);
   assert.equal(agent.netmon.commandsSent, netmonBefore);
 });
 

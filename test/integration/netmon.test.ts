@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
-import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
+import { countDockerCalls, startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { NetmonClient, NetmonProcess } from '../support/netmon-process.js';
@@ -113,7 +113,7 @@ describe('MACVLAN networking follows the host network', () => {
   let engine: Engine;
   let agent: Agent;
   let stopAgent: () => Promise<void>;
-  let calls = 0;
+  let calls: { readonly count: number } = { count: 0 };
   const netName = (cidr: string) => `macvlan_${lan.parent}_${cidr.replace('/', '_')}`;
   const inspect = () => engine.docker.getContainer('plc-move').inspect();
 
@@ -131,9 +131,7 @@ describe('MACVLAN networking follows the host network', () => {
       ORCH_RESYNC_INTERVAL_MS: '3600000',
       ORCH_HEARTBEAT_INTERVAL_MS: '3600000',
     }));
-    const modem = agent.docker.modem as unknown as { dial: (...a: unknown[]) => unknown };
-    const dial = modem.dial.bind(modem);
-    modem.dial = (...a: unknown[]) => (calls++, dial(...a));
+    calls = countDockerCalls(agent);
   });
   after(async () => {
     await stopAgent?.();
@@ -178,13 +176,13 @@ describe('MACVLAN networking follows the host network', () => {
   test('an unchanged re-discovery (netmon killed and restarted) costs no Docker call and changes nothing', async () => {
     await agent.controller.settled();
     const startedAt = (await inspect()).State.StartedAt;
-    const before = calls;
+    const before = calls.count;
     await netmon.stop('SIGKILL');
     await netmon.start();
     await waitFor('netmon reconnected and rediscovered', () => agent.netmon.connected && agent.netmon.eventsSeen > 0, 15_000);
     await new Promise((r) => setTimeout(r, 1500));
     await agent.controller.settled();
-    assert.equal(calls, before, 'no Docker API call');
+    assert.equal(calls.count, before, 'no Docker API call');
     assert.equal((await inspect()).State.StartedAt, startedAt);
   });
 

@@ -44,3 +44,15 @@ export async function labelledObjects(engine: Engine, device?: string): Promise<
   ]);
   return [...c.map((x) => `container ${x.Names[0]}`), ...n.map((x) => `network ${x.Name}`), ...(v.Volumes ?? []).map((x) => `volume ${x.Name}`)].sort();
 }
+
+/** Counts every HTTP request the agent's dockerode makes from now on. */
+export function countDockerCalls(agent: Agent): { readonly count: number } {
+  const modem = agent.docker.modem as unknown as { dial: (...a: unknown[]) => unknown };
+  const dial = modem.dial.bind(modem);
+  const counter = { count: 0 };
+  modem.dial = (...a: unknown[]) => {
+    counter.count++;
+    return dial(...a);
+  };
+  return counter;
+}

@@ -9,6 +9,7 @@ import { firstIssueMessage } from '../../spec/validation-error.js';
 import { markForDeletion, putRuntime, setLifecycle } from '../../store/desired-state.js';
 import type { Store } from '../../store/store.js';
 import { controlRequestSchema, type ControlAnswer } from './protocol.js';
+import { LineBuffer } from '../../line-buffer.js';
 
 export interface AgentInfo {
   id: string;
@@ -31,17 +32,11 @@ export class ControlServer {
   async start(): Promise<void> {
     fs.rmSync(this.path, { force: true }); // stale after a SIGKILL
     const server = net.createServer((sock) => {
-      let buf = '';
+      const lines = new LineBuffer();
       sock.on('error', () => undefined);
       sock.on('data', (d) => {
-        buf += d.toString();
-        if (buf.length > 4 * 1024 * 1024) return sock.destroy();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          void this.handle(line).then((a) => sock.write(`${JSON.stringify(a)}\n`));
-        }
+        for (const line of lines.push(d)) void this.handle(line).then((a) => sock.write(`${JSON.stringify(a)}\n`));
+        if (lines.pending > 4 * 1024 * 1024) sock.destroy();
       });
     });
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import { ifaceOfChange, netmonEventSchema, type Iface } from '../../netmon/protocol.js';
 import type { HostInterface } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
+import { LineBuffer } from '../../line-buffer.js';
 
 const STALE_AFTER_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 15_000;
@@ -81,20 +82,14 @@ export class NetmonSource {
   private connect(): void {
     if (this.stopped) return;
     const sock = net.connect(this.socketPath);
-    let buf = '';
+    const lines = new LineBuffer();
     sock.on('connect', () => {
       this.retryMs = 250;
       this.sock = sock;
       this.log.info({ socket: this.socketPath }, 'connected to netmon');
     });
     sock.on('data', (d) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        this.line(line);
-      }
+      for (const line of lines.push(d)) this.line(line);
     });
     const closed = () => {
       if (this.sock === sock) this.sock = null;

@@ -24,6 +24,8 @@ const server = https.createServer({ key: fs.readFileSync('/app/key.pem'), cert: 
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /__calls') return send(res, 200, calls);
     if (route === 'GET /api/ping') return send(res, 200, { status: 'PONG' });
+    if (route === 'GET /__big') return res.end(Buffer.alloc(Number(url.searchParams.get('bytes') ?? 0), 97));
+    if (route === 'GET /__slow') return setTimeout(() => send(res, 200, { slow: true }), Number(url.searchParams.get('ms') ?? 0));
     if (route === 'POST /api/create-user') return users++ === 0 || authed ? send(res, 201, { msg: 'User created', id: users }) : send(res, 401, { msg: 'User already created!' });
     if (route === 'POST /api/login') return send(res, 200, { access_token: token });
     if (!authed) return send(res, 401, { msg: 'Missing Authorization Header' });
