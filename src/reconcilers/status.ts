@@ -54,7 +54,7 @@ export function deriveStatus(
       : failure?.kind === 'network'
         ? { status: 'False', reason: failure.reason, message: failure.message }
         : c && !netStep
-          ? { status: 'True', reason: 'Attached', message: '' }
+          ? { status: 'True', reason: 'Attached', message: ipamNote(rec) }
           : { status: c ? 'False' : 'Unknown', reason: c ? 'Attaching' : 'NotCreated', message: netStep ? step.reason : '' },
     ContainerReady: step?.action === 'wait' && step.condition === 'ContainerReady'
       ? { status: 'False', reason: /^[A-Z][A-Za-z]+(?=:)/.exec(step.reason)?.[0] ?? 'Waiting', message: step.reason }
@@ -97,6 +97,12 @@ export function deriveStatus(
     crashCount: crashReset ? 0 : prev.crashCount,
     backoffUntil: crashReset ? null : prev.backoffUntil,
   };
+}
+
+/** CONTRACT §5.1: until a DHCP client exists, a `dhcp` vNIC's address comes from Docker's IPAM, and the status says so. */
+function ipamNote(rec: RuntimeRecord): string {
+  const dhcp = rec.spec.vnics.filter((v) => v.mode === 'dhcp').map((v) => v.name);
+  return dhcp.length === 0 ? '' : `dhcp vNIC ${dhcp.join(', ')}: address assigned by Docker's IPAM on the MACVLAN subnet, not leased from the LAN's DHCP server`;
 }
 
 /** Crash-loop backoff: 10 s·2^n, capped at 5 min (CONTRACT §7). */

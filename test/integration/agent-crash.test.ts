@@ -137,6 +137,14 @@ test('20 SIGKILLs under 200+ mixed operations: nothing acknowledged is lost, no 
   for (const [n, rec] of Object.entries(state.runtimes)) {
     assert.equal((await engine.docker.getContainer(n).inspect()).State.Running, rec.running, `${n} running as desired`);
   }
+  // SIGTERM: a clean stop within 10 s that leaves the runtimes running.
+  const t0 = Date.now();
+  assert.equal(await agent.stop('SIGTERM'), 0);
+  assert.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms`);
+  for (const [n, rec] of Object.entries(state.runtimes)) {
+    assert.equal((await engine.docker.getContainer(n).inspect()).State.Running, rec.running, `${n} unaffected by the agent's stop`);
+  }
+  assert.ok(!fs.existsSync(path.join(dataDir, 'agent.sock')) && !fs.existsSync(path.join(dataDir, 'agent.lock')), 'socket and lock released');
   reconnectMs.sort((a, b) => a - b);
   process.stdout.write(`# ${sent} operations (${acked} acknowledged), ${kills} SIGKILLs; restart → serving the cloud again: median ${reconnectMs[10]} ms, worst ${reconnectMs[19]} ms; ${[...known.values()].filter((k) => k.exists === null).length} name(s) left ambiguous by a killed request\n`);
 });

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
+import { getConsumptionOrchestrator } from '../../src/sources/cloud/topics/consumption.js';
+import { getHostInterfaces } from '../../src/sources/cloud/topics/get-host-interfaces.js';
 import { putRuntime } from '../../src/store/desired-state.js';
 import { countDockerCalls, startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';
@@ -150,6 +152,19 @@ describe('MACVLAN networking follows the host network', () => {
       return st?.phase === 'Running' && st.endpoints[netName('198.51.100.64/26')] ? st : null;
     }, 30_000);
     assert.equal((await inspect()).NetworkSettings.Networks[netName('198.51.100.64/26')]!.MacAddress, deriveMac('plc-move', 'eth0'));
+    const ready = agent.store.state.runtimes['plc-move']!.status.conditions.find((c) => c.type === 'NetworkReady')!;
+    assert.match(ready.message, /dhcp vNIC eth0: address assigned by Docker's IPAM/);
+  });
+
+  test('get_host_interfaces answers from netmon facts', async () => {
+    const a = await getHostInterfaces.handle([{ correlation_id: 1 }], agent.topics);
+    assert.equal(a.status, 'success');
+    const mine = (a.interfaces as { name: string; ip_address: string; ipv4_addresses: string[]; type: string; operstate: string; subnet: string }[]).find((i) => i.name === lan.parent)!;
+    assert.deepEqual([mine.ip_address, mine.ipv4_addresses, mine.type, mine.operstate, mine.subnet], ['198.51.100.125', ['198.51.100.125'], 'ethernet', 'up', '198.51.100.64/26']);
+    const names = (a.interfaces as { name: string }[]).map((i) => i.name);
+    assert.deepEqual(names, [...names].sort());
+    const o = await getConsumptionOrchestrator.handle([{}], agent.topics);
+    assert.ok((o.ip_addresses as { interface: string; ip_address: string }[]).some((x) => x.interface === lan.parent && x.ip_address === '198.51.100.125'));
   });
 
   test('a host address change moves the runtime: same MAC, never restarted, reachable on the new address', async () => {
