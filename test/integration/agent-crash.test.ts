@@ -3,24 +3,22 @@
 // objects are exactly what the desired state implies.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { stateSchema } from '../../src/store/schema.js';
-import { labelledObjects, TEST_IMAGE } from '../support/agent-fixture.js';
+import { labelledObjects } from '../support/agent-fixture.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { buildRuntimeStandIn } from '../support/images.js';
-import { createLan, type Lan } from '../support/lan.js';
+import { startCloudStack, type CloudStack } from '../support/cloud-stack.js';
+import type { Lan } from '../support/lan.js';
 import { rng } from '../support/malformed.js';
-import { startPrivateEngine, type Engine } from '../support/private-engine.js';
-import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
+import type { Engine } from '../support/private-engine.js';
+import type { TestCloud } from '../support/test-cloud.js';
 import { waitFor } from '../support/wait.js';
 
 const NAMES = ['plc-c0', 'plc-c1', 'plc-c2', 'plc-c3', 'plc-c4', 'plc-c5'];
 const OPS = ['create_new_runtime', 'delete_device', 'stop_device', 'start_device', 'restart_device'] as const;
 let engine: Engine;
 let lan: Lan;
-let pki: Pki;
 let cloud: TestCloud;
 let agent: AgentProcess;
 let dataDir: string;
@@ -28,27 +26,14 @@ let env: Record<string, string>;
 
 type Known = { exists: boolean | null; running: boolean | null };
 
+let stack: CloudStack;
 before(async () => {
-  engine = await startPrivateEngine();
-  await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
-  lan = createLan('198.51.100.0/26');
-  pki = makePki();
-  cloud = new TestCloud(pki);
-  await cloud.start();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-crash-'));
-  env = { ORCH_CLOUD_URL: cloud.url, ORCH_MTLS_DIR: agentMtlsDir(pki, 'agent-crash'), DOCKER_HOST: engine.dockerHost, ORCH_RUNTIME_IMAGE: TEST_IMAGE, ORCH_LOG_LEVEL: 'warn', ORCH_RESYNC_INTERVAL_MS: '2000' };
-  agent = new AgentProcess(env, dataDir);
-  agent.start();
-  await agent.ready();
+  stack = await startCloudStack({ subnet: '198.51.100.0/26', agentId: 'agent-crash', env: { ORCH_RESYNC_INTERVAL_MS: '2000' } });
+  ({ engine, lan, cloud, agent, dataDir, env } = stack);
 });
 
 after(async () => {
-  await agent?.stop();
-  await cloud?.stop();
-  lan?.remove();
-  await engine?.stop();
-  pki?.remove();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  await stack?.teardown({ agent });
 });
 
 test('20 SIGKILLs under 200+ mixed operations: nothing acknowledged is lost, no orphan, nothing missing', async () => {

@@ -5,11 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { deriveMac } from '../../src/spec/runtime-spec.js';
-import { TEST_IMAGE, labelledObjects } from '../support/agent-fixture.js';
+import { labelledObjects } from '../support/agent-fixture.js';
 import { AgentProcess, runCli } from '../support/agent-process.js';
-import { buildBusyboxImage, buildRuntimeStandIn } from '../support/images.js';
-import { createLan, type Lan } from '../support/lan.js';
-import { startPrivateEngine, type Engine } from '../support/private-engine.js';
+import { buildBusyboxImage } from '../support/images.js';
+import { startCloudStack, type CloudStack } from '../support/cloud-stack.js';
+import type { Lan } from '../support/lan.js';
+import type { Engine } from '../support/private-engine.js';
 import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
 import { waitFor } from '../support/wait.js';
 
@@ -20,7 +21,6 @@ let lan: Lan;
 let pki: Pki;
 let cloud: TestCloud;
 let agent: AgentProcess;
-let dataDir: string;
 let env: Record<string, string>;
 
 const headVnic = () => ({ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip: '203.0.113.10', subnet: '255.255.255.192', gateway: '203.0.113.1', dns: ['203.0.113.1'] });
@@ -37,38 +37,18 @@ async function untilSuccess(id: string) {
 }
 
 describe('cloud link end to end', () => {
+  let stack: CloudStack;
   before(async () => {
-    engine = await startPrivateEngine();
-    await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
-    lan = createLan(SUBNET);
-    pki = makePki();
-    cloud = new TestCloud(pki);
-    await cloud.start();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-e2e-'));
-    env = {
-      ORCH_CLOUD_URL: cloud.url,
-      ORCH_MTLS_DIR: agentMtlsDir(pki, AGENT_ID),
-      DOCKER_HOST: engine.dockerHost,
-      ORCH_RUNTIME_IMAGE: TEST_IMAGE,
-      ORCH_HEARTBEAT_INTERVAL_MS: '500',
-      ORCH_RESYNC_INTERVAL_MS: '2000',
-      ORCH_RUN_COMMAND_TIMEOUT_MS: '5000',
-      ORCH_LOG_LEVEL: 'info',
-    };
-    agent = new AgentProcess(env, dataDir);
-    agent.start();
-    await agent.ready();
-    await cloud.waitForAgent();
+    stack = await startCloudStack({
+      subnet: SUBNET,
+      agentId: AGENT_ID,
+      env: { ORCH_HEARTBEAT_INTERVAL_MS: '500', ORCH_RESYNC_INTERVAL_MS: '2000', ORCH_RUN_COMMAND_TIMEOUT_MS: '5000', ORCH_LOG_LEVEL: 'info' },
+    });
+    ({ engine, lan, pki, cloud, agent, env } = stack);
   });
 
-  after(async (t) => {
-    await agent?.stop();
-    if (process.env.ORCH_TEST_SHOW_LOGS || (t as unknown as { error?: unknown }).error) process.stderr.write(agent?.log().slice(-5000) ?? '');
-    await cloud?.stop();
-    lan?.remove();
-    await engine?.stop();
-    pki?.remove();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  after(async () => {
+    await stack?.teardown({ agent, cloud });
   });
 
   test('the cloud sees the agent id from its certificate CN', () => {

@@ -2,23 +2,18 @@
 // file is byte-identical and Docker has no new object.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { TEST_IMAGE } from '../support/agent-fixture.js';
-import { AgentProcess } from '../support/agent-process.js';
-import { buildRuntimeStandIn } from '../support/images.js';
-import { createLan, type Lan } from '../support/lan.js';
+import { startCloudStack, type CloudStack } from '../support/cloud-stack.js';
+import type { Lan } from '../support/lan.js';
 import { malformed, rng, topicSpecs } from '../support/malformed.js';
-import { startPrivateEngine, type Engine } from '../support/private-engine.js';
-import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
+import type { Engine } from '../support/private-engine.js';
+import type { TestCloud } from '../support/test-cloud.js';
 import { waitFor } from '../support/wait.js';
 
 let engine: Engine;
 let lan: Lan;
-let pki: Pki;
 let cloud: TestCloud;
-let agent: AgentProcess;
 let dataDir: string;
 
 async function everything(): Promise<string> {
@@ -26,32 +21,17 @@ async function everything(): Promise<string> {
   return JSON.stringify([c.map((x) => [x.Id, x.State]).sort(), n.map((x) => x.Id).sort(), (v.Volumes ?? []).map((x) => x.Name).sort()]);
 }
 
+let stack: CloudStack;
 before(async () => {
-  engine = await startPrivateEngine();
-  await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
-  lan = createLan('203.0.113.0/26');
-  pki = makePki();
-  cloud = new TestCloud(pki);
-  await cloud.start();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-fuzz-'));
-  agent = new AgentProcess(
-    { ORCH_CLOUD_URL: cloud.url, ORCH_MTLS_DIR: agentMtlsDir(pki, 'agent-fuzz'), DOCKER_HOST: engine.dockerHost, ORCH_RUNTIME_IMAGE: TEST_IMAGE, ORCH_LOG_LEVEL: 'warn' },
-    dataDir,
-  );
-  agent.start();
-  await agent.ready();
+  stack = await startCloudStack({ subnet: '203.0.113.0/26', agentId: 'agent-fuzz' });
+  ({ engine, lan, cloud, dataDir } = stack);
   const ack = await cloud.call('create_new_runtime', { container_name: 'plc-fuzz', vnic_configs: [{ parent_interface: lan.parent, network_mode: 'static', ip: '203.0.113.30', subnet: '203.0.113.0/26' }] });
   assert.equal(ack.status, 'creating');
   await waitFor('plc-fuzz converged', async () => ((await cloud.call('get_plan', {})).steps as unknown[]).length === 0 && (await cloud.call('get_device_status', { device_id: 'plc-fuzz' })).status === 'success', 40_000, 250);
 });
 
 after(async () => {
-  await agent?.stop();
-  await cloud?.stop();
-  lan?.remove();
-  await engine?.stop();
-  pki?.remove();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  await stack?.teardown();
 });
 
 test('200+ malformed payloads per topic: each an error ack, nothing written, nothing created', async () => {
@@ -82,5 +62,5 @@ test('200+ malformed payloads per topic: each an error ack, nothing written, not
   await new Promise((r) => setTimeout(r, 1500));
   assert.ok(fs.readFileSync(path.join(dataDir, 'state.json')).equals(file), 'state.json is byte-identical');
   assert.equal(await everything(), docker);
-  assert.equal(agent.child?.exitCode, null);
+  assert.equal(stack.agent.child?.exitCode, null);
 });
