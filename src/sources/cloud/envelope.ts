@@ -40,3 +40,6 @@ export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown): Parsed<
   const r = schema.safeParse(payload);
   return r.success ? { ok: true, value: r.data } : { ok: false, ack: validationError(firstIssueMessage(r.error)) };
 }
+
+/** The answer when the state file could not be written: the request changed nothing (CONTRACT §4). */
+export const notAccepted = (e: unknown): Ack => validationError(`(state): request not accepted, the state file could not be written: ${(e as Error).message}`);

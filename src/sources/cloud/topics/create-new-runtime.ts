@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { normalizeCreateRequest } from '../../../spec/runtime-spec.js';
 import { DesiredStateError, putRuntime } from '../../../store/desired-state.js';
-import { baseFields, parsePayload, validationError } from '../envelope.js';
+import { baseFields, notAccepted, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';
 
 const base = z.object(baseFields);
@@ -18,7 +18,7 @@ export const createNewRuntime: Topic = {
       await putRuntime(ctx.store, n.spec);
     } catch (e) {
       if (e instanceof DesiredStateError) return validationError(e.message);
-      return validationError(`(state): request not accepted, the state file could not be written: ${(e as Error).message}`);
+      return notAccepted(e);
     }
     const name = n.spec.name;
     return { status: 'creating', container_id: name, device_id: name, message: `Container creation started for ${name}` };

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { LABEL } from '../../../spec/names.js';
 import { markForDeletion } from '../../../store/desired-state.js';
-import { baseFields, deviceId, parsePayload, validationError } from '../envelope.js';
+import { baseFields, deviceId, notAccepted, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';
 
 const schema = z.object({ ...baseFields, device_id: deviceId });
@@ -17,7 +17,7 @@ export const deleteDevice: Topic = {
     try {
       if (await markForDeletion(ctx.store, id)) return { status: 'deleting', device_id: id, message: `Container deletion started for ${id}` };
     } catch (e) {
-      return validationError(`(state): request not accepted, the state file could not be written: ${(e as Error).message}`);
+      return notAccepted(e);
     }
     // Not declared: a labelled leftover is garbage-collected anyway; an unlabelled container is not ours.
     try {

@@ -2,7 +2,7 @@
 // progress under get_device_status `__orchestrator__`.
 import { z } from 'zod';
 import { requestUninstall } from '../../../store/desired-state.js';
-import { baseFields, parsePayload, validationError } from '../envelope.js';
+import { baseFields, notAccepted, parsePayload } from '../envelope.js';
 import type { Topic } from '../topic.js';
 
 const schema = z.object(baseFields);
@@ -15,7 +15,7 @@ export const deleteOrchestrator: Topic = {
     try {
       if (!(await requestUninstall(ctx.store))) return { status: 'error', error: 'Self-destruct operation already in progress' };
     } catch (e) {
-      return validationError(`(state): request not accepted, the state file could not be written: ${(e as Error).message}`);
+      return notAccepted(e);
     }
     return {
       status: 'accepted',

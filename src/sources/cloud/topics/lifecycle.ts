@@ -1,7 +1,7 @@
 // start_device, stop_device, restart_device (CONTRACT §5.3): desired running / restart counter.
 import { z } from 'zod';
 import { setLifecycle, type LifecycleAction } from '../../../store/desired-state.js';
-import { baseFields, deviceId, parsePayload, validationError } from '../envelope.js';
+import { baseFields, deviceId, notAccepted, parsePayload } from '../envelope.js';
 import type { Topic } from '../topic.js';
 
 const schema = z.object({ ...baseFields, device_id: deviceId });
@@ -17,7 +17,7 @@ function lifecycleTopic(name: string, action: LifecycleAction): Topic {
       try {
         known = await setLifecycle(ctx.store, id, action);
       } catch (e) {
-        return { success: false, ...validationError(`(state): request not accepted, the state file could not be written: ${(e as Error).message}`) };
+        return { success: false, ...notAccepted(e) };
       }
       if (!known) return { device_id: id, success: false, status: 'error', error: `Device ${id} not found` };
       return { device_id: id, success: true, status: 'accepted', message: `${action} of ${id} accepted` };
