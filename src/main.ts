@@ -2,6 +2,7 @@
 // Entry point: `run` (the agent), and the operator commands that talk to it through agent.sock.
 import fs from 'node:fs';
 import { askAgent, AgentUnreachable } from './cli/control-client.js';
+import { doctor } from './cli/doctor.js';
 import { renderState } from './cli/state-table.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
@@ -18,6 +19,7 @@ const USAGE = `usage: orchestrator-agent <command>
   state [--json]              desired vs observed state of every runtime
   plan [--json]               the steps the reconciler would take now (nothing is done)
   health                      exit 0 when healthy (Docker HEALTHCHECK), 1 with the reasons when not
+  doctor                      check data dir, state file, Docker, netmon, certificate; exit 1 on a failure
   apply <file.json|->         declare a runtime (a create_new_runtime payload)
   delete|start|stop|restart <name>
 `;
@@ -107,6 +109,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') {
     await runAgent(config);
     return -1; // keeps running
+  }
+  if (cmd === 'doctor') {
+    const checks = await doctor(config);
+    for (const c of checks) process.stdout.write(`${c.level.padEnd(4)}  ${c.what.padEnd(11)}  ${c.detail}\n`);
+    return checks.some((c) => c.level === 'FAIL') ? 1 : 0;
   }
   if (cmd === 'netmon') {
     await runNetmon(config);
