@@ -26,7 +26,8 @@ export interface ControllerDeps {
 
 export class Controller {
   private readonly queue = new PQueue({ concurrency: 4 });
-  private readonly busy = new Set<string>();
+  /** Steps being carried out now, by key (a key with a step in flight gets no other). */
+  private readonly busy = new Map<string, Step>();
   readonly failures = new Map<string, Failure>();
   private passing = false;
   private dirty = false;
@@ -108,10 +109,15 @@ export class Controller {
     };
   }
 
-  /** The steps the reconciler would take now; nothing is done (CLI `plan`, `get_plan`). */
+  /**
+   * The steps the reconciler is taking or would take now; nothing is done (CLI `plan`, `get_plan`).
+   * Steps in flight come first: an empty answer means there is truly nothing left to do.
+   */
   async dryRun(): Promise<Step[]> {
     const observed = await observe(this.d.docker, this.adoptedNames());
-    return plan(this.d.store.state.runtimes, observed, await this.factsWithSelf());
+    const planned = plan(this.d.store.state.runtimes, observed, await this.factsWithSelf());
+    const inFlight = [...this.busy.values()].map((s) => ({ ...s, reason: `in progress: ${s.reason}` }));
+    return [...inFlight, ...planned.filter((s) => !this.busy.has(s.key))];
   }
 
   private adoptedNames(): Set<string> {
@@ -145,7 +151,7 @@ export class Controller {
     this.passes++;
     if (this.forgiveExited) await this.forgive(observed);
     const steps = plan(this.d.store.state.runtimes, observed, facts);
-    await this.accountCrashes(steps, facts.now);
+    const justCrashed = await this.accountCrashes(steps, facts.now);
     await this.writeStatuses(observed, steps, facts.now);
     for (const step of steps) {
       if (step.action === 'wait' && step.until) this.scheduleWake(Date.parse(step.until));
@@ -155,7 +161,7 @@ export class Controller {
         this.scheduleWake(f.until);
         continue;
       }
-      if (step.action === 'start' && step.crashed && this.d.store.state.runtimes[step.device!]?.status.backoffUntil === null) continue;
+      if (step.action === 'start' && justCrashed.has(step.device!)) continue; // it waits out its backoff first
       this.dispatch(step);
     }
     this.lastPassAt = Date.now();
@@ -175,11 +181,11 @@ export class Controller {
   }
 
   /** A runtime that exited on its own waits 10 s·2^n before it is started again. */
-  private async accountCrashes(steps: Step[], now: number): Promise<void> {
+  private async accountCrashes(steps: Step[], now: number): Promise<Set<string>> {
     const crashed = steps.filter(
       (s): s is Extract<Step, { action: 'start' }> => s.action === 'start' && s.crashed && this.d.store.state.runtimes[s.device!]?.status.backoffUntil === null,
     );
-    if (crashed.length === 0) return;
+    if (crashed.length === 0) return new Set();
     await this.d.store.update('status', (s) => {
       for (const step of crashed) {
         const st = s.runtimes[step.device!]?.status;
@@ -190,6 +196,7 @@ export class Controller {
       }
     });
     this.dirty = true; // re-plan: those runtimes now wait
+    return new Set(crashed.map((c) => c.device!));
   }
 
   private async writeStatuses(observed: Observed, steps: Step[], now: number): Promise<void> {
@@ -204,7 +211,7 @@ export class Controller {
   }
 
   private dispatch(step: Step): void {
-    this.busy.add(step.key);
+    this.busy.set(step.key, step);
     void this.queue
       .add(async () => {
         const log = this.d.log.child({ device: step.device, key: step.key });
@@ -250,7 +257,8 @@ export class Controller {
       if (!rec) return;
       if (step.action === 'start' || step.action === 'restart') {
         rec.status.lastStartedAt = now;
-        rec.status.backoffUntil = null;
+        // A crash accounted while this step was finishing keeps its backoff.
+        if (rec.status.backoffUntil !== null && Date.parse(rec.status.backoffUntil) <= Date.now()) rec.status.backoffUntil = null;
         rec.status.restartCount = rec.restartCount;
       } else if (step.action === 'stop' || step.action === 'removeContainer') {
         rec.status.lastStartedAt = null;

@@ -108,7 +108,9 @@ test('20 SIGKILLs under 200+ mixed operations: nothing acknowledged is lost, no 
   await waitFor('converged', async () => {
     const plan = await cloud.call('get_plan', {});
     const st = stateSchema.parse(JSON.parse(fs.readFileSync(path.join(dataDir, 'state.json'), 'utf8')));
-    return (plan.steps as unknown[]).length === 0 && Object.values(st.runtimes).every((r) => !r.deletion && r.status.observedGeneration === r.generation);
+    if ((plan.steps as unknown[]).length > 0 || !Object.values(st.runtimes).every((r) => !r.deletion && r.status.observedGeneration === r.generation)) return false;
+    for (const [n, rec] of Object.entries(st.runtimes)) if ((await engine.docker.getContainer(n).inspect()).State.Running !== rec.running) return false;
+    return true;
   }, 90_000, 250);
   const state = stateSchema.parse(JSON.parse(fs.readFileSync(path.join(dataDir, 'state.json'), 'utf8')));
   for (const [name, k] of known) {

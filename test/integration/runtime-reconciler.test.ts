@@ -74,6 +74,7 @@ describe('runtime reconciler on a real engine', () => {
     assert.ok(st.conditions.every((x) => x.status === 'True'), JSON.stringify(st.conditions));
     // This host refuses rtprio 99: the agent clamps, starts, and says so.
     assert.match(st.conditions.find((x) => x.type === 'ContainerReady')!.message, /ulimits clamped/);
+    await agent.controller.settled();
     assert.deepEqual(await agent.controller.dryRun(), []);
     const r = getFromLan('198.51.100.10', '/api/ping');
     assert.equal(r.status, 200, r.body);
@@ -128,6 +129,7 @@ describe('runtime reconciler on a real engine', () => {
     await setLifecycle(agent.store, 'plc-a', 'restart');
     await waitFor('plc-a restarted', async () => (await inspect('plc-a')).State.StartedAt !== started && status('plc-a')!.restartCount === 1);
     assert.equal((await inspect('plc-a')).Id, id);
+    await agent.controller.settled();
     assert.deepEqual(await agent.controller.dryRun(), []);
   });
 
@@ -150,6 +152,7 @@ describe('runtime reconciler on a real engine', () => {
     assert.ok(st.crashCount >= 1);
     const wait = Date.parse(st.backoffUntil!) - Date.now();
     assert.ok(wait > 5_000 && wait <= 10_500, `first backoff about 10 s, got ${wait} ms`);
+    await agent.controller.settled();
     const plan = await agent.controller.dryRun();
     assert.deepEqual(plan.filter((s) => s.device === 'plc-crash').map((s) => s.action), ['wait']);
   });
@@ -185,7 +188,7 @@ describe('runtime reconciler on a real engine', () => {
 
   test('deleting the last runtime removes its MACVLAN network too', async () => {
     await markForDeletion(agent.store, 'plc-a');
-    await waitFor('everything gone', async () => (await labelledObjects(engine)).length === 0, 40_000);
-    assert.deepEqual(agent.store.state.runtimes, {});
+    await waitFor('everything gone', async () => (await labelledObjects(engine)).length === 0 && Object.keys(agent.store.state.runtimes).length === 0, 40_000);
+    assert.deepEqual(await labelledObjects(engine), []);
   });
 });
