@@ -4,7 +4,6 @@ import type Docker from 'dockerode';
 import { LABEL } from '../spec/names.js';
 
 export interface ObservedEndpoint {
-  networkId: string;
   ip: string | null;
   mac: string | null;
 }
@@ -66,7 +65,7 @@ export async function observe(docker: Docker, adopted: ReadonlySet<string> = new
       networks: Object.fromEntries(
         Object.entries(c.NetworkSettings?.Networks ?? {}).map(([n, e]) => [
           n,
-          { networkId: e.NetworkID, ip: e.IPAddress || null, mac: e.MacAddress || null },
+          { ip: e.IPAddress || null, mac: e.MacAddress || null },
         ]),
       ),
     })),

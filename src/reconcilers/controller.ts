@@ -40,7 +40,6 @@ export class Controller {
   /** Wall time of the last completed pass (observe + plan + status + dispatch). */
   lastPassMs = 0;
   lastObserveError: string | null = null;
-  passes = 0;
   /**
    * Set at start and after the engine was unreachable: containers found stopped then were stopped by a
    * reboot or an engine restart, not by a crash, so they start at once (restart policy `no`: only the
@@ -148,7 +147,6 @@ export class Controller {
       this.lastPassAt = Date.now();
       return;
     }
-    this.passes++;
     if (this.forgiveExited) await this.forgive(observed);
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     const justCrashed = await this.accountCrashes(steps, facts.now);

@@ -1,6 +1,6 @@
 // Status of a runtime from what was observed and planned (pure): phase, conditions, observedGeneration.
 import type { ObservedContainer } from '../docker/observed.js';
-import { LABEL } from '../spec/names.js';
+import { internalNetworkName, LABEL } from '../spec/names.js';
 import type { Condition, Phase, RuntimeRecord, RuntimeStatus } from '../store/schema.js';
 import type { FailureKind } from './executor.js';
 import type { Step } from './steps.js';
@@ -91,7 +91,7 @@ export function deriveStatus(
     lastError: failure?.message ?? null,
     endpoints: Object.fromEntries(
       Object.entries(c?.networks ?? {})
-        .filter(([n]) => n.startsWith('macvlan_'))
+        .filter(([n]) => n !== internalNetworkName(rec.spec.name))
         .map(([n, e]) => [n, { ip: e.ip, mac: nsMacs.get(`${c!.id}/${n}`) ?? e.mac }]),
     ),
     crashCount: crashReset ? 0 : prev.crashCount,

@@ -39,8 +39,6 @@ export type Step = Base &
     | { action: 'wait'; until: string | null; condition: 'NetworkReady' | 'Running' | 'ContainerReady' }
   );
 
-export type Action = Step['action'];
-
 /** Steps the executor carries out; `wait` only explains why nothing happens yet. */
 export const isActionable = (s: Step) => s.action !== 'wait';
 

@@ -11,8 +11,6 @@ export interface Engine {
   dockerHost: string; // unix:///…/docker.sock
   socketPath: string;
   docker: Docker;
-  /** True when this process started the engine (and must stop it). */
-  owned: boolean;
   dir: string | null;
   /** Stops the daemon only (its data stays), as a service stop or a power cut would. */
   halt(signal?: NodeJS.Signals): Promise<void>;
@@ -75,7 +73,7 @@ export async function startPrivateEngine(): Promise<Engine> {
     const docker = dockerFor(given);
     await docker.ping();
     const unsupported = () => Promise.reject(new Error('an engine named by ORCH_TEST_DOCKER_HOST cannot be stopped by the tests'));
-    return { dockerHost: given, socketPath: given.replace(/^unix:\/\//, ''), docker, owned: false, dir: null, halt: unsupported, resume: unsupported, stop: async () => {} };
+    return { dockerHost: given, socketPath: given.replace(/^unix:\/\//, ''), docker, dir: null, halt: unsupported, resume: unsupported, stop: async () => {} };
   }
   if (ENGINE_KIND === 'system' && spawnSync('which', ['dockerd']).status !== 0) {
     throw new Error('dockerd not found: install it with `apt-get install -y docker.io busybox-static` (as root)');
@@ -151,5 +149,5 @@ export async function startPrivateEngine(): Promise<Engine> {
   };
 
   await resume();
-  return { dockerHost: `unix://${socketPath}`, socketPath, docker, owned: true, dir, halt, resume, stop };
+  return { dockerHost: `unix://${socketPath}`, socketPath, docker, dir, halt, resume, stop };
 }

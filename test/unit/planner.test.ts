@@ -35,7 +35,7 @@ function convergedWorld(s: RuntimeSpec, state = 'running'): Observed {
   const c: ObservedContainer = {
     id: `id-${s.name}`, name: s.name, state, status: '',
     labels: { ...labelsFor('runtime', s.name), [LABEL.specHash]: specHash(s, imageOf('img', 'latest')) },
-    networks: { [mv]: { networkId: 'n1', ip: null, mac: null }, [`${s.name}_internal`]: { networkId: 'n2', ip: null, mac: null } },
+    networks: { [mv]: { ip: null, mac: null }, [`${s.name}_internal`]: { ip: null, mac: null } },
   };
   return {
     containers: [c],

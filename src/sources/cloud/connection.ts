@@ -24,7 +24,6 @@ export class CloudLink {
   private everConnected = false;
   private attempt = 0;
   private stopped = false;
-  connects = 0;
 
   constructor(private readonly o: CloudLinkOptions) {}
 
@@ -60,7 +59,6 @@ export class CloudLink {
     socket.on('connect', () => {
       this.everConnected = true;
       this.attempt = 0;
-      this.connects++;
       log.info({ url: this.o.url, transport: socket.io.engine.transport.name }, 'connected to the cloud');
       this.stopConnection?.();
       this.stopConnection = this.o.onConnect(socket);
