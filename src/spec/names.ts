@@ -12,7 +12,10 @@ export const LABEL = {
 export type Role = 'runtime' | 'internal-network' | 'macvlan-network' | 'runtime-data' | 'orchestrator-agent' | 'netmon';
 
 export const ORCHESTRATOR_ID = '__orchestrator__';
+/** What a stored runtime name may be: permissive, so a state file written before REQUEST_NAME_RE still loads. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** What a request may name a new runtime (CONTRACT §4): two characters or more, as Docker refuses one. */
+export const REQUEST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$/;
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export const internalNetworkName = (runtime: string) => `${runtime}_internal`;

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { cidrContains, formatCidr, formatIpv4, maskToPrefix, parseCidr, parseIpv4, prefixMask } from './ipv4.js';
-import { IFNAME_RE, NAME_RE } from './names.js';
+import { IFNAME_RE, NAME_RE, REQUEST_NAME_RE } from './names.js';
 import { firstIssueMessage, quote } from './validation-error.js';
 
 export const vnicSpecSchema = z.object({
@@ -51,7 +51,8 @@ const rawVnic = z.object({
 });
 
 export const createRuntimeFields = {
-  container_name: z.string().regex(NAME_RE, { message: 'must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }),
+  // Checked on requests only: runtimeSpecSchema keeps NAME_RE so older state files still load.
+  container_name: z.string().regex(REQUEST_NAME_RE, { message: `must match ${REQUEST_NAME_RE.source} (two characters or more)` }),
   vnic_configs: z.array(rawVnic).min(1, { message: 'at least one vNIC configuration is required' }).max(8, { message: 'at most 8 vNICs' }),
   runtime_version: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: 'not an image tag' }).optional(),
   serial_configs: z.unknown().optional(),
@@ -69,12 +70,11 @@ export function normalizeCreateRequest(payload: unknown): NormalizeResult {
   const parsed = rawCreate.safeParse(payload);
   if (!parsed.success) return { ok: false, error: firstIssueMessage(parsed.error) };
   const req = parsed.data;
-  if (req.serial_configs !== undefined && req.serial_configs !== null) {
-    return { ok: false, error: 'serial_configs: not supported by this agent' };
-  }
-  if (req.dedicated_interface !== undefined && req.dedicated_interface !== null) {
-    return { ok: false, error: 'dedicated_interface: not supported by this agent' };
-  }
+  // HEAD sends these as optional fields: an empty list / empty name means "none", which this agent can do.
+  const noSerial = req.serial_configs === undefined || req.serial_configs === null || (Array.isArray(req.serial_configs) && req.serial_configs.length === 0);
+  if (!noSerial) return { ok: false, error: 'serial_configs: not supported by this agent' };
+  const noDedicated = req.dedicated_interface === undefined || req.dedicated_interface === null || req.dedicated_interface === '';
+  if (!noDedicated) return { ok: false, error: 'dedicated_interface: not supported by this agent' };
   const vnics: VnicSpec[] = [];
   const parents = new Map<string, number>();
   for (const [i, v] of req.vnic_configs.entries()) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deriveMac, normalizeCreateRequest, specHash } from '../../src/spec/runtime-spec.js';
+import { REQUEST_NAME_RE } from '../../src/spec/names.js';
+import { deriveMac, normalizeCreateRequest, runtimeSpecSchema, specHash } from '../../src/spec/runtime-spec.js';
 
 const head = {
   correlation_id: 1,
@@ -42,13 +43,55 @@ test('errors name the field', () => {
     [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp', mac: '01:00:00:00:00:01' }] }, /^vnic_configs\[0\]\.mac: not a unicast/],
     [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp' }, { parent_interface: 'eth0', network_mode: 'dhcp' }] }, /^vnic_configs\[1\]\.parent_interface: /],
     [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp', dns: 'x' }] }, /^vnic_configs\[0\]\.dns: /],
-    [{ ...head, serial_configs: [] }, /^serial_configs: not supported/],
+    [{ ...head, serial_configs: [{ name: 's0', device_id: 'ttyUSB0', container_path: '/dev/ttyS0' }] }, /^serial_configs: not supported/],
+    [{ ...head, serial_configs: {} }, /^serial_configs: not supported/],
+    [{ ...head, dedicated_interface: 'enp4s0' }, /^dedicated_interface: not supported/],
+    [{ ...head, dedicated_interface: { name: 'enp4s0' } }, /^dedicated_interface: not supported/],
     [{ ...head, runtime_version: 'a b' }, /^runtime_version: /],
   ];
   for (const [payload, re] of cases) {
     const r = normalizeCreateRequest(payload);
     assert.equal(r.ok, false, JSON.stringify(payload));
     if (!r.ok) assert.match(r.error, re);
+  }
+});
+
+test('container_name: one character is refused on requests, naming the field and the regex', () => {
+  for (const name of ['a', '7']) {
+    const r = normalizeCreateRequest({ ...head, container_name: name });
+    assert.equal(r.ok, false, name);
+    if (!r.ok) assert.equal(r.error, `container_name: must match ${REQUEST_NAME_RE.source} (two characters or more)`);
+  }
+  const two = normalizeCreateRequest({ ...head, container_name: 'ab' });
+  assert.ok(two.ok);
+  assert.equal(two.spec.name, 'ab');
+  const long = normalizeCreateRequest({ ...head, container_name: `a${'b'.repeat(62)}` });
+  assert.ok(long.ok, 'a 63-character name is the longest allowed');
+  assert.equal(normalizeCreateRequest({ ...head, container_name: `a${'b'.repeat(63)}` }).ok, false);
+  assert.equal(REQUEST_NAME_RE.source, '^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$', 'CONTRACT §4');
+});
+
+test('the state-file schema still accepts a one-character runtime name', () => {
+  const r = normalizeCreateRequest(head);
+  assert.ok(r.ok);
+  assert.ok(runtimeSpecSchema.safeParse({ ...r.spec, name: 'a' }).success);
+});
+
+test('serial_configs and dedicated_interface: empty, null or absent mean none', () => {
+  const plain = normalizeCreateRequest(head);
+  assert.ok(plain.ok);
+  const nones: Record<string, unknown>[] = [
+    { serial_configs: [] },
+    { serial_configs: null },
+    { dedicated_interface: null },
+    { dedicated_interface: '' },
+    { serial_configs: [], dedicated_interface: '' },
+    { serial_configs: null, dedicated_interface: null },
+  ];
+  for (const extra of nones) {
+    const r = normalizeCreateRequest({ ...head, ...extra });
+    assert.ok(r.ok, `${JSON.stringify(extra)}: ${r.ok ? '' : r.error}`);
+    assert.deepEqual(r.spec, plain.spec, 'the same spec as without the field');
   }
 });
 

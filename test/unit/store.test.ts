@@ -71,6 +71,21 @@ test('an invalid state is refused at the store boundary', async () => {
   assert.equal(store.state.runtimes.a!.generation, 1);
 });
 
+test('a state file whose runtime has a one-character name still loads (requests need two, CONTRACT §4)', async () => {
+  const dir = tmp();
+  const file = path.join(dir, 'state.json');
+  const first = await Store.open(file);
+  await putRuntime(first, spec('a'));
+  // Not from .bak and not moved aside: the file itself is accepted as it stands.
+  fs.rmSync(`${file}.bak`, { force: true });
+  const again = await Store.open(file);
+  assert.equal(again.fresh, false);
+  assert.equal(again.degraded, false);
+  assert.deepEqual(Object.keys(again.state.runtimes), ['a']);
+  assert.equal(again.state.runtimes.a!.spec.name, 'a');
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('corrupt')), []);
+});
+
 test('a corrupt file is moved aside and the agent starts from .bak', async () => {
   const dir = tmp();
   const file = path.join(dir, 'state.json');
