@@ -9,6 +9,25 @@ const only = process.argv[2]; // "unit" | "integration" | undefined (all)
 const root = path.dirname(path.dirname(new URL(import.meta.url).pathname));
 process.chdir(root);
 
+// Every Docker-touching suite runs on each engine generation (API 1.41 and 1.45): what passes on one
+// proves nothing about the other. ORCH_TEST_ENGINES=system limits it to the system's docker.io. Set but
+// empty, or naming an unknown engine, is a mistake, not a request to skip the Docker suites and pass.
+const ENGINES = ['system', 'docker26'];
+const enginesEnv = process.env.ORCH_TEST_ENGINES;
+const engines = enginesEnv === undefined ? ENGINES : enginesEnv.split(',').map((e) => e.trim());
+const unknown = engines.filter((e) => !ENGINES.includes(e));
+if (engines.length === 0 || unknown.length > 0 || new Set(engines).size !== engines.length) {
+  console.error(
+    `ORCH_TEST_ENGINES=${JSON.stringify(enginesEnv)}: expected a comma-separated list of distinct engines from ${ENGINES.join(', ')} ` +
+      `(unset = all of them)${unknown.length > 0 ? `; unknown: ${unknown.map((e) => JSON.stringify(e)).join(', ')}` : ''}`,
+  );
+  process.exit(2);
+}
+if (only !== undefined && only !== 'unit' && only !== 'integration') {
+  console.error(`usage: run-tests.mjs [unit|integration], got ${JSON.stringify(only)}`);
+  process.exit(2);
+}
+
 function run(cmd, args, env = process.env) {
   console.log(`\n$ ${cmd} ${args.join(' ')}`);
   const r = spawnSync(cmd, args, { stdio: 'inherit', env });
@@ -32,9 +51,6 @@ if (unit.length + integration.length === 0) {
 }
 const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
 if (unit.length > 0) run(process.execPath, [...runner, ...unit]);
-// Every Docker-touching suite runs on each engine generation (API 1.41 and 1.45): what passes on one
-// proves nothing about the other. ORCH_TEST_ENGINES=system limits it to the system's docker.io.
-const engines = (process.env.ORCH_TEST_ENGINES ?? 'system,docker26').split(',').filter(Boolean);
 for (const engine of integration.length > 0 ? engines : []) {
   console.log(`\n# Docker integration suites on engine: ${engine}`);
   run(process.execPath, [...runner, ...integration], { ...process.env, ORCH_TEST_ENGINE: engine });
