@@ -131,23 +131,32 @@ export class NetmonSource {
     const e = ev.data;
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
-      void this.write(e.interfaces.map(toFact).sort(byName), true);
+      const all = e.interfaces.map(toFact).sort(byName);
+      void this.write(() => all, true);
     } else {
       const fact = toFact(ifaceOfChange(e));
-      const others = this.store.state.host.interfaces.filter((i) => i.interface !== fact.interface);
-      void this.write(fact.status === 'removed' ? others : [...others, fact].sort(byName), false);
+      void this.write((current) => {
+        const others = current.filter((i) => i.interface !== fact.interface);
+        return fact.status === 'removed' ? others : [...others, fact].sort(byName);
+      }, false);
     }
   }
 
-  /** Writes facts only when they changed (a re-discovery of the same facts costs nothing downstream). */
-  private async write(interfaces: HostInterface[], discovery: boolean): Promise<void> {
-    const h = this.store.state.host;
-    if (same(h.interfaces, interfaces) && !h.stale && h.observedAt !== null) return;
+  /**
+   * Writes facts only when they changed (a re-discovery of the same facts costs nothing downstream).
+   * `next` runs inside the store's serialized update, on the facts as every earlier queued event left
+   * them: a snapshot taken when the line arrived would miss writes still queued (two changes in one
+   * read would keep only the last).
+   */
+  private async write(next: (current: readonly HostInterface[]) => HostInterface[], discovery: boolean): Promise<void> {
     try {
-      await this.store.update('host', (s) => {
+      const written = await this.store.update('host', (s) => {
+        const interfaces = next(s.host.interfaces);
+        if (same(s.host.interfaces, interfaces) && !s.host.stale && s.host.observedAt !== null) return null;
         s.host = { interfaces, observedAt: new Date().toISOString(), stale: false };
+        return interfaces;
       });
-      if (discovery) this.log.info({ interfaces: interfaces.map((i) => i.interface) }, 'host facts from netmon');
+      if (discovery && written) this.log.info({ interfaces: written.map((i) => i.interface) }, 'host facts from netmon');
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'host facts not written');
     }
