@@ -3,14 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
-const positiveInt = (name: string, def: number) =>
+/** ORCH_MAX_ACK_BYTES's default: under Socket.IO's default maxHttpBufferSize of 1e6 with room for framing. */
+export const DEFAULT_MAX_ACK_BYTES = 999_000;
+
+const positiveInt = (name: string, def: number, unit = 'milliseconds', min = 1) =>
   z
     .string()
     .optional()
     .transform((v, ctx) => {
       if (v === undefined || v === '') return def;
-      if (!/^\d+$/.test(v) || Number(v) <= 0) {
-        ctx.addIssue({ code: 'custom', message: `${name}: must be a positive whole number of milliseconds, got "${v.slice(0, 64)}"` });
+      if (!/^\d+$/.test(v) || Number(v) < min) {
+        ctx.addIssue({ code: 'custom', message: `${name}: must be a ${min > 1 ? `whole number of ${unit}, at least ${min}` : `positive whole number of ${unit}`}, got "${v.slice(0, 64)}"` });
         return z.NEVER;
       }
       return Number(v);
@@ -40,6 +43,8 @@ const envSchema = z.object({
   ORCH_NETMON_DEBOUNCE_MS: positiveInt('ORCH_NETMON_DEBOUNCE_MS', 3000),
   ORCH_NETMON_BOOT_WAIT_MS: positiveInt('ORCH_NETMON_BOOT_WAIT_MS', 60000),
   ORCH_RUN_COMMAND_TIMEOUT_MS: positiveInt('ORCH_RUN_COMMAND_TIMEOUT_MS', 30000),
+  // An error ack must still fit, hence the floor.
+  ORCH_MAX_ACK_BYTES: positiveInt('ORCH_MAX_ACK_BYTES', DEFAULT_MAX_ACK_BYTES, 'bytes', 1024),
   ORCH_LEGACY_EMITS: z.enum(['0', '1']).default('1'),
   ORCH_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ORCH_CLOUD_TRANSPORTS: z
@@ -72,6 +77,8 @@ export interface Config {
   /** At start, how long runtimes whose subnet comes from netmon wait for its first discovery. */
   netmonBootWaitMs: number;
   runCommandTimeoutMs: number;
+  /** The largest ack or event sent to the cloud, in UTF-8 bytes of its JSON (CONTRACT §2). */
+  maxAckBytes: number;
   legacyEmits: boolean;
   logLevel: string;
   cloudTransports: ('websocket' | 'polling')[];
@@ -108,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     netmonDebounceMs: e.ORCH_NETMON_DEBOUNCE_MS,
     netmonBootWaitMs: e.ORCH_NETMON_BOOT_WAIT_MS,
     runCommandTimeoutMs: e.ORCH_RUN_COMMAND_TIMEOUT_MS,
+    maxAckBytes: e.ORCH_MAX_ACK_BYTES,
     legacyEmits: e.ORCH_LEGACY_EMITS === '1',
     logLevel: e.ORCH_LOG_LEVEL,
     cloudTransports: e.ORCH_CLOUD_TRANSPORTS,

@@ -1,8 +1,34 @@
 // One pino logger for the process: JSON lines on stdout, collected by Docker or journald.
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { pid: process.pid, ...base }, redact: ['cert', 'key'] });
+// Only secrets are masked. Names that always hold one are masked outright. `key`, `cert` and `ca` are
+// ambiguous: the reconciler's step key (`runtime/plc1`) must stay readable, so under those names only
+// certificate material (PEM text or raw bytes) is masked. pino's paths are exact (a `*` is one
+// level), hence each name at the top, one and two levels down.
+const SECRET_LEAVES = ['password', 'passwd', 'token', 'access_token', 'refresh_token', 'jwt', 'secret', 'client_secret', 'api_key', 'apiKey', 'privateKey', 'private_key'];
+const SECRET_HEADERS = ['authorization', 'Authorization', 'cookie', 'Cookie', 'set-cookie', 'Set-Cookie', 'proxy-authorization', 'Proxy-Authorization', 'x-api-key', 'X-Api-Key'];
+const MATERIAL_LEAVES = new Set(['key', 'cert', 'ca']);
+
+const atDepths = (path: string) => [path, `*.${path}`, `*.*.${path}`];
+
+export const REDACT_PATHS: string[] = [
+  ...SECRET_LEAVES.flatMap(atDepths),
+  ...SECRET_HEADERS.flatMap((h) => atDepths(`headers["${h}"]`)),
+  ...[...MATERIAL_LEAVES].flatMap(atDepths),
+];
+
+export const CENSORED = '[Redacted]';
+
+const isMaterial = (v: unknown): boolean =>
+  (typeof v === 'string' && v.includes('-----BEGIN')) || v instanceof Uint8Array || (Array.isArray(v) && v.some(isMaterial));
+
+function censor(value: unknown, path: string[]): unknown {
+  return MATERIAL_LEAVES.has(path[path.length - 1]!) && !isMaterial(value) ? value : CENSORED;
+}
+
+export function createLogger(level: string, base: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  const options = { level, base: { pid: process.pid, ...base }, redact: { paths: REDACT_PATHS, censor } };
+  return destination ? pino(options, destination) : pino(options);
 }

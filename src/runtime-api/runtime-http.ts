@@ -21,6 +21,13 @@ export interface HttpResponse {
   content_type: string;
 }
 
+// How many body bytes the runtime sent, kept beside the response rather than in it (the response is
+// sent to the cloud as it is): a too-large ack names this size (CONTRACT §5.4).
+const received = new WeakMap<HttpResponse, number>();
+
+/** The size in bytes of the body the runtime sent, as received; undefined for a synthetic response. */
+export const receivedBodyBytes = (r: HttpResponse): number | undefined => received.get(r);
+
 const synthetic = (status_code: number, error: string): HttpResponse => ({
   status_code,
   headers: {},
@@ -65,7 +72,9 @@ export function requestRuntime(r: RuntimeRequest): Promise<HttpResponse> {
           }
           const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]));
           const code = res.statusCode ?? 0;
-          resolve({ status_code: code, headers, body, ok: code >= 200 && code < 300, content_type: typeof body === 'string' ? contentType.split(';')[0]! : 'application/json' });
+          const response: HttpResponse = { status_code: code, headers, body, ok: code >= 200 && code < 300, content_type: typeof body === 'string' ? contentType.split(';')[0]! : 'application/json' };
+          received.set(response, size);
+          resolve(response);
         });
       },
     );

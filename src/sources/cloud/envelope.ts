@@ -18,8 +18,11 @@ export const baseFields = {
     .nullish(),
 };
 
-export const deviceId = z.string().regex(NAME_RE, { message: 'not a device name (^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)' });
-export const deviceIdOrOrchestrator = z.union([z.literal(ORCHESTRATOR_ID), deviceId], { message: 'not a device name (^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)' });
+// An EXISTING runtime's name: NAME_RE still admits one character, as an older state file may hold one
+// (new names are checked against REQUEST_NAME_RE at create). The message shows the regex in use.
+const notADeviceName = `not a device name (${NAME_RE.source})`;
+export const deviceId = z.string().regex(NAME_RE, { message: notADeviceName });
+export const deviceIdOrOrchestrator = z.union([z.literal(ORCHESTRATOR_ID), deviceId], { message: `${notADeviceName} nor ${ORCHESTRATOR_ID}` });
 
 /** The correlation id to echo: as received when it is a number or a short string, else null. */
 export function correlationIdOf(payload: unknown): number | string | null {

@@ -2,6 +2,7 @@
 import type { Socket } from 'socket.io-client';
 import type { Store } from '../../store/store.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
+import { sendEvent } from './outgoing.js';
 
 const gb = (bytes: number) => Math.round((bytes / 2 ** 30) * 10) / 10;
 
@@ -30,7 +31,7 @@ export function heartbeatPayload(agentId: string, version: string, startedAt: nu
 /** Starts the heartbeat for one connection; returns its stop function. */
 export function startHeartbeat(socket: Socket, intervalMs: number, payload: () => Record<string, unknown>): () => void {
   const timer = setInterval(() => {
-    if (socket.connected) socket.volatile.emit('heartbeat', payload());
+    if (socket.connected) sendEvent(socket, 'heartbeat', payload(), { volatile: true });
   }, intervalMs);
   return () => clearInterval(timer);
 }

@@ -3,6 +3,7 @@
 import type { Socket } from 'socket.io-client';
 import type { RuntimeRecord } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
+import { sendEvent } from './outgoing.js';
 
 const MIN_GAP_MS = 1000;
 
@@ -45,13 +46,13 @@ export class StatusPush {
     const r = this.store.state.runtimes[name];
     if (!r || !this.socket?.connected) return;
     this.sent.set(name, { fp: fingerprint(r), at: Date.now() });
-    this.socket.volatile.emit('runtime_status', {
+    sendEvent(this.socket, 'runtime_status', {
       agent_id: this.agentId,
       device_id: name,
       phase: r.status.phase,
       observed_generation: r.status.observedGeneration,
       conditions: r.status.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime })),
       timestamp: new Date().toISOString(),
-    });
+    }, { volatile: true });
   }
 }
