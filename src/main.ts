@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Entry point: `run` (the agent), and the operator commands that talk to it through agent.sock.
 import fs from 'node:fs';
+import { applyFileArg, readApplyPayload } from './cli/apply-input.js';
+import { InputError, UsageError } from './cli/cli-errors.js';
 import { askAgent, AgentUnreachable } from './cli/control-client.js';
 import { doctor } from './cli/doctor.js';
 import { renderState } from './cli/state-table.js';
@@ -12,6 +14,7 @@ import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
 import { CredentialsError } from './sources/cloud/credentials.js';
+import { firstIssueMessage } from './spec/validation-error.js';
 
 const USAGE = `usage: orchestrator-agent <command>
   run                         start the agent
@@ -20,7 +23,7 @@ const USAGE = `usage: orchestrator-agent <command>
   plan [--json]               the steps the reconciler would take now (nothing is done)
   health                      exit 0 when healthy (Docker HEALTHCHECK), 1 with the reasons when not
   doctor                      check data dir, state file, Docker, netmon, certificate; exit 1 on a failure
-  apply <file.json|->         declare a runtime (a create_new_runtime payload)
+  apply [-f] <file.json|->    declare a runtime (a create_new_runtime payload; - reads stdin)
   delete|start|stop|restart <name>
 `;
 
@@ -55,9 +58,7 @@ async function operator(config: Config, cmd: string, args: string[]): Promise<nu
   let req: ControlRequest;
   if (cmd === 'state' || cmd === 'plan' || cmd === 'health') req = { command: cmd };
   else if (cmd === 'apply') {
-    const file = args.find((a) => !a.startsWith('--'));
-    if (!file) throw new UsageError('apply needs a file (or - for stdin)');
-    req = { command: 'apply', runtime: JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')) };
+    req = { command: 'apply', runtime: readApplyPayload(applyFileArg(args)) };
   } else {
     const name = args[0];
     if (!name) throw new UsageError(`${cmd} needs a runtime name`);
@@ -69,7 +70,7 @@ async function operator(config: Config, cmd: string, args: string[]): Promise<nu
   } catch (e) {
     if (e instanceof AgentUnreachable && cmd === 'state' && fs.existsSync(config.stateFile)) {
       // Read-only fallback: the file is the truth of desired state even while the agent is down.
-      const state = stateSchema.parse(JSON.parse(fs.readFileSync(config.stateFile, 'utf8')));
+      const state = readStateFile(config.stateFile);
       process.stderr.write(`(agent not running: read ${config.stateFile})\n`);
       process.stdout.write(json ? `${JSON.stringify(state, null, 2)}\n` : renderState(state));
       return 0;
@@ -97,7 +98,17 @@ async function operator(config: Config, cmd: string, args: string[]): Promise<nu
   return 0;
 }
 
-class UsageError extends Error {}
+/** The state file read directly (agent down); a broken one is one line, as `doctor` would say. */
+function readStateFile(file: string) {
+  let parsed;
+  try {
+    parsed = stateSchema.safeParse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  } catch (e) {
+    throw new InputError(`agent not running, and ${file} cannot be read: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (!parsed.success) throw new InputError(`agent not running, and ${file} is not valid: ${firstIssueMessage(parsed.error)}`);
+  return parsed.data;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
@@ -129,9 +140,11 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     // Expected conditions get one clear line, not a stack trace.
-    const known = e instanceof ConfigError || e instanceof CredentialsError || e instanceof DataDirLockedError || e instanceof AgentUnreachable || e instanceof UsageError;
+    const input = e instanceof UsageError || e instanceof InputError;
+    const known = input || e instanceof ConfigError || e instanceof CredentialsError || e instanceof DataDirLockedError || e instanceof AgentUnreachable;
     process.stderr.write(`orchestrator-agent: ${known ? (e).message : ((e as Error).stack ?? String(e))}\n`);
     if (e instanceof UsageError) process.stderr.write(USAGE);
-    process.exitCode = e instanceof UsageError ? 2 : 1;
+    // 2: the operator's command line or input is wrong; 1: everything else.
+    process.exitCode = input ? 2 : 1;
   },
 );
