@@ -1,0 +1,339 @@
+// netmon's parsers on recorded output: `ip -j addr show` / `ip -j -4 route show` (iproute2 6.1, a veth
+// pair eth7/eth8 and a MACVLAN mv0 in a scratch namespace), the text of `ip monitor link address route`
+// recorded while those were made and torn down, and garbage. The `ip` that readIfaces and LinkMonitor
+// run is a fake on PATH that prints the recordings, so their reading and line splitting are tested too.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildIfaces, readIfaces } from '../../src/netmon/interface-facts.js';
+import { interfaceOfLine, LinkMonitor } from '../../src/netmon/link-monitor.js';
+import { changeEvent, commandSchema, ifaceOfChange, ifaceSchema, isIgnoredInterface, netmonEventSchema, type Iface } from '../../src/netmon/protocol.js';
+import { waitFor } from '../support/wait.js';
+
+const ADDR_JSON = `[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":2,"link":"eth7","ifname":"eth8","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"c6:c6:f5:34:1f:c3","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet6","local":"fe80::c4c6:f5ff:fe34:1fc3","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":3,"link":"eth8","ifname":"eth7","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"02:00:00:00:07:07","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"198.51.100.5","prefixlen":24,"scope":"global","label":"eth7","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::ff:fe00:707","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":4,"link":"eth7","ifname":"mv0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"1e:21:5e:7e:cd:e2","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"203.0.113.9","prefixlen":28,"scope":"global","label":"mv0","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::1c21:5eff:fe7e:cde2","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":5,"link":"eth8","ifname":"vethB","flags":["BROADCAST","MULTICAST","M-DOWN"],"mtu":1500,"qdisc":"noop","operstate":"DOWN","group":"default","txqlen":1000,"link_type":"ether","address":"4a:74:b4:f1:4e:3e","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[]}]`;
+const ROUTE_JSON = `[{"dst":"default","gateway":"198.51.100.1","dev":"eth7","flags":[]},{"dst":"198.51.100.0/24","dev":"eth7","protocol":"kernel","scope":"link","prefsrc":"198.51.100.5","flags":[]},{"dst":"203.0.113.0/28","dev":"mv0","protocol":"kernel","scope":"link","prefsrc":"203.0.113.9","flags":[]}]`;
+
+/** `ip monitor link address route` output, as recorded (trailing blanks included). */
+const MONITOR = `2: eth8@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default 
+    link/ether c6:c6:f5:34:1f:c3 brd ff:ff:ff:ff:ff:ff
+3: eth7@eth8: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default 
+    link/ether 02:00:00:00:07:07 brd ff:ff:ff:ff:ff:ff
+multicast ff00::/8 dev eth7 table local proto kernel metric 256 pref medium
+fe80::/64 dev eth7 proto kernel metric 256 pref medium
+2: eth8@eth7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default 
+3: eth7    inet 198.51.100.5/24 scope global eth7
+       valid_lft forever preferred_lft forever
+local 198.51.100.5 dev eth7 table local proto kernel scope host src 198.51.100.5 
+198.51.100.0/24 dev eth7 proto kernel scope link src 198.51.100.5 
+broadcast 198.51.100.255 dev eth7 table local proto kernel scope link src 198.51.100.5 
+default via 198.51.100.1 dev eth7 
+4: mv0@eth7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default 
+4: mv0    inet 203.0.113.9/28 scope global mv0
+Deleted 3: eth7    inet 198.51.100.5/24 scope global eth7
+Deleted 198.51.100.0/24 dev eth7 proto kernel scope link src 198.51.100.5 
+Deleted 3: eth7    inet6 fe80::ff:fe00:707/64 scope link tentative 
+Deleted fe80::/64 dev mv0 proto kernel metric 256 linkdown pref medium
+Deleted 4: mv0@eth7: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN group default 
+2: eth8    inet6 fe80::c4c6:f5ff:fe34:1fc3/64 scope link 
+local fe80::c4c6:f5ff:fe34:1fc3 dev eth8 table local proto kernel metric 0 pref medium
+12: eth0.100@eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default 
+Deleted 9: vethA@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default `;
+
+const NOW = new Date('2024-05-01T10:00:00.000Z');
+type IpAddrs = Parameters<typeof buildIfaces>[0];
+type IpRoutes = Parameters<typeof buildIfaces>[1];
+const addrs = () => JSON.parse(ADDR_JSON) as IpAddrs;
+const routes = () => JSON.parse(ROUTE_JSON) as IpRoutes;
+
+describe('buildIfaces on recorded `ip -j` output', () => {
+  test('reports the ethernet links, not lo or veth*; IPv4 only; the default gateway on its own link', () => {
+    const got = buildIfaces(addrs(), routes(), new Set(), NOW);
+    assert.deepEqual(got, [
+      { interface: 'eth8', index: 2, operstate: 'up', type: 'ethernet', mac_address: 'c6:c6:f5:34:1f:c3', ipv4_addresses: [], gateway: null, timestamp: NOW.toISOString() },
+      {
+        interface: 'eth7', index: 3, operstate: 'up', type: 'ethernet', mac_address: '02:00:00:00:07:07',
+        ipv4_addresses: [{ address: '198.51.100.5', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }],
+        gateway: '198.51.100.1', timestamp: NOW.toISOString(),
+      },
+      {
+        interface: 'mv0', index: 4, operstate: 'up', type: 'ethernet', mac_address: '1e:21:5e:7e:cd:e2',
+        ipv4_addresses: [{ address: '203.0.113.9', prefixlen: 28, subnet: '203.0.113.0/28', network_address: '203.0.113.0' }],
+        gateway: null, timestamp: NOW.toISOString(),
+      },
+    ]);
+    for (const i of got) assert.ok(ifaceSchema.safeParse(i).success, i.interface);
+  });
+
+  test('a link that is not up says status "down"; UNKNOWN counts as up only with the UP flag', () => {
+    const base = { address: '02:00:00:00:00:01', link_type: 'ether', addr_info: [] };
+    const got = buildIfaces(
+      [
+        { ...base, ifindex: 10, ifname: 'eth1', operstate: 'DOWN', flags: ['BROADCAST', 'MULTICAST'] },
+        { ...base, ifindex: 11, ifname: 'eth2', operstate: 'LOWERLAYERDOWN', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'] },
+        { ...base, ifindex: 12, ifname: 'eth3', operstate: 'UNKNOWN', flags: ['BROADCAST', 'UP', 'LOWER_UP'] },
+        { ...base, ifindex: 13, ifname: 'eth4', operstate: 'UNKNOWN', flags: ['BROADCAST'] },
+        { ...base, ifindex: 14, ifname: 'eth5', operstate: 'UNKNOWN' },
+        { ...base, ifindex: 15, ifname: 'eth6', operstate: 'UP' },
+      ],
+      [],
+      new Set(),
+      NOW,
+    );
+    assert.deepEqual(
+      got.map((i) => [i.interface, i.operstate, i.status]),
+      [['eth1', 'down', 'down'], ['eth2', 'lowerlayerdown', 'down'], ['eth3', 'unknown', undefined], ['eth4', 'unknown', 'down'], ['eth5', 'unknown', 'down'], ['eth6', 'up', undefined]],
+    );
+    assert.ok(got.filter((i) => i.status === undefined).every((i) => !('status' in i)), 'an up link carries no status field at all');
+  });
+
+  test('a wireless name is type wifi; ignored names and non-ethernet links are left out', () => {
+    const names = ['wlan0', 'eth0', 'lo', 'docker0', 'br-1a2b', 'veth9f', 'virbr0', 'macvtap0', 'tailscale0', 'wg0', 'zt0', 'cni0', 'flannel.1', 'cilium_host'];
+    const got = buildIfaces(
+      [
+        ...names.map((ifname, i) => ({ ifindex: i + 1, ifname, operstate: 'UP', link_type: 'ether' })),
+        { ifindex: 50, ifname: 'tun0', operstate: 'UNKNOWN', flags: ['UP'], link_type: 'none' },
+        { ifindex: 51, ifname: 'ppp0', operstate: 'UNKNOWN', flags: ['UP'], link_type: 'ppp' },
+        { ifindex: 52, ifname: 'can0', operstate: 'UP', link_type: 'can' },
+        { ifindex: 53, ifname: 'enp1s0', operstate: 'UP' }, // no link_type at all: taken as ethernet
+      ],
+      [],
+      new Set(['wlan0']),
+      NOW,
+    );
+    assert.deepEqual(got.map((i) => [i.interface, i.type]), [['wlan0', 'wifi'], ['eth0', 'ethernet'], ['enp1s0', 'ethernet']]);
+  });
+
+  test('sparse entries (no flags, no address, no addr_info) and odd routes do not break it', () => {
+    const got = buildIfaces(
+      [{ ifindex: 7, ifname: 'eth9', operstate: 'UP' }],
+      [
+        { dst: 'default', dev: 'eth9' }, // no gateway (a point-to-point default)
+        { dst: '198.51.100.0/24', gateway: '198.51.100.1', dev: 'eth9' }, // not the default
+        { dst: 'default', gateway: '203.0.113.1' }, // no device
+      ],
+      new Set(),
+      NOW,
+    );
+    assert.deepEqual(got, [{ interface: 'eth9', index: 7, operstate: 'up', type: 'ethernet', mac_address: null, ipv4_addresses: [], gateway: null, timestamp: NOW.toISOString() }]);
+    assert.deepEqual(buildIfaces([], [], new Set(), NOW), []);
+  });
+
+  test('several IPv4 addresses keep their order; the first default route of the link is its gateway', () => {
+    const got = buildIfaces(
+      [{ ifindex: 2, ifname: 'eth1', operstate: 'UP', addr_info: [
+        { family: 'inet', local: '198.51.100.77', prefixlen: 26 },
+        { family: 'inet6', local: '2001:db8::1', prefixlen: 64 },
+        { family: 'inet', local: '203.0.113.200', prefixlen: 32 },
+      ] }],
+      [{ dst: 'default', gateway: '198.51.100.65', dev: 'eth1' }, { dst: 'default', gateway: '198.51.100.66', dev: 'eth1' }],
+      new Set(),
+      NOW,
+    );
+    assert.deepEqual(got[0]!.ipv4_addresses, [
+      { address: '198.51.100.77', prefixlen: 26, subnet: '198.51.100.64/26', network_address: '198.51.100.64' },
+      { address: '203.0.113.200', prefixlen: 32, subnet: '203.0.113.200/32', network_address: '203.0.113.200' },
+    ]);
+    assert.equal(got[0]!.gateway, '198.51.100.65');
+  });
+});
+
+describe('interfaceOfLine on recorded `ip monitor` text', () => {
+  test('link and address lines name their interface (without @peer); route lines their dev', () => {
+    const expected: Record<string, string> = {
+      '2: eth8@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default ': 'eth8',
+      '3: eth7@eth8: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default ': 'eth7',
+      'multicast ff00::/8 dev eth7 table local proto kernel metric 256 pref medium': 'eth7',
+      '3: eth7    inet 198.51.100.5/24 scope global eth7': 'eth7',
+      'local 198.51.100.5 dev eth7 table local proto kernel scope host src 198.51.100.5 ': 'eth7',
+      'default via 198.51.100.1 dev eth7 ': 'eth7',
+      '4: mv0    inet 203.0.113.9/28 scope global mv0': 'mv0',
+      'Deleted 3: eth7    inet 198.51.100.5/24 scope global eth7': 'eth7',
+      'Deleted fe80::/64 dev mv0 proto kernel metric 256 linkdown pref medium': 'mv0',
+      'Deleted 4: mv0@eth7: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN group default ': 'mv0',
+      '2: eth8    inet6 fe80::c4c6:f5ff:fe34:1fc3/64 scope link ': 'eth8',
+      '12: eth0.100@eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default ': 'eth0.100',
+      'Deleted 9: vethA@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default ': 'vethA',
+    };
+    for (const [line, name] of Object.entries(expected)) {
+      assert.ok(MONITOR.split('\n').includes(line), `not in the recording: ${line}`);
+      assert.equal(interfaceOfLine(line), name, line);
+    }
+    // Every line of the recording names one of the interfaces involved, or none (look at all).
+    const seen = new Set(MONITOR.split('\n').map(interfaceOfLine));
+    assert.deepEqual([...seen].sort(), ['eth0.100', 'eth7', 'eth8', 'mv0', null, 'vethA'].sort());
+  });
+
+  test('a line naming no interface (continuations, garbage) is null: look at all of them', () => {
+    for (const line of [
+      '    link/ether 02:00:00:00:07:07 brd ff:ff:ff:ff:ff:ff',
+      '       valid_lft forever preferred_lft forever',
+      '',
+      'garbage',
+      '\u0000\u0001\u00ff',
+      'dev',
+      'device eth0 went away',
+      'via 198.51.100.1 mydev eth0',
+      '12: : <BROADCAST>',
+      ': eth0: <UP>',
+      'x'.repeat(100_000),
+    ]) {
+      assert.equal(interfaceOfLine(line), null, JSON.stringify(line.slice(0, 40)));
+    }
+  });
+});
+
+describe('protocol', () => {
+  test('isIgnoredInterface: lo and the CONTRACT §6 prefixes, nothing else', () => {
+    for (const n of ['lo', 'docker0', 'br-0123', 'veth1', 'virbr0', 'macvtap3', 'tailscale0', 'wg0', 'zt5', 'cni0', 'flannel.1', 'cilium_net']) assert.ok(isIgnoredInterface(n), n);
+    for (const n of ['eth0', 'enp3s0', 'wlan0', 'lo0', 'loop', 'bond0', 'br0', 'eth0.100', 'mv0']) assert.ok(!isIgnoredInterface(n), n);
+  });
+
+  const iface: Iface = {
+    interface: 'wlan0', index: 3, operstate: 'up', type: 'wifi', mac_address: '02:00:00:00:00:09',
+    ipv4_addresses: [{ address: '198.51.100.9', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }],
+    gateway: '198.51.100.1', timestamp: NOW.toISOString(),
+  };
+
+  test('network_change carries the link kind as interface_type and parses back to the same Iface', () => {
+    const ev = changeEvent(iface);
+    assert.equal(ev.type, 'network_change');
+    assert.equal(ev.interface_type, 'wifi');
+    const line = JSON.stringify(ev);
+    const parsed = netmonEventSchema.parse(JSON.parse(line));
+    assert.equal(parsed.type, 'network_change');
+    if (parsed.type !== 'network_change') throw new Error('unreachable');
+    assert.deepEqual(ifaceOfChange(parsed), iface);
+    const down = changeEvent({ ...iface, status: 'removed', operstate: 'removed', ipv4_addresses: [], gateway: null });
+    assert.equal((netmonEventSchema.parse(JSON.parse(JSON.stringify(down))) as { status?: string }).status, 'removed');
+  });
+
+  test('network_discovery parses; malformed events are refused', () => {
+    assert.ok(netmonEventSchema.safeParse({ type: 'network_discovery', interfaces: [iface], timestamp: NOW.toISOString() }).success);
+    for (const bad of [
+      {},
+      { type: 'network_change' }, // no Iface fields
+      { ...changeEvent(iface), interface_type: 'token-ring' },
+      { ...changeEvent(iface), index: 'three' },
+      { ...changeEvent(iface), status: 'gone' },
+      { type: 'network_discovery', interfaces: [{ ...iface, type: 'modem' }], timestamp: NOW.toISOString() },
+      { type: 'network_discovery', interfaces: 'all', timestamp: NOW.toISOString() },
+      { type: 'hello' },
+      null,
+      'network_change',
+    ]) {
+      assert.ok(!netmonEventSchema.safeParse(bad).success, JSON.stringify(bad));
+    }
+  });
+
+  test('commands: the four known, with their arguments checked', () => {
+    assert.ok(commandSchema.safeParse({ command: 'ping', id: 1 }).success);
+    assert.ok(commandSchema.safeParse({ command: 'get_status' }).success);
+    assert.ok(commandSchema.safeParse({ command: 'set_mac', id: 'x', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' }).success);
+    assert.ok(commandSchema.safeParse({ command: 'get_macs', id: null, pid: 42 }).success);
+    for (const bad of [
+      { command: 'reboot' },
+      { id: 1 },
+      { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:AA:BB:CC:DD:EE' }, // upper case: netmon takes the canonical form
+      { command: 'set_mac', pid: 0, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' },
+      { command: 'set_mac', pid: 42, ip: '198.51.100', mac: '02:aa:bb:cc:dd:ee' },
+      { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd' },
+      { command: 'get_macs', pid: '42' },
+      { command: 'get_macs', pid: 1.5 },
+    ]) {
+      assert.ok(!commandSchema.safeParse(bad).success, JSON.stringify(bad));
+    }
+  });
+});
+
+// A fake `ip` first on PATH: `-j addr show` and `-j -4 route show` print the files addr.json and
+// route.json; `monitor …` logs its arguments and, on its first run, prints part of the recording with
+// a line split across two writes and then exits (as if `ip monitor` died); later runs print one line
+// naming their run number and stay up until killed.
+describe('readIfaces and LinkMonitor through a fake `ip`', () => {
+  let dir: string;
+  const savedPath = process.env.PATH;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-fake-ip-'));
+    fs.writeFileSync(
+      path.join(dir, 'ip'),
+      `#!/bin/sh
+D='${dir}'
+case "$*" in
+  '-j addr show') exec cat "$D/addr.json" ;;
+  '-j -4 route show') exec cat "$D/route.json" ;;
+  monitor*)
+    n=$(cat "$D/runs" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$D/runs"
+    echo "$*" >> "$D/args"
+    if [ "$n" = 1 ]; then
+      printf '3: eth7@eth8: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\\n    link/ether 02:00:00:00:07:07 brd ff:ff:ff:ff:ff:ff\\n'
+      printf 'default via 198.51.100.1 de'
+      sleep 0.3
+      printf 'v eth9 \\n\\n   \\nDeleted 4: mv0    inet 203.0.113.9/28 scope global mv0\\n'
+      exit 0
+    fi
+    echo $$ > "$D/pid"
+    printf 'run %s dev eth%s\\n' "$n" "$n"
+    exec sleep 1000 ;;
+  *) echo "fake ip: unexpected arguments: $*" >&2; exit 2 ;;
+esac
+`,
+      { mode: 0o755 },
+    );
+    process.env.PATH = `${dir}:${savedPath ?? ''}`;
+  });
+
+  after(() => {
+    process.env.PATH = savedPath;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('readIfaces parses what `ip -j` prints', async () => {
+    fs.writeFileSync(path.join(dir, 'addr.json'), ADDR_JSON);
+    fs.writeFileSync(path.join(dir, 'route.json'), ROUTE_JSON);
+    const got = await readIfaces();
+    assert.deepEqual(got.map((i) => [i.interface, i.gateway, i.ipv4_addresses.map((a) => a.subnet)]), [['eth8', null, []], ['eth7', '198.51.100.1', ['198.51.100.0/24']], ['mv0', null, ['203.0.113.0/28']]]);
+    // An empty route table prints nothing at all on some iproute2 versions.
+    fs.writeFileSync(path.join(dir, 'route.json'), '');
+    assert.deepEqual((await readIfaces()).map((i) => i.gateway), [null, null, null]);
+  });
+
+  test('readIfaces rejects output that is not JSON rather than reporting nothing', async () => {
+    fs.writeFileSync(path.join(dir, 'route.json'), ROUTE_JSON);
+    fs.writeFileSync(path.join(dir, 'addr.json'), 'Error: something went wrong\n');
+    await assert.rejects(readIfaces(), SyntaxError);
+    fs.writeFileSync(path.join(dir, 'addr.json'), ADDR_JSON.slice(0, 500)); // truncated
+    await assert.rejects(readIfaces(), SyntaxError);
+  });
+
+  test('LinkMonitor: whole lines only, blanks skipped, and a dead `ip monitor` is restarted', async () => {
+    const seen: (string | null)[] = [];
+    const monitor = new LinkMonitor((iface) => seen.push(iface));
+    monitor.start();
+    try {
+      await waitFor('the restarted monitor to report its line', () => seen.includes('eth2'), 10_000, 20);
+      assert.deepEqual(seen, ['eth7', null, 'eth9', 'mv0', 'eth2']);
+      assert.deepEqual(fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n'), ['monitor link address route', 'monitor link address route']);
+    } finally {
+      monitor.stop();
+    }
+    // Stopped: the child is killed, and it is not restarted.
+    const pid = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
+    await waitFor('the monitor child to exit', () => !isAlive(pid), 10_000, 20);
+    // The restart delay is 1 s: waiting past it is the only way to see that no restart comes.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(fs.readFileSync(path.join(dir, 'runs'), 'utf8').trim(), '2');
+    assert.deepEqual(seen, ['eth7', null, 'eth9', 'mv0', 'eth2']);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
