@@ -12,6 +12,7 @@ export interface ObservedContainer {
   id: string;
   name: string;
   labels: Record<string, string>;
+  image: string; // the reference it was created from
   state: string; // created | running | exited | paused | restarting | dead | removing
   status: string; // Docker's human text, e.g. "Exited (1) 3 seconds ago"
   networks: Record<string, ObservedEndpoint>;
@@ -60,6 +61,7 @@ export async function observe(docker: Docker, adopted: ReadonlySet<string> = new
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       labels: c.Labels ?? {},
+      image: c.Image,
       state: c.State,
       status: c.Status,
       networks: Object.fromEntries(

@@ -4,12 +4,16 @@
 // API >= 1.44 takes every endpoint, each with its own MAC, at create.
 import type Docker from 'dockerode';
 import type { Attachment } from '../reconcilers/attachments.js';
+import type { RuntimeSpec } from '../spec/runtime-spec.js';
 import { DATA_MOUNT, dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../spec/names.js';
 
 export interface RuntimeContainerInput {
   name: string;
   image: string;
+  spec: RuntimeSpec;
   specHash: string;
+  /** Set when the ulimits are clamped: recorded on the container so the note outlives the agent process. */
+  ulimitNote: string | null;
   attachments: Attachment[]; // every one with a known network
   dns: string[];
   ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
@@ -33,7 +37,13 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
   return {
     name: input.name,
     Image: input.image,
-    Labels: { ...labelsFor('runtime', input.name), [LABEL.specHash]: input.specHash },
+    Labels: {
+      ...labelsFor('runtime', input.name),
+      [LABEL.specHash]: input.specHash,
+      // The store is never the only copy of a desired spec (CONTRACT §8).
+      [LABEL.spec]: JSON.stringify(input.spec),
+      ...(input.ulimitNote !== null ? { [LABEL.ulimits]: input.ulimitNote } : {}),
+    },
     HostConfig: {
       RestartPolicy: { Name: 'no' },
       CapAdd: ['SYS_NICE'],

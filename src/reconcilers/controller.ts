@@ -5,10 +5,9 @@ import type Docker from 'dockerode';
 import PQueue from 'p-queue';
 import { observe, type Observed } from '../docker/observed.js';
 import type { Logger } from '../log.js';
-import { specHash } from '../spec/runtime-spec.js';
 import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
-import { imageOf, plan, type HostFacts } from './planner.js';
+import { plan, type HostFacts } from './planner.js';
 import { crashBackoffMs, deriveStatus, failureBackoffMs, type Failure } from './status.js';
 import { isActionable, type Step } from './steps.js';
 
@@ -24,11 +23,22 @@ export interface ControllerDeps {
   netmonReady: () => boolean;
 }
 
+/** A step in flight longer than this is reported by `health` (a pull may take longer on a slow uplink). */
+const STUCK_AFTER_MS = 5 * 60_000;
+const PULL_STUCK_AFTER_MS = 20 * 60_000;
+
 export class Controller {
   private readonly queue = new PQueue({ concurrency: 4 });
-  /** Steps being carried out now, by key (a key with a step in flight gets no other). */
-  private readonly busy = new Map<string, Step>();
-  readonly failures = new Map<string, Failure>();
+  /** Pulls have a lane of their own: a slow download never holds up crash restarts or other runtimes. */
+  private readonly pulls = new PQueue({ concurrency: 2 });
+  /** Steps being carried out now, by key (a key with a step in flight gets no other), with their start time. */
+  private readonly busy = new Map<string, { step: Step; since: number }>();
+  private readonly failures = new Map<string, Failure & { generation?: number }>();
+  /**
+   * Containers whose next exit was asked for (by this agent's stop/restart/re-create, or by hand: the engine
+   * reports `kill`/`stop` before the `die`): such an exit is never a crash. Cleared when the container starts.
+   */
+  private readonly requestedExits = new Set<string>();
   private passing = false;
   private dirty = false;
   private stopped = false;
@@ -40,6 +50,7 @@ export class Controller {
   /** Wall time of the last completed pass (observe + plan + status + dispatch). */
   lastPassMs = 0;
   lastObserveError: string | null = null;
+  lastPassError: string | null = null;
   /**
    * Set at start and after the engine was unreachable: containers found stopped then were stopped by a
    * reboot or an engine restart, not by a crash, so they start at once (restart policy `no`: only the
@@ -61,7 +72,7 @@ export class Controller {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    await this.queue.onIdle();
+    await Promise.all([this.queue.onIdle(), this.pulls.onIdle()]);
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -76,7 +87,15 @@ export class Controller {
       try {
         do {
           this.dirty = false;
-          await this.pass();
+          try {
+            await this.pass();
+          } catch (e) {
+            // No pass error ends the process (a full disk, an engine answering garbage): log, retry later.
+            const msg = (e as Error).message;
+            if (this.lastPassError !== msg) this.d.log.error({ err: msg }, 'reconcile pass failed; retrying');
+            this.lastPassError = msg;
+            this.scheduleWake(Date.now() + 2000);
+          }
         } while (this.dirty && !this.stopped);
       } finally {
         this.passing = false;
@@ -84,10 +103,28 @@ export class Controller {
     })();
   }
 
+  /** A Docker event of one of the agent's containers (docker-events source): notes exits asked for by hand. */
+  noteContainerEvent(id: string, action: string): void {
+    if (action === 'kill' || action === 'stop' || action === 'restart') this.requestedExits.add(id);
+    else if (action === 'start') this.requestedExits.delete(id);
+  }
+
+  /** Steps in flight for longer than they should take (health). */
+  stuckSteps(now = Date.now()): string[] {
+    return [...this.busy.values()]
+      .filter(({ step, since }) => now - since > (step.action === 'pullImage' ? PULL_STUCK_AFTER_MS : STUCK_AFTER_MS))
+      .map(({ step, since }) => `${step.action} ${step.key} in progress for ${Math.round((now - since) / 60_000)} min`);
+  }
+
+  /** The failure (and backoff) of a work key, if its last step failed. */
+  failureOf(key: string): Failure | undefined {
+    return this.failures.get(key);
+  }
+
   /** Resolves when no pass and no step is running and nothing is left to do right now (tests, demo). */
   async settled(): Promise<void> {
     for (;;) {
-      await this.queue.onIdle();
+      await Promise.all([this.queue.onIdle(), this.pulls.onIdle()]);
       if (!this.passing && this.busy.size === 0) return;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -105,6 +142,7 @@ export class Controller {
       hostKnown: this.d.store.state.host.observedAt !== null && !this.d.store.state.host.stale,
       netmonReady: this.d.netmonReady(),
       nsMacs: this.d.executor.nsMacs,
+      imagesPresent: this.d.executor.imagesPresent,
     };
   }
 
@@ -115,7 +153,7 @@ export class Controller {
   async dryRun(): Promise<Step[]> {
     const observed = await observe(this.d.docker, this.adoptedNames());
     const planned = plan(this.d.store.state.runtimes, observed, await this.factsWithSelf());
-    const inFlight = [...this.busy.values()].map((s) => ({ ...s, reason: `in progress: ${s.reason}` }));
+    const inFlight = [...this.busy.values()].map(({ step: s }) => ({ ...s, reason: `in progress: ${s.reason}` }));
     return [...inFlight, ...planned.filter((s) => !this.busy.has(s.key))];
   }
 
@@ -148,6 +186,7 @@ export class Controller {
       return;
     }
     if (this.forgiveExited) await this.forgive(observed);
+    this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     const justCrashed = await this.accountCrashes(steps, facts.now);
     await this.writeStatuses(observed, steps, facts.now);
@@ -166,6 +205,14 @@ export class Controller {
     this.lastPassMs = performance.now() - t0;
   }
 
+  /** A new generation is a new order: the backoff earned by the previous spec's failures does not apply. */
+  private resetBackoffOfNewGenerations(): void {
+    for (const [key, f] of this.failures) {
+      const rec = key.startsWith('runtime/') ? this.d.store.state.runtimes[key.slice('runtime/'.length)] : undefined;
+      if (rec && f.generation !== undefined && f.generation !== rec.generation) this.failures.delete(key);
+    }
+  }
+
   private async forgive(observed: Observed): Promise<void> {
     const running = new Set(observed.containers.filter((c) => c.state === 'running').map((c) => c.name));
     await this.d.store.update('status', (s) => {
@@ -181,7 +228,8 @@ export class Controller {
   /** A runtime that exited on its own waits 10 s·2^n before it is started again. */
   private async accountCrashes(steps: Step[], now: number): Promise<Set<string>> {
     const crashed = steps.filter(
-      (s): s is Extract<Step, { action: 'start' }> => s.action === 'start' && s.crashed && this.d.store.state.runtimes[s.device!]?.status.backoffUntil === null,
+      (s): s is Extract<Step, { action: 'start' }> =>
+        s.action === 'start' && s.crashed && !this.requestedExits.has(s.containerId) && this.d.store.state.runtimes[s.device!]?.status.backoffUntil === null,
     );
     if (crashed.length === 0) return new Set();
     await this.d.store.update('status', (s) => {
@@ -189,6 +237,7 @@ export class Controller {
         const st = s.runtimes[step.device!]?.status;
         if (!st) continue;
         st.crashCount += 1;
+        st.crashRestarts = (st.crashRestarts ?? 0) + 1;
         st.backoffUntil = new Date(now + crashBackoffMs(st.crashCount)).toISOString();
         this.d.log.warn({ device: step.device, crashCount: st.crashCount, nextStart: st.backoffUntil }, `runtime exited unexpectedly (${step.reason})`);
       }
@@ -202,15 +251,18 @@ export class Controller {
     const stepOf = new Map(steps.filter((s) => s.device !== null).map((s) => [s.device!, s]));
     await this.d.store.update('status', (s) => {
       for (const [name, rec] of Object.entries(s.runtimes)) {
-        const hash = specHash(rec.spec, imageOf(this.d.runtimeImage, rec.spec.runtimeVersion));
-        rec.status = deriveStatus(rec, byName.get(name), stepOf.get(name), this.failures.get(`runtime/${name}`), hash, now, this.d.executor.ulimitNote, this.d.executor.nsMacs);
+        const step = stepOf.get(name);
+        // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
+        const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
+        rec.status = deriveStatus(rec, byName.get(name), step, failure, now, this.d.executor.ulimitNote, this.d.executor.nsMacs);
       }
     });
   }
 
   private dispatch(step: Step): void {
-    this.busy.set(step.key, step);
-    void this.queue
+    this.busy.set(step.key, { step, since: Date.now() });
+    if ((step.action === 'stop' || step.action === 'restart' || step.action === 'removeContainer') && step.containerId) this.requestedExits.add(step.containerId);
+    void (step.action === 'pullImage' ? this.pulls : this.queue)
       .add(async () => {
         const log = this.d.log.child({ device: step.device, key: step.key });
         log.info({ action: step.action, reason: step.reason }, `${step.action}`);
@@ -224,7 +276,8 @@ export class Controller {
           const until = Date.now() + failureBackoffMs(count);
           const se = e instanceof StepError ? e : null;
           const message = (e as Error).message;
-          this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until });
+          const generation = step.device !== null ? this.d.store.state.runtimes[step.device]?.generation : undefined;
+          this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until, ...(generation !== undefined ? { generation } : {}) });
           log.error({ action: step.action, err: message, retryAt: new Date(until).toISOString() }, `${step.action} failed`);
           if (step.key === 'agent/uninstall') {
             await this.d.store.update('status', (s) => void (s.agent.uninstall && (s.agent.uninstall.error = message))).catch(() => undefined);
@@ -254,6 +307,7 @@ export class Controller {
       const rec = s.runtimes[name];
       if (!rec) return;
       if (step.action === 'start' || step.action === 'restart') {
+        this.requestedExits.delete(step.containerId);
         rec.status.lastStartedAt = now;
         // A crash accounted while this step was finishing keeps its backoff.
         if (rec.status.backoffUntil !== null && Date.parse(rec.status.backoffUntil) <= Date.now()) rec.status.backoffUntil = null;

@@ -5,7 +5,8 @@ import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
 import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
 import { LABEL, labelsFor } from '../spec/names.js';
-import { mergedDns, specHash } from '../spec/runtime-spec.js';
+import { mergedDns } from '../spec/runtime-spec.js';
+import { specHash } from '../spec/spec-hash.js';
 import type { Store } from '../store/store.js';
 import { attachmentsOf } from './attachments.js';
 import { imageOf } from './planner.js';
@@ -35,6 +36,22 @@ export interface ExecutorDeps {
 }
 
 const STOP_TIMEOUT_S = 10;
+/** No single Docker call may hang a step for ever (a wedged engine): stop waits up to 10 s of its own. */
+const CALL_TIMEOUT_MS = 60_000;
+/** A pull on a slow plant uplink may take long, but not for ever. */
+const PULL_TIMEOUT_MS = 15 * 60_000;
+
+/** Rejects after `ms` (and runs `onTimeout`, e.g. to destroy a stream); the call itself cannot be cancelled. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new Error(`${what}: no answer from the engine within ${Math.round(ms / 1000)} s`));
+    }, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 export class Executor {
   ulimits: Ulimits = WANTED_ULIMITS;
@@ -42,6 +59,8 @@ export class Executor {
   ulimitNote: string | null = null;
   /** MACs set in namespaces: `<container id>/<network>` → mac (a start or restart undoes them). */
   readonly nsMacs = new Map<string, string>();
+  /** Image references known to be local: the planner pulls before it creates or replaces a container. */
+  readonly imagesPresent = new Set<string>();
 
   private api: [number, number] | null = null;
 
@@ -75,6 +94,8 @@ export class Executor {
       }
       case 'removeNetwork':
         return wrapNetwork(ignore404(docker.getNetwork(step.network).remove()));
+      case 'pullImage':
+        return this.ensureImage(step.image);
       case 'createContainer':
         return this.createContainer(step.device!);
       case 'removeContainer': {
@@ -119,7 +140,7 @@ export class Executor {
         await docker.getContainer(step.containerId).update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
         const rec = this.d.store.state.runtimes[step.device!];
         if (!rec) return;
-        const hash = specHash(rec.spec, imageOf(this.d.runtimeImage, rec.spec.runtimeVersion));
+        const hash = specHash(rec.spec);
         await this.d.store.update('status', (s) => {
           const r = s.runtimes[step.device!];
           if (r) r.adoption = { containerId: step.containerId, specHash: hash };
@@ -187,31 +208,40 @@ export class Executor {
     }
   }
 
+  /** Makes `image` local (inspect, else pull with a deadline); a failure is ImageReady=False, never a crash. */
   private async ensureImage(image: string): Promise<void> {
     const { docker } = this.d;
     try {
-      await docker.getImage(image).inspect();
+      await withTimeout(docker.getImage(image).inspect(), CALL_TIMEOUT_MS, `inspect image ${image}`);
+      this.imagesPresent.add(image);
       return;
     } catch (e) {
-      if (statusOf(e) !== 404) throw e;
+      if (statusOf(e) !== 404) throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'ImageError');
     }
     try {
-      const stream = await docker.pull(image);
-      await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+      const stream = await withTimeout(docker.pull(image), CALL_TIMEOUT_MS, `pull ${image}`);
+      await withTimeout(
+        new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()))),
+        PULL_TIMEOUT_MS,
+        `pull ${image}`,
+        () => (stream as unknown as { destroy?: () => void }).destroy?.(),
+      );
     } catch (e) {
       throw new StepError(`image ${image} is not present and could not be pulled: ${messageOf(e)}`, 'image', 'PullFailed');
     }
+    this.imagesPresent.add(image);
   }
 
   private async createContainer(name: string): Promise<void> {
     const rec = this.d.store.state.runtimes[name];
     if (!rec) return;
     const image = imageOf(this.d.runtimeImage, rec.spec.runtimeVersion);
-    await this.ensureImage(image);
     const input = {
       name,
       image,
-      specHash: specHash(rec.spec, image),
+      spec: rec.spec,
+      specHash: specHash(rec.spec),
+      ulimitNote: this.ulimitNote,
       attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces),
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
@@ -221,6 +251,10 @@ export class Executor {
     try {
       container = await this.d.docker.createContainer(req.create);
     } catch (e) {
+      if (statusOf(e) === 404 && /image/i.test(messageOf(e))) {
+        this.imagesPresent.delete(image); // removed behind our back: the next pass pulls it first
+        throw new StepError(`create ${name}: ${messageOf(e)}`, 'image', 'ImageMissing');
+      }
       throw new StepError(`create ${name}: ${messageOf(e)}`, 'container', 'CreateFailed');
     }
     try {

@@ -2,7 +2,7 @@
 // observations on every pass, so a failed or interrupted step is simply planned again.
 import type { Observed, ObservedContainer } from '../docker/observed.js';
 import { dataVolumeName, internalNetworkName, LABEL } from '../spec/names.js';
-import { specHash } from '../spec/runtime-spec.js';
+import { hashMatches, specHash } from '../spec/spec-hash.js';
 import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/schema.js';
 import { attachmentsOf } from './attachments.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
@@ -23,6 +23,8 @@ export interface HostFacts {
   netmonReady: boolean;
   /** MACs the agent set inside namespaces: `<container id>/<network>` → mac (Docker's record differs). */
   nsMacs: ReadonlyMap<string, string>;
+  /** Image references known to be local (learned by the executor; a create that finds one gone forgets it). */
+  imagesPresent: ReadonlySet<string>;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -97,7 +99,11 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       continue;
     }
     const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets });
-    if (step) add(step);
+    if (step?.action === 'pullImage') {
+      // Download before kill: the image is local before a container is created or the running one replaced.
+      add({ action: 'wait', until: null, condition: 'ImageReady', image: step.image, reason: `Pulling: ${step.reason}` });
+      steps.push({ key: `image/${step.image}`, device: null, ...step });
+    } else if (step) add(step);
   }
 
   // Shared MACVLAN networks: create the needed ones, remove the agent's unneeded (or stale) ones once nothing uses them.
@@ -115,24 +121,20 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
     steps.push({ key: `network/${spec.name}`, device: null, action: 'createMacvlanNetwork', network: spec, reason: `needed on ${spec.parent}` });
   }
 
-  // Garbage: the agent's objects of runtimes nobody declared.
+  // Garbage: internal networks of runtimes nobody declared. A runtime container the state does not name is
+  // taken into the state at start (recover.ts), never removed, except by an uninstall; a data volume holds a
+  // PLC's program and only a delete of its runtime removes it (CONTRACT §8).
   if (facts.gcAllowed) {
-    for (const c of observed.containers) {
+    for (const c of facts.uninstall !== null ? observed.containers : []) {
       const dev = c.labels[LABEL.device];
       if (c.labels[LABEL.role] === 'runtime' && dev !== undefined && !(dev in desired)) {
-        steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeContainer', containerId: c.id, reason: 'not declared' });
+        steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeContainer', containerId: c.id, reason: 'uninstall: not declared' });
       }
     }
     for (const n of observed.networks) {
       const dev = n.labels[LABEL.device];
       if (n.labels[LABEL.role] === 'internal-network' && dev !== undefined && !(dev in desired) && !containerByName.has(dev)) {
         steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeNetwork', network: n.name, reason: 'not declared' });
-      }
-    }
-    for (const v of observed.volumes) {
-      const dev = v.labels[LABEL.device];
-      if (v.labels[LABEL.role] === 'runtime-data' && dev !== undefined && !(dev in desired) && !containerByName.has(dev)) {
-        steps.push({ key: `runtime/${dev}`, device: dev, action: 'removeVolume', volume: v.name, reason: 'not declared' });
       }
     }
   }
@@ -144,6 +146,12 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
   return steps.filter((s) => (seen.has(s.key) ? false : (seen.add(s.key), true)));
 }
 
+
+/** The container stands for the record's current spec (its label, or the adoption record of an unlabelled one). */
+export function upToDate(rec: RuntimeRecord, c: ObservedContainer): boolean {
+  if (hashMatches(c.labels[LABEL.specHash], rec.spec, c.image)) return true;
+  return typeof rec.adoption === 'object' && rec.adoption.containerId === c.id && rec.adoption.specHash === specHash(rec.spec);
+}
 
 function runtimeStep(
   name: string,
@@ -161,16 +169,17 @@ function runtimeStep(
   if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
   if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
   const missingNet = atts.find((a) => !o.networkNames.has(a.network!) || o.staleNets.has(a.network!));
+  const image = imageOf(facts.runtimeImage, rec.spec.runtimeVersion);
   if (!c) {
     if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
+    if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for a new container` };
     return { action: 'createContainer', reason: 'container missing' };
   }
-  const hash = specHash(rec.spec, imageOf(facts.runtimeImage, rec.spec.runtimeVersion));
-  const adopted = typeof rec.adoption === 'object' && rec.adoption.containerId === c.id && rec.adoption.specHash === hash;
-  if (c.labels[LABEL.specHash] !== hash && !adopted) {
+  if (!upToDate(rec, c)) {
     if (rec.adoption === 'pending' && c.labels[LABEL.managed] !== 'true') {
       return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
     }
+    if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
     return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
   }
 

@@ -3,6 +3,7 @@ import type { ObservedContainer } from '../docker/observed.js';
 import { internalNetworkName, LABEL } from '../spec/names.js';
 import type { Condition, Phase, RuntimeRecord, RuntimeStatus } from '../store/schema.js';
 import type { FailureKind } from './executor.js';
+import { upToDate } from './planner.js';
 import type { Step } from './steps.js';
 
 export interface Failure {
@@ -22,7 +23,6 @@ export function deriveStatus(
   c: ObservedContainer | undefined,
   step: Step | undefined,
   failure: Failure | undefined,
-  hash: string,
   now: number,
   ulimitNote: string | null,
   nsMacs: ReadonlyMap<string, string> = new Map(),
@@ -31,6 +31,7 @@ export function deriveStatus(
   const running = c?.state === 'running';
   const waitNet = step?.action === 'wait' && step.condition === 'NetworkReady' ? step : undefined;
   const waitCrash = step?.action === 'wait' && step.condition === 'Running' ? step : undefined;
+  const waitImage = step?.action === 'wait' && step.condition === 'ImageReady' ? step : undefined;
   const converged = step === undefined && failure === undefined;
 
   let phase: Phase;
@@ -46,7 +47,9 @@ export function deriveStatus(
     ImageReady:
       failure?.kind === 'image'
         ? { status: 'False', reason: failure.reason, message: failure.message }
-        : c
+        : waitImage
+          ? { status: 'False', reason: 'Pulling', message: waitImage.reason }
+          : c
           ? { status: 'True', reason: 'Present', message: '' }
           : { status: 'Unknown', reason: 'NotCreated', message: '' },
     NetworkReady: waitNet
@@ -60,9 +63,9 @@ export function deriveStatus(
       ? { status: 'False', reason: /^[A-Z][A-Za-z]+(?=:)/.exec(step.reason)?.[0] ?? 'Waiting', message: step.reason }
       : !c
       ? { status: 'False', reason: failure?.kind === 'container' ? failure.reason : 'NotCreated', message: failure?.kind === 'container' ? failure.message : '' }
-      : c.labels[LABEL.specHash] !== hash
+      : !upToDate(rec, c)
         ? { status: 'False', reason: 'SpecChanged', message: 'the container is re-created for the new spec' }
-        : { status: 'True', reason: 'Created', message: ulimitNote ?? '' },
+        : { status: 'True', reason: 'Created', message: c.labels[LABEL.ulimits] ?? ulimitNote ?? '' },
     Running: running
       ? { status: 'True', reason: 'Started', message: '' }
       : waitCrash

@@ -36,7 +36,8 @@ export type Step = Base &
     | { action: 'connectSelf'; network: string }
     | { action: 'forget' }
     | { action: 'uninstall'; stage: UninstallStage }
-    | { action: 'wait'; until: string | null; condition: 'NetworkReady' | 'Running' | 'ContainerReady' }
+    | { action: 'pullImage'; image: string }
+    | { action: 'wait'; until: string | null; condition: 'ImageReady' | 'NetworkReady' | 'Running' | 'ContainerReady'; image?: string }
   );
 
 /** Steps the executor carries out; `wait` only explains why nothing happens yet. */

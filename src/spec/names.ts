@@ -4,6 +4,10 @@ export const LABEL = {
   role: 'edge.autonomy.role',
   device: 'edge.autonomy.device',
   specHash: 'edge.autonomy.spec-hash',
+  /** The normalized desired spec as JSON (like Kubernetes' last-applied annotation): state can be rebuilt from it. */
+  spec: 'edge.autonomy.spec',
+  /** Set when the container was created with ulimits clamped to the host's hard limits: the note survives agent restarts. */
+  ulimits: 'edge.autonomy.ulimits-clamped',
   parent: 'edge.autonomy.parent',
   subnet: 'edge.autonomy.subnet',
   parentIndex: 'edge.autonomy.parent-ifindex',

@@ -22,6 +22,8 @@ export class DurableJsonFile<T> implements Adapter<T> {
   constructor(
     readonly filePath: string,
     private readonly schema: z.ZodType<T>,
+    /** Applied to the parsed JSON before validation (schema migrations); may throw to refuse the file as it is. */
+    private readonly upgrade: (json: unknown) => unknown = (j) => j,
   ) {
     this.bakPath = `${filePath}.bak`;
     this.tmpPath = path.join(path.dirname(filePath), `.${path.basename(filePath)}.tmp`);
@@ -87,7 +89,8 @@ export class DurableJsonFile<T> implements Adapter<T> {
     } catch (e) {
       return { ok: false, reason: `not JSON: ${(e as Error).message}` };
     }
-    const parsed = this.schema.safeParse(json);
+    // A refusal here (a newer agent's file) propagates: such a file is neither corrupt nor replaced by .bak.
+    const parsed = this.schema.safeParse(this.upgrade(json));
     if (!parsed.success) return { ok: false, reason: `invalid: ${firstIssueMessage(parsed.error)}` };
     return { ok: true, value: parsed.data };
   }

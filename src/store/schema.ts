@@ -1,4 +1,6 @@
 // The state file (CONTRACT §8): desired spec + status per runtime, host facts. Validated on every read and write.
+// Objects are loose: keys this agent does not know (a newer agent's, of the same schema version) survive a
+// rewrite. The version is bumped only for a change an older agent would misread (migrations.ts).
 import { z } from 'zod';
 import { runtimeSpecSchema } from '../spec/runtime-spec.js';
 
@@ -20,7 +22,7 @@ export type Condition = z.infer<typeof conditionSchema>;
 export const phaseSchema = z.enum(['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Deleting']);
 export type Phase = z.infer<typeof phaseSchema>;
 
-export const runtimeStatusSchema = z.object({
+export const runtimeStatusSchema = z.looseObject({
   observedGeneration: z.number().int().nonnegative(),
   phase: phaseSchema,
   conditions: z.array(conditionSchema),
@@ -29,6 +31,8 @@ export const runtimeStatusSchema = z.object({
   restartCount: z.number().int().nonnegative(),
   /** Crash-loop state: consecutive unexpected exits and when the next start may happen. */
   crashCount: z.number().int().nonnegative(),
+  /** Starts after crashes, ever: never goes down (restart_count of get_device_status). */
+  crashRestarts: z.number().int().nonnegative().default(0),
   backoffUntil: z.string().nullable(),
   lastStartedAt: z.string().nullable(),
   /** MACVLAN endpoints as last observed: network name → address and MAC. */
@@ -36,8 +40,8 @@ export const runtimeStatusSchema = z.object({
 });
 export type RuntimeStatus = z.infer<typeof runtimeStatusSchema>;
 
-export const runtimeRecordSchema = z.object({
-  spec: runtimeSpecSchema,
+export const runtimeRecordSchema = z.looseObject({
+  spec: runtimeSpecSchema.loose(),
   generation: z.number().int().positive(),
   running: z.boolean(),
   /** Restart requests received; the reconciler restarts once per increment. Not part of the spec hash. */
@@ -54,7 +58,7 @@ export const runtimeRecordSchema = z.object({
 });
 export type RuntimeRecord = z.infer<typeof runtimeRecordSchema>;
 
-export const hostInterfaceSchema = z.object({
+export const hostInterfaceSchema = z.looseObject({
   interface: z.string(),
   index: z.number().int().optional(),
   operstate: z.string(),
@@ -66,13 +70,19 @@ export const hostInterfaceSchema = z.object({
 });
 export type HostInterface = z.infer<typeof hostInterfaceSchema>;
 
-export const stateSchema = z.object({
+export const stateSchema = z.looseObject({
   schemaVersion: z.literal(SCHEMA_VERSION),
-  agent: z.object({
-    uninstall: z.object({ requestedAt: z.string(), step: z.enum(UNINSTALL_STAGES), error: z.string().nullable() }).nullable(),
+  agent: z.looseObject({
+    /**
+     * delete_orchestrator's progress. `byContainer`: the agent container that was asked (null outside a
+     * container); a freshly installed agent never resumes an uninstall that another container started.
+     */
+    uninstall: z
+      .looseObject({ requestedAt: z.string(), step: z.enum(UNINSTALL_STAGES), error: z.string().nullable(), byContainer: z.string().nullable().optional() })
+      .nullable(),
   }),
   runtimes: z.record(z.string(), runtimeRecordSchema),
-  host: z.object({
+  host: z.looseObject({
     interfaces: z.array(hostInterfaceSchema),
     observedAt: z.string().nullable(),
     stale: z.boolean(),
@@ -94,6 +104,7 @@ export const initialStatus = (): RuntimeStatus => ({
   lastError: null,
   restartCount: 0,
   crashCount: 0,
+  crashRestarts: 0,
   backoffUntil: null,
   lastStartedAt: null,
   endpoints: {},

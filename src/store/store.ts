@@ -6,6 +6,7 @@ import { Low } from 'lowdb';
 import type { Logger } from '../log.js';
 import { firstIssueMessage } from '../spec/validation-error.js';
 import { DurableJsonFile } from './durable-file-adapter.js';
+import { migrate, NewerSchemaError } from './migrations.js';
 import { emptyState, stateSchema, type State } from './schema.js';
 
 /** What changed: reconcilers wake on `desired` and `host`, never on their own `status` writes. */
@@ -13,29 +14,83 @@ export type ChangeKind = 'desired' | 'status' | 'host';
 
 export class StoreWriteError extends Error {}
 
+/** Where the desired state came from at start (get_agent_state `agent.state_source`). */
+export type StateSource = 'file' | 'bak' | 'containers';
+
 export class Store extends EventEmitter<{ change: [ChangeKind] }> {
   /** True when the file was missing at start (first start: legacy import may run). */
   fresh = false;
-  /** True when neither the file nor its backup could be used: garbage collection stays off until a desired write. */
+  /**
+   * True when neither the file nor its backup could be used: the desired state must be rebuilt from the
+   * containers (recover.ts) before anything unknown may be garbage-collected.
+   */
   degraded = false;
+  source: StateSource = 'file';
+  /** Set when state.json is a newer agent's: every write is refused with this text and nothing is done. */
+  refusal: string | null = null;
+  /** Status or host facts applied in memory but not yet on disk (full or read-only data dir). */
+  unwritten = false;
+  private unwrittenError: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly db: Low<State>) {
+  private constructor(
+    private readonly db: Low<State>,
+    private readonly log?: Logger,
+  ) {
     super();
+  }
+
+  private wrote(): void {
+    if (this.unwritten) this.log?.info('state file written again');
+    this.unwritten = false;
+    this.unwrittenError = null;
+  }
+
+  /** Writes status kept in memory since a failed write (called on every reconcile pass). */
+  flush(): Promise<void> {
+    const run = async () => {
+      if (!this.unwritten || this.refusal !== null) return;
+      try {
+        await this.db.adapter.write(this.db.data);
+        this.wrote();
+      } catch {
+        /* still full: the next pass tries again */
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** The desired state was rebuilt from the containers: it can be trusted again. */
+  markRebuilt(): void {
+    this.degraded = false;
+    this.source = 'containers';
   }
 
   static async open(file: string, log?: Logger): Promise<Store> {
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const adapter = new DurableJsonFile(file, stateSchema);
+    const adapter = new DurableJsonFile(file, stateSchema, migrate);
     const db = new Low<State>(adapter, emptyState());
-    await db.read();
-    const store = new Store(db);
+    try {
+      await db.read();
+    } catch (e) {
+      if (!(e instanceof NewerSchemaError)) throw e;
+      // A downgrade: keep the file as it is, refuse everything, never loop on restarts (CONTRACT §8).
+      const store = new Store(db, log);
+      store.refusal = e.message;
+      log?.error({ fileVersion: e.fileVersion, ownVersion: e.ownVersion }, `${e.message}: refusing every request; nothing is changed in Docker`);
+      return store;
+    }
+    const store = new Store(db, log);
     const r = adapter.lastRead;
     if (r.corruptMovedTo !== undefined) {
       const from = r.source === 'backup' ? `starting from ${adapter.bakPath}` : 'no usable backup: starting empty';
       log?.error({ movedTo: r.corruptMovedTo, reason: r.reason }, `state file ${file} was unusable (${r.reason}); moved aside, ${from}`);
       store.degraded = r.source !== 'backup';
+      store.source = r.source === 'backup' ? 'bak' : 'containers';
     } else if (r.source === 'backup') {
+      store.source = 'bak';
       log?.warn(`state file ${file} missing; starting from ${adapter.bakPath}`);
     } else if (r.source === 'none') {
       store.fresh = true;
@@ -53,6 +108,7 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
    */
   update<R>(kind: ChangeKind, mutate: (draft: State) => R): Promise<R> {
     const run = async () => {
+      if (this.refusal !== null) throw new StoreWriteError(this.refusal);
       const draft = structuredClone(this.db.data);
       const result = mutate(draft);
       // Nothing changed: no write (spares the flash), no wake-up.
@@ -61,11 +117,17 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
       if (!parsed.success) throw new StoreWriteError(`refused: ${firstIssueMessage(parsed.error)}`);
       try {
         await this.db.adapter.write(parsed.data);
+        this.wrote();
       } catch (e) {
-        throw new StoreWriteError(`state file not written: ${(e as Error).message}`);
+        const why = `state file not written: ${(e as Error).message}`;
+        // Desired state is accepted only once it is durable. Status and facts are the reconciler's own
+        // observations: they stay in memory and reach the disk with the next write that succeeds.
+        if (kind === 'desired') throw new StoreWriteError(why);
+        if (this.unwrittenError !== why) this.log?.error({ err: why }, 'status kept in memory until the data dir can be written');
+        this.unwritten = true;
+        this.unwrittenError = why;
       }
       this.db.data = parsed.data;
-      if (kind === 'desired') this.degraded = false;
       this.emit('change', kind);
       return result;
     };

@@ -13,7 +13,7 @@ const spec: RuntimeSpec = {
   ],
 };
 const input: RuntimeContainerInput = {
-  name: 'plc', image: 'img:latest', specHash: 'h', attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 },
+  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitNote: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 },
 };
 
 test('API < 1.44: created on the first MACVLAN with Config.MacAddress; the rest connected, internal last', () => {

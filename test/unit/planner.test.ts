@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Observed, ObservedContainer } from '../../src/docker/observed.js';
-import { imageOf, plan, type HostFacts } from '../../src/reconcilers/planner.js';
+import { plan, type HostFacts } from '../../src/reconcilers/planner.js';
 import { LABEL, labelsFor } from '../../src/spec/names.js';
-import { specHash, type RuntimeSpec } from '../../src/spec/runtime-spec.js';
+import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
+import { specHash } from '../../src/spec/spec-hash.js';
 import { initialStatus, type RuntimeRecord } from '../../src/store/schema.js';
 
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
@@ -17,6 +18,7 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   hostKnown: false,
   netmonReady: true,
   nsMacs: new Map(),
+  imagesPresent: new Set(['img:latest', 'img:v2']),
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
@@ -33,8 +35,8 @@ const empty = (): Observed => ({ containers: [], networks: [], volumes: [] });
 function convergedWorld(s: RuntimeSpec, state = 'running'): Observed {
   const mv = `macvlan_eth1_198.51.100.0_24`;
   const c: ObservedContainer = {
-    id: `id-${s.name}`, name: s.name, state, status: '',
-    labels: { ...labelsFor('runtime', s.name), [LABEL.specHash]: specHash(s, imageOf('img', 'latest')) },
+    id: `id-${s.name}`, name: s.name, image: 'img:latest', state, status: '',
+    labels: { ...labelsFor('runtime', s.name), [LABEL.specHash]: specHash(s) },
     networks: { [mv]: { ip: null, mac: null }, [`${s.name}_internal`]: { ip: null, mac: null } },
   };
   return {
@@ -100,12 +102,41 @@ test('deletion in order: container, internal network, volume, then forget; unnee
   assert.equal(plan({ a: del }, w, facts())[0]?.action, 'forget');
 });
 
-test('undeclared labelled objects are collected, but not when the state file was untrusted', () => {
+test('undeclared: a runtime container or data volume is never collected; networks are, but not while the state is untrusted', () => {
   const w = convergedWorld(spec('ghost'));
-  assert.deepEqual(plan({}, w, facts()).map((x) => x.action), ['removeContainer']);
+  assert.deepEqual(plan({}, w, facts()), []);
   w.containers = [];
   assert.deepEqual(plan({}, w, facts()).map((x) => x.action).sort(), ['removeNetwork', 'removeNetwork']);
   assert.deepEqual(plan({}, w, facts({ gcAllowed: false })), []);
+});
+
+test('an uninstall removes undeclared runtime containers too, but never on an untrusted state', () => {
+  const w = convergedWorld(spec('ghost'));
+  assert.deepEqual(plan({}, w, facts({ uninstall: 'deleting_runtimes' })).map((x) => x.action)[0], 'removeContainer');
+  assert.deepEqual(plan({}, w, facts({ uninstall: 'deleting_runtimes', gcAllowed: false })), []);
+});
+
+test('download before kill: a new spec whose image is not local pulls first and leaves the running container alone', () => {
+  const s = spec('a');
+  const w = convergedWorld(s);
+  const v2 = { ...s, runtimeVersion: 'v3' };
+  const steps = plan({ a: rec(v2, { generation: 2 }) }, w, facts());
+  assert.deepEqual(steps.map((x) => [x.key, x.action]), [['runtime/a', 'wait'], ['image/img:v3', 'pullImage']]);
+  assert.ok(steps[0]?.action === 'wait' && steps[0].condition === 'ImageReady');
+  const later = plan({ a: rec(v2, { generation: 2 }) }, w, facts({ imagesPresent: new Set(['img:v3']) }));
+  assert.deepEqual(later.map((x) => x.action), ['removeContainer']);
+});
+
+test('ORCH_RUNTIME_IMAGE is where images come from, not what a runtime is: another repository re-creates nothing', () => {
+  const s = spec('a');
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts({ runtimeImage: 'registry.local:5000/plc', imagesPresent: new Set() })), []);
+});
+
+test('a burst of creates with one image pulls it once', () => {
+  const [wa, wb] = [convergedWorld(spec('a')), convergedWorld(spec('b'))];
+  const world: Observed = { containers: [], networks: [...wa.networks, wb.networks[1]!], volumes: [...wa.volumes, ...wb.volumes] };
+  const steps = plan({ a: rec(spec('a')), b: rec(spec('b')) }, world, facts({ imagesPresent: new Set() }));
+  assert.deepEqual(steps.map((x) => [x.key, x.action]), [['runtime/a', 'wait'], ['image/img:latest', 'pullImage'], ['runtime/b', 'wait']]);
 });
 
 test('a subnet change moves the runtime without re-creating it', () => {
@@ -113,7 +144,7 @@ test('a subnet change moves the runtime without re-creating it', () => {
   const w = convergedWorld(spec('a'));
   const moved = { interface: 'eth1', operstate: 'up', type: 'ethernet' as const, mac_address: null, gateway: null,
     ipv4_addresses: [{ address: '203.0.113.5', prefixlen: 24, subnet: '203.0.113.0/24', network_address: '203.0.113.0' }] };
-  w.containers[0]!.labels[LABEL.specHash] = specHash(s, imageOf('img', 'latest'));
+  w.containers[0]!.labels[LABEL.specHash] = specHash(s);
   const steps = plan({ a: rec(s) }, w, facts({ interfaces: [moved] }));
   assert.deepEqual(steps.map((x) => x.action), ['disconnect']);
 });

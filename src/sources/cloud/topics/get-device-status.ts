@@ -35,7 +35,7 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
     container_status: c.State.Status,
     is_running: running,
     networks,
-    restart_count: (rec?.status.restartCount ?? 0) + (rec?.status.crashCount ?? 0) + (c.RestartCount ?? 0),
+    restart_count: (rec?.status.restartCount ?? 0) + (rec?.status.crashRestarts ?? 0) + (c.RestartCount ?? 0),
     internal_ip: c.NetworkSettings.Networks?.[internal]?.IPAddress || null,
     ...(running ? { uptime_seconds: Math.max(0, Math.floor((Date.now() - Date.parse(c.State.StartedAt)) / 1000)) } : { exit_code: c.State.ExitCode }),
   };
@@ -70,7 +70,7 @@ export const getDeviceStatus: Topic = {
     }
     if (!rec) return live ? { status: 'success', device_id: id, ...live } : { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
     const st = rec.status;
-    const failure = ctx.controller.failures.get(`runtime/${id}`);
+    const failure = ctx.controller.failureOf(`runtime/${id}`);
     const status = rec.deletion ? 'deleting' : st.lastError ? 'error' : st.observedGeneration === 0 ? 'creating' : 'success';
     const nextRetry = st.backoffUntil ?? (failure ? new Date(failure.until).toISOString() : null);
     return {
