@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { io } from 'socket.io-client';
 import { deriveMac } from '../../src/spec/runtime-spec.js';
 import { labelledObjects } from '../support/agent-fixture.js';
 import { AgentProcess, runCli } from '../support/agent-process.js';
@@ -143,6 +144,56 @@ describe('cloud link end to end', () => {
     const escape = await cloud.call('run_command', { correlation_id: 407, device_id: 'plc-head', method: 'GET', api: 'http://127.0.0.1:1/x' });
     assert.equal(escape.status, 'error');
     assert.match(String(escape.error), /^api: /);
+  });
+
+  test('run_command: an answer over ORCH_MAX_ACK_BYTES becomes a 502 naming both sizes; the link stays up', async () => {
+    const big = (correlation_id: number, bytes: number) => cloud.call('run_command', { correlation_id, device_id: 'plc-head', method: 'GET', api: '/__big', params: { bytes: String(bytes) } });
+    const socketId = cloud.sockets()[0]!.id;
+    const connects = cloud.connections.length;
+    const tooBig = await big(411, 2_000_000);
+    assert.deepEqual(tooBig, {
+      action: 'run_command', correlation_id: 411, status: 'error',
+      http_response: { status_code: 502, headers: {}, body: { error: 'response body of 2000000 bytes is too large for an ack of at most ORCH_MAX_ACK_BYTES=999000 bytes' }, ok: false, content_type: 'application/json' },
+    });
+    // The same connection answers the next request.
+    const ping = await cloud.call('run_command', { correlation_id: 412, device_id: 'plc-head', method: 'GET', api: '/api/ping' });
+    assert.deepEqual((ping.http_response as { body: unknown }).body, { status: 'PONG' });
+    assert.equal(cloud.sockets()[0]!.id, socketId);
+    assert.equal(cloud.connections.length, connects);
+    // An ack of exactly 999,000 bytes passes whole through a cloud at Socket.IO's default limit.
+    const probe = await big(413, 100_000);
+    const overhead = Buffer.byteLength(JSON.stringify(probe)) - 100_000; // content-length has 6 digits in both
+    const fits = await big(414, 999_000 - overhead);
+    assert.equal(Buffer.byteLength(JSON.stringify(fits)), 999_000);
+    assert.equal(fits.status, 'success');
+    assert.equal((fits.http_response as { body: string }).body, 'a'.repeat(999_000 - overhead));
+    assert.equal(((await big(415, 999_000 - overhead + 1)).http_response as { status_code: number }).status_code, 502, 'one byte more does not fit');
+    assert.equal(cloud.sockets()[0]!.id, socketId);
+    assert.equal(cloud.connections.length, connects);
+  });
+
+  test('a topic the agent does not implement is acked as not supported', async () => {
+    assert.deepEqual(await cloud.call('get_serial_devices', { correlation_id: 'ser-1' }), { action: 'get_serial_devices', correlation_id: 'ser-1', status: 'error', error: 'get_serial_devices: not supported by this agent' });
+    assert.deepEqual(await cloud.call('no_such_topic'), { action: 'no_such_topic', correlation_id: null, status: 'error', error: 'no_such_topic: not supported by this agent' });
+    // A known topic gets its handler's answer (the fallback would answer first, synchronously).
+    const known = await deviceStatus('plc-head');
+    assert.deepEqual([known.action, known.status], ['get_device_status', 'success']);
+  });
+
+  test('the test cloud, like a real one, drops a packet over 1 MB together with the connection', async () => {
+    const dir = agentMtlsDir(pki, 'agent-probe');
+    const probe = io(cloud.url, {
+      transports: ['websocket'], reconnection: false, forceNew: true,
+      cert: fs.readFileSync(path.join(dir, 'client.crt')), key: fs.readFileSync(path.join(dir, 'client.key')), ca: fs.readFileSync(path.join(dir, 'ca.crt')),
+    } as unknown as Parameters<typeof io>[1]);
+    try {
+      await new Promise<void>((resolve, reject) => (probe.on('connect', () => resolve()), probe.on('connect_error', reject)));
+      const reason = new Promise((r) => probe.on('disconnect', r));
+      probe.emit('heartbeat', { padding: 'a'.repeat(1_000_001) });
+      assert.equal(await reason, 'transport close');
+    } finally {
+      probe.close();
+    }
   });
 
   test('consumption: samples for the agent and for a runtime', async () => {
