@@ -21,9 +21,24 @@ async function everything(): Promise<string> {
   return JSON.stringify([c.map((x) => [x.Id, x.State]).sort(), n.map((x) => x.Id).sort(), (v.Volumes ?? []).map((x) => x.Name).sort()]);
 }
 
+/**
+ * Waits for `n` reconcile passes to complete after now (get_agent_state's last_pass_at): the first may
+ * have begun earlier, so with n = 2 a whole pass has both begun and ended since the call.
+ */
+async function passes(n: number): Promise<void> {
+  let since = Date.now(); // the agent runs on this machine: one clock
+  for (let i = 1; i <= n; i++) {
+    since = await waitFor(`reconcile pass ${i} of ${n} after ${new Date(since).toISOString()}`, async () => {
+      const at = Date.parse(String(((await cloud.call('get_agent_state', {})).agent as { last_pass_at: string | null }).last_pass_at));
+      return at > since ? at : null;
+    }, 20_000, 100);
+  }
+}
+
 let stack: CloudStack;
 before(async () => {
-  stack = await startCloudStack({ subnet: '203.0.113.0/26', agentId: 'agent-fuzz' });
+  // Passes every second, so that "a whole pass went by" is a short wait.
+  stack = await startCloudStack({ subnet: '203.0.113.0/26', agentId: 'agent-fuzz', env: { ORCH_RESYNC_INTERVAL_MS: '1000' } });
   ({ engine, lan, cloud, dataDir } = stack);
   const ack = await cloud.call('create_new_runtime', { container_name: 'plc-fuzz', vnic_configs: [{ parent_interface: lan.parent, network_mode: 'static', ip: '203.0.113.30', subnet: '203.0.113.0/26' }] });
   assert.equal(ack.status, 'creating');
@@ -35,7 +50,8 @@ after(async () => {
 });
 
 test('200+ malformed payloads per topic: each an error ack, nothing written, nothing created', async () => {
-  await new Promise((r) => setTimeout(r, 500));
+  // Converged, and a whole pass since: the statuses of that state are on disk.
+  await passes(2);
   const file = fs.readFileSync(path.join(dataDir, 'state.json'));
   const docker = await everything();
   const random = rng(20261125);
@@ -59,7 +75,10 @@ test('200+ malformed payloads per topic: each an error ack, nothing written, not
   assert.ok(total >= 13 * 200);
   // The agent is alive and answers, nothing was written or created.
   assert.equal((await cloud.call('get_device_status', { device_id: 'plc-fuzz' })).status, 'success');
-  await new Promise((r) => setTimeout(r, 1500));
+  // An accepted request writes the state file before its ack; a whole pass after the last ack would
+  // have planned (and begun) any Docker work such a request asked for.
+  await passes(2);
+  assert.deepEqual((await cloud.call('get_plan', {})).steps, []);
   assert.ok(fs.readFileSync(path.join(dataDir, 'state.json')).equals(file), 'state.json is byte-identical');
   assert.equal(await everything(), docker);
   assert.equal(stack.agent.child?.exitCode, null);

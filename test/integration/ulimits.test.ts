@@ -1,0 +1,106 @@
+// Runtime ulimits on a real engine (CONTRACT §7): rtprio 99 and unlimited memlock where the host allows
+// them; a host that refuses to raise a hard limit gets its own hard limits, said in ContainerReady. The
+// expected outcome is worked out from THIS host's own limits, so the test says something on both kinds
+// of host: the hard limits in /proc/self/limits and CAP_SYS_RESOURCE in /proc/self/status. The private
+// dockerd (and runc under it) is this process's child: same limits, same capabilities, as is the
+// in-process agent that reads them.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Agent } from '../../src/agent.js';
+import { normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
+import { putRuntime } from '../../src/store/desired-state.js';
+import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
+import { buildRuntimeStandIn } from '../support/images.js';
+import { createLan, type Lan } from '../support/lan.js';
+import { startPrivateEngine, type Engine } from '../support/private-engine.js';
+import { waitFor } from '../support/wait.js';
+
+const CAP_SYS_RESOURCE = 24n;
+const UNLIMITED = -1;
+
+/** Soft and hard value of one row of a /proc/<pid>/limits text; -1 = unlimited. */
+function limitOf(text: string, label: 'Max realtime priority' | 'Max locked memory'): { soft: number; hard: number } {
+  const row = text.split('\n').find((l) => l.startsWith(label));
+  if (!row) throw new Error(`no "${label}" row in:\n${text}`);
+  const [soft, hard] = row.slice(label.length).trim().split(/\s+/);
+  const n = (v: string | undefined) => (v === 'unlimited' ? UNLIMITED : Number(v));
+  return { soft: n(soft), hard: n(hard) };
+}
+
+const covers = (hard: number, wanted: number) => hard === UNLIMITED || (wanted !== UNLIMITED && hard >= wanted);
+
+/** What this host lets a container have, from the host's own limits and capabilities. */
+function hostOutcome() {
+  const limits = fs.readFileSync('/proc/self/limits', 'utf8');
+  const rtprioHard = limitOf(limits, 'Max realtime priority').hard;
+  const memlockHard = limitOf(limits, 'Max locked memory').hard;
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]}`);
+  const canRaiseHard = ((capEff >> CAP_SYS_RESOURCE) & 1n) === 1n;
+  const allowed = canRaiseHard || (covers(rtprioHard, 99) && covers(memlockHard, UNLIMITED));
+  const expected = allowed
+    ? { rtprio: 99, memlock: UNLIMITED }
+    : { rtprio: rtprioHard === UNLIMITED ? 99 : Math.min(99, rtprioHard), memlock: memlockHard };
+  return { allowed, expected, why: `host hard limits rtprio ${rtprioHard}, memlock ${memlockHard}; CAP_SYS_RESOURCE ${canRaiseHard ? 'held' : 'not held'}` };
+}
+
+let engine: Engine;
+let lan: Lan;
+let agent: Agent;
+let stopAgent: () => Promise<void>;
+const SUBNET = '198.51.100.128/26';
+
+describe('runtime ulimits follow what the host allows', () => {
+  before(async () => {
+    engine = await startPrivateEngine();
+    await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
+    lan = createLan(SUBNET);
+    ({ agent, stop: stopAgent } = await startAgent(engine));
+  });
+
+  after(async () => {
+    await stopAgent?.();
+    lan?.remove();
+    await engine?.stop();
+  });
+
+  test('rtprio 99 / memlock unlimited where the host can grant them; else its hard limits and a note', async () => {
+    const host = hostOutcome();
+    const r = normalizeCreateRequest({ container_name: 'plc-ulimit', vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', subnet: SUBNET, ip: '198.51.100.140' }] });
+    if (!r.ok) throw new Error(r.error);
+    await putRuntime(agent.store, r.spec);
+    const rec = await waitFor('plc-ulimit running', () => {
+      const x = agent.store.state.runtimes['plc-ulimit'];
+      return x && x.status.phase === 'Running' && x.status.observedGeneration === x.generation ? x : null;
+    });
+
+    // What the agent asked Docker for.
+    const c = await engine.docker.getContainer('plc-ulimit').inspect();
+    const ulimits = (c.HostConfig.Ulimits ?? []) as { Name: string; Soft: number; Hard: number }[];
+    const asked = Object.fromEntries(ulimits.map((u) => [u.Name, [u.Soft, u.Hard]]));
+    assert.deepEqual(asked, { rtprio: [host.expected.rtprio, host.expected.rtprio], memlock: [host.expected.memlock, host.expected.memlock] }, host.why);
+
+    // What the container's processes actually run with (PID 1 is docker-init, limits set by runc).
+    const exec = await engine.docker.getContainer('plc-ulimit').exec({ Cmd: ['/bin/cat', '/proc/1/limits'], AttachStdout: true, AttachStderr: true, Tty: true });
+    const stream = (await exec.start({ Tty: true })) as NodeJS.ReadableStream;
+    const inside = await new Promise<string>((resolve, reject) => {
+      let b = '';
+      stream.on('data', (d: Buffer) => (b += d.toString()));
+      stream.on('end', () => resolve(b));
+      stream.on('error', reject);
+    });
+    assert.deepEqual(limitOf(inside, 'Max realtime priority'), { soft: host.expected.rtprio, hard: host.expected.rtprio }, `${host.why}\n${inside}`);
+    assert.deepEqual(limitOf(inside, 'Max locked memory'), { soft: host.expected.memlock, hard: host.expected.memlock }, `${host.why}\n${inside}`);
+
+    // And what the agent says about it.
+    const ready = rec.status.conditions.find((x) => x.type === 'ContainerReady');
+    assert.ok(ready, JSON.stringify(rec.status.conditions));
+    assert.equal(ready.status, 'True', JSON.stringify(rec.status.conditions));
+    if (host.allowed) {
+      assert.doesNotMatch(ready.message, /clamped/, host.why);
+    } else {
+      assert.match(ready.message, /ulimits clamped/, host.why);
+      assert.match(ready.message, new RegExp(`rtprio ${host.expected.rtprio}\\b.*memlock ${host.expected.memlock}\\b`), host.why);
+    }
+  });
+});
