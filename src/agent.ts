@@ -4,36 +4,30 @@ import os from 'node:os';
 import type Docker from 'dockerode';
 import type { Config } from './config.js';
 import { dockerFromHost } from './docker/client.js';
+import { findSelfContainer } from './docker/self-container.js';
 import type { Logger } from './log.js';
 import { Controller } from './reconcilers/controller.js';
 import { Executor } from './reconcilers/executor.js';
+import { recoverFromContainers } from './reconcilers/recover.js';
 import { CloudLink } from './sources/cloud/connection.js';
 import { loadCredentials, type Credentials } from './sources/cloud/credentials.js';
 import { heartbeatPayload, startHeartbeat } from './sources/cloud/heartbeat.js';
 import { registerTopics } from './sources/cloud/router.js';
 import { StatusPush } from './sources/cloud/status-push.js';
 import type { TopicContext } from './sources/cloud/topic.js';
+import { refusingTopic } from './sources/cloud/refusing-topic.js';
 import { TOPICS } from './sources/cloud/topics/index.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
-import { LABEL } from './spec/names.js';
 import { DataDirLock } from './store/data-dir-lock.js';
 import { importLegacy } from './store/legacy-import.js';
 import { Store } from './store/store.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { VERSION } from './version.js';
 
-/** The agent's own container when it runs in one (found by label, not by name). */
-async function findSelfContainer(docker: Docker): Promise<string | null> {
-  if (!fs.existsSync('/.dockerenv')) return null;
-  try {
-    const c = await docker.getContainer(os.hostname()).inspect();
-    return c.Config.Labels?.[LABEL.role] === 'orchestrator-agent' ? c.Id : null;
-  } catch {
-    return null;
-  }
-}
+/** No single Docker call may hang a step or a query for ever (a stop waits up to 10 s of its own). */
+const DOCKER_CALL_TIMEOUT_MS = 60_000;
 
 export class Agent {
   readonly docker: Docker;
@@ -48,11 +42,15 @@ export class Agent {
   /** What the cloud topics work with (also used by tests to call a topic without a cloud). */
   topics!: TopicContext;
 
+  /** Without a call timeout: the event stream and pull progress are idle by nature. */
+  private readonly dockerStreams: Docker;
+
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
   ) {
-    this.docker = dockerFromHost(config.dockerHost);
+    this.docker = dockerFromHost(config.dockerHost, DOCKER_CALL_TIMEOUT_MS);
+    this.dockerStreams = dockerFromHost(config.dockerHost);
   }
 
   async start(): Promise<void> {
@@ -61,20 +59,23 @@ export class Agent {
     const credentials: Credentials | null = config.cloudUrl === null ? null : loadCredentials(config.mtlsDir);
     if (credentials?.cnError) log.error(credentials.cnError);
     fs.mkdirSync(config.dataDir, { recursive: true });
-    this.lock = DataDirLock.acquire(config.dataDir);
+    this.lock = await DataDirLock.acquire(config.dataDir);
+    if (this.lock.diskless) log.error({ dataDir: config.dataDir }, 'data dir full or read-only: lock held in memory; desired-state writes are refused until it recovers');
     this.store = await Store.open(config.stateFile, log);
-    if (this.store.fresh) await importLegacy(config.dataDir, this.store, log);
+    const refusing = this.store.refusal !== null;
+    if (this.store.fresh || this.store.degraded) await importLegacy(config.dataDir, this.store, log);
+    const selfContainerId = await findSelfContainer(this.docker);
+    if (!refusing) await this.endForeignUninstall(selfContainerId);
     // Facts from a previous run are not current until netmon speaks again (boot sequencing).
-    if (!this.store.state.host.stale) await this.store.update('host', (s) => void (s.host.stale = true));
+    if (!refusing && !this.store.state.host.stale) await this.store.update('host', (s) => void (s.host.stale = true)).catch(() => undefined);
     this.netmon = new NetmonSource(config.netmonSocket, this.store, log);
     const startedAt = Date.now();
     const netmonReady = () => this.netmon.discoveredAt !== null || Date.now() - startedAt > config.netmonBootWaitMs;
-    const selfContainerId = await findSelfContainer(this.docker);
     const setMac = async (pid: number, ip: string, mac: string) => {
       const a = await this.netmon.command({ command: 'set_mac', pid, ip, mac });
       if (a.success !== true) throw new Error(typeof a.error === 'string' ? a.error : 'netmon refused');
     };
-    const executor = new Executor({ docker: this.docker, store: this.store, log, runtimeImage: config.runtimeImage, selfContainerId, setMac });
+    const executor = new Executor({ docker: this.docker, pullDocker: this.dockerStreams, store: this.store, log, runtimeImage: config.runtimeImage, selfContainerId, setMac });
     this.controller = new Controller({
       docker: this.docker,
       store: this.store,
@@ -84,18 +85,29 @@ export class Agent {
       resyncIntervalMs: config.resyncIntervalMs,
       selfContainerId,
       netmonReady,
+      recover: () => recoverFromContainers(this.docker, this.store, log),
     });
-    const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now() };
+    const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now(), containerId: selfContainerId };
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir });
     await this.control.start();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
     this.telemetry.start();
-    this.events = new DockerEventsSource(this.docker, () => this.controller.wake(), log);
-    this.controller.start();
-    this.events.start();
-    this.netmon.start();
-    // The end of the boot wait is a wake-up of its own.
-    setTimeout(() => this.controller.wake(), config.netmonBootWaitMs + 10).unref();
+    if (!refusing) {
+      // A newer agent's state file: nothing is reconciled (Docker is left exactly as it is).
+      this.events = new DockerEventsSource(
+        this.dockerStreams,
+        (_reason, ev) => {
+          if (ev) this.controller.noteContainerEvent(ev.id, ev.action);
+          this.controller.wake();
+        },
+        log,
+      );
+      this.controller.start();
+      this.events.start();
+      this.netmon.start();
+      // The end of the boot wait is a wake-up of its own.
+      setTimeout(() => this.controller.wake(), config.netmonBootWaitMs + 10).unref();
+    }
     this.topics = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry, netmon: this.netmon };
     if (credentials && config.cloudUrl) {
       const ctx = this.topics;
@@ -105,7 +117,7 @@ export class Agent {
         transports: config.cloudTransports,
         credentials,
         log,
-        register: (socket) => registerTopics(socket, TOPICS, ctx),
+        register: (socket) => registerTopics(socket, refusing ? TOPICS.map((t) => refusingTopic(t, this.store.refusal!)) : TOPICS, ctx),
         onConnect: (socket) => {
           const stopHeartbeat = startHeartbeat(socket, config.heartbeatIntervalMs, () => heartbeatPayload(agent.id, VERSION, agent.startedAt, this.telemetry, this.store));
           const stopPush = push.attach(socket);
@@ -118,6 +130,19 @@ export class Agent {
       this.cloud.start();
     }
     log.info({ agentId: agent.id, cloud: config.cloudUrl ?? 'off', dataDir: config.dataDir, dockerHost: config.dockerHost, version: VERSION, runtimes: Object.keys(this.store.state.runtimes).length }, 'agent started');
+  }
+
+  /**
+   * A kept `orchestrator-shared` volume may still record an uninstall that another agent container started
+   * (and that ended with that container): a freshly installed agent never resumes it.
+   */
+  private async endForeignUninstall(self: string | null): Promise<void> {
+    const u = this.store.state.agent.uninstall;
+    if (!u || u.step === 'done') return;
+    const foreign = u.byContainer !== undefined ? u.byContainer !== self : self !== null;
+    if (!foreign) return;
+    this.log.warn({ requestedAt: u.requestedAt, step: u.step, byContainer: u.byContainer ?? null }, 'an uninstall started by another agent container is not resumed');
+    await this.store.update('desired', (s) => void (s.agent.uninstall = null));
   }
 
   /** Stops the agent; runtimes keep running. */

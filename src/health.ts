@@ -1,6 +1,7 @@
 // Self-health for Docker's HEALTHCHECK: unhealthy only when the reconciler is wedged (no completed pass
-// within 3× the resync interval) or the data dir cannot be written. Never because the cloud or netmon
-// is unreachable: restarting the agent would not bring them back.
+// within 3× the resync interval, or a step in flight for minutes), the data dir cannot be written, or the
+// state file is a newer agent's. Never because the cloud or netmon is unreachable: restarting the agent
+// would not bring them back.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -10,11 +11,20 @@ export interface Health {
   lastPassAt: string | null;
 }
 
-export async function checkHealth(lastPassAt: number, resyncIntervalMs: number, dataDir: string, now = Date.now()): Promise<Health> {
+export interface HealthExtras {
+  /** Set when state.json is a newer agent's: nothing is reconciled on purpose. */
+  refusal?: string | null;
+  /** Steps in flight for longer than they should take. */
+  stuck?: readonly string[];
+}
+
+export async function checkHealth(lastPassAt: number, resyncIntervalMs: number, dataDir: string, now = Date.now(), extras: HealthExtras = {}): Promise<Health> {
   const problems: string[] = [];
-  if (now - lastPassAt > 3 * resyncIntervalMs) {
+  if (extras.refusal) problems.push(`${extras.refusal}: this agent changes nothing until it is upgraded or the file is replaced`);
+  else if (now - lastPassAt > 3 * resyncIntervalMs) {
     problems.push(`reconciler wedged: no completed pass for ${Math.round((now - lastPassAt) / 1000)} s (limit ${(3 * resyncIntervalMs) / 1000} s)`);
   }
+  for (const s of extras.stuck ?? []) problems.push(`step stuck: ${s}`);
   const probe = path.join(dataDir, '.health-probe');
   try {
     await fs.writeFile(probe, String(now));

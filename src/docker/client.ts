@@ -1,10 +1,15 @@
 // dockerode from DOCKER_HOST, never pinned to an API version (the engine's own is used; CONTRACT §7).
 import Docker from 'dockerode';
 
-export function dockerFromHost(dockerHost: string): Docker {
-  if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice('unix://'.length) });
+/**
+ * `timeoutMs`: no answer (socket idle) for that long fails the call, so a wedged engine cannot hang a step
+ * or a query for ever. Leave it out for streams that are idle by nature (events, pull progress).
+ */
+export function dockerFromHost(dockerHost: string, timeoutMs?: number): Docker {
+  const t = timeoutMs !== undefined ? { timeout: timeoutMs } : {};
+  if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice('unix://'.length), ...t });
   const u = new URL(dockerHost.replace(/^tcp:/, 'http:'));
-  return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
+  return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http', ...t });
 }
 
 /** The engine's API version as [major, minor]. */

@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import PQueue from 'p-queue';
 import { observe, type Observed } from '../docker/observed.js';
 import type { Logger } from '../log.js';
+import { UNINSTALL_STAGES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
 import { plan, type HostFacts } from './planner.js';
@@ -21,6 +22,8 @@ export interface ControllerDeps {
   selfContainerId: string | null;
   /** Boot sequencing: true once netmon's first discovery arrived or the bounded wait is over. */
   netmonReady: () => boolean;
+  /** Run once, in the first pass that can read Docker: takes runtime containers the state lacks back into it. */
+  recover?: () => Promise<unknown>;
 }
 
 /** A step in flight longer than this is reported by `health` (a pull may take longer on a slow uplink). */
@@ -57,6 +60,7 @@ export class Controller {
    * agent starts them) instead of waiting out a crash backoff.
    */
   private forgiveExited = true;
+  private recovered = false;
 
   constructor(private readonly d: ControllerDeps) {}
 
@@ -185,6 +189,11 @@ export class Controller {
       this.lastPassAt = Date.now();
       return;
     }
+    await this.d.store.flush();
+    if (!this.recovered && this.d.recover) {
+      await this.d.recover();
+      this.recovered = true;
+    }
     if (this.forgiveExited) await this.forgive(observed);
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
@@ -296,7 +305,8 @@ export class Controller {
       await this.d.store.update('status', (s) => {
         if (!s.agent.uninstall) return;
         s.agent.uninstall.error = null;
-        if (step.action === 'uninstall') s.agent.uninstall.step = step.stage;
+        // Stages only move forward (removing_self records `done` itself before the container goes).
+        if (step.action === 'uninstall' && UNINSTALL_STAGES.indexOf(step.stage) > UNINSTALL_STAGES.indexOf(s.agent.uninstall.step)) s.agent.uninstall.step = step.stage;
       });
       return;
     }

@@ -9,6 +9,7 @@ import { mergedDns } from '../spec/runtime-spec.js';
 import { specHash } from '../spec/spec-hash.js';
 import type { Store } from '../store/store.js';
 import { attachmentsOf } from './attachments.js';
+import { keepIdentity, macvlanEndpoints } from './container-identity.js';
 import { imageOf } from './planner.js';
 import type { Step } from './steps.js';
 import { clampUlimits, hostHardUlimits, isRlimitRefusal, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
@@ -27,6 +28,8 @@ export class StepError extends Error {
 
 export interface ExecutorDeps {
   docker: Docker;
+  /** For pulls: a client without a call timeout (progress may pause); the pull has a deadline of its own. */
+  pullDocker?: Docker;
   store: Store;
   log: Logger;
   runtimeImage: string;
@@ -135,19 +138,8 @@ export class Executor {
           if (s.runtimes[step.device!]?.deletion || s.agent.uninstall) delete s.runtimes[step.device!];
         });
         return;
-      case 'adopt': {
-        // Docker cannot label an existing container: the adoption is recorded in the state file instead.
-        await docker.getContainer(step.containerId).update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
-        const rec = this.d.store.state.runtimes[step.device!];
-        if (!rec) return;
-        const hash = specHash(rec.spec);
-        await this.d.store.update('status', (s) => {
-          const r = s.runtimes[step.device!];
-          if (r) r.adoption = { containerId: step.containerId, specHash: hash };
-        });
-        this.d.log.info({ device: step.device, container: step.containerId }, 'adopted the Python agent container (restart policy now no)');
-        return;
-      }
+      case 'adopt':
+        return this.adopt(step.device!, step.containerId);
       case 'fixMac':
         return this.fixMac(step.device!, step.containerId, step.network, step.mac);
       case 'uninstall':
@@ -176,6 +168,25 @@ export class Executor {
     this.d.log.info({ device: name, network, dockerMac: ep.MacAddress, mac }, 'MAC set in the container namespace (Docker ignored the requested one)');
   }
 
+  /**
+   * Takes over the Python agent's container without touching it: restart policy `no` (the agent starts
+   * runtimes itself), and the MACs and static addresses it has now become its spec's (CONTRACT §8). Docker
+   * cannot label an existing container, so the adoption is recorded in the state file.
+   */
+  private async adopt(name: string, id: string): Promise<void> {
+    const c = this.d.docker.getContainer(id);
+    const info = await c.inspect();
+    const endpoints = await macvlanEndpoints(this.d.docker, info);
+    await c.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+    await this.d.store.update('desired', (s) => {
+      const r = s.runtimes[name];
+      if (!r) return;
+      r.spec = keepIdentity(r.spec, endpoints);
+      r.adoption = { containerId: id, specHash: specHash(r.spec) };
+    });
+    this.d.log.info({ device: name, container: id, macs: endpoints.map((e) => `${e.network}=${e.mac}`) }, 'adopted the Python agent container (restart policy now no; MACs and addresses kept)');
+  }
+
   private forgetMacs(containerId: string): void {
     for (const k of this.nsMacs.keys()) if (k.startsWith(`${containerId}/`)) this.nsMacs.delete(k);
   }
@@ -184,6 +195,13 @@ export class Executor {
   private async uninstall(stage: string): Promise<void> {
     const role = stage === 'deleting_netmon' ? 'netmon' : stage === 'removing_self' ? 'orchestrator-agent' : null;
     if (role === null) return;
+    if (role === 'orchestrator-agent') {
+      // The end is recorded before this process goes with its container: the kept volume must never tell a
+      // freshly installed agent that an uninstall is still under way.
+      await this.d.store.update('desired', (s) => {
+        if (s.agent.uninstall) s.agent.uninstall = { ...s.agent.uninstall, step: 'done', error: null };
+      });
+    }
     const byLabel = await this.d.docker.listContainers({ all: true, filters: { label: [`${LABEL.role}=${role}`] } });
     const ids = new Set(byLabel.map((c) => c.Id));
     if (role === 'netmon') {
@@ -219,7 +237,7 @@ export class Executor {
       if (statusOf(e) !== 404) throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'ImageError');
     }
     try {
-      const stream = await withTimeout(docker.pull(image), CALL_TIMEOUT_MS, `pull ${image}`);
+      const stream = await withTimeout((this.d.pullDocker ?? docker).pull(image), CALL_TIMEOUT_MS, `pull ${image}`);
       await withTimeout(
         new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()))),
         PULL_TIMEOUT_MS,

@@ -14,7 +14,7 @@ export class DockerEventsSource {
 
   constructor(
     private readonly docker: Docker,
-    private readonly onEvent: (reason: string) => void,
+    private readonly onEvent: (reason: string, container?: { id: string; action: string }) => void,
     private readonly log: Logger,
   ) {}
 
@@ -39,9 +39,10 @@ export class DockerEventsSource {
       stream.on('data', (chunk: Buffer) => {
         for (const line of lines.push(chunk)) {
           try {
-            const ev = JSON.parse(line) as { time?: number; Type?: string; Action?: string };
+            const ev = JSON.parse(line) as { time?: number; Type?: string; Action?: string; Actor?: { ID?: string } };
             if (typeof ev.time === 'number') this.since = ev.time;
-            this.onEvent(`${ev.Type ?? '?'} ${ev.Action ?? '?'}`);
+            const id = ev.Actor?.ID;
+            this.onEvent(`${ev.Type ?? '?'} ${ev.Action ?? '?'}`, ev.Type === 'container' && id && ev.Action ? { id, action: ev.Action } : undefined);
           } catch {
             /* partial or foreign line: ignore */
           }

@@ -1,6 +1,9 @@
 // One agent per data dir. A pid file with the owner's start time: a stale owner (dead, or a reused pid)
-// is detected at once, so a SIGKILL never blocks the next start (CONTRACT §2).
+// is detected at once, so a SIGKILL never blocks the next start (CONTRACT §2). On a full or read-only data
+// dir the pid cannot be written; the lock is then a unix socket in the abstract namespace, named after the
+// data dir's device and inode, which needs no disk and which the kernel releases with the process.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 function processStartTime(pid: number): string | null {
@@ -15,10 +18,42 @@ function processStartTime(pid: number): string | null {
 
 export class DataDirLockedError extends Error {}
 
-export class DataDirLock {
-  private constructor(private readonly file: string) {}
+const NO_SPACE = new Set(['ENOSPC', 'EROFS', 'EDQUOT']);
 
-  static acquire(dataDir: string, name = 'agent.lock'): DataDirLock {
+export class DataDirLock {
+  private constructor(
+    private readonly file: string | null,
+    private readonly server: net.Server | null = null,
+  ) {}
+
+  /** True when the lock is held without a file (the data dir could not be written at start). */
+  get diskless(): boolean {
+    return this.server !== null;
+  }
+
+  static async acquire(dataDir: string, name = 'agent.lock'): Promise<DataDirLock> {
+    try {
+      return DataDirLock.acquireFile(dataDir, name);
+    } catch (e) {
+      if (!NO_SPACE.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      return DataDirLock.acquireAbstract(dataDir, name);
+    }
+  }
+
+  private static async acquireAbstract(dataDir: string, name: string): Promise<DataDirLock> {
+    const st = fs.statSync(dataDir);
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(e.code === 'EADDRINUSE' ? new DataDirLockedError(`data dir ${dataDir} is in use by another agent (lock held in memory: the data dir is full or read-only)`) : e),
+      );
+      server.listen(`\0orchestrator-agent/${name}/${st.dev}/${st.ino}`, () => resolve());
+    });
+    server.unref();
+    return new DataDirLock(null, server);
+  }
+
+  private static acquireFile(dataDir: string, name: string): DataDirLock {
     const file = path.join(dataDir, name);
     const me = `${process.pid} ${processStartTime(process.pid) ?? ''}\n`;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -26,7 +61,13 @@ export class DataDirLock {
         fs.writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
         return new DataDirLock(file);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const code = (e as NodeJS.ErrnoException).code ?? '';
+        if (NO_SPACE.has(code)) {
+          // An empty file is what a failed write leaves: it names no owner, so nobody takes it for a live lock.
+          fs.rmSync(file, { force: true });
+          throw e;
+        }
+        if (code !== 'EEXIST') throw e;
       }
       let owner: string;
       try {
@@ -46,6 +87,7 @@ export class DataDirLock {
   }
 
   release(): void {
-    fs.rmSync(this.file, { force: true });
+    if (this.file !== null) fs.rmSync(this.file, { force: true });
+    this.server?.close();
   }
 }

@@ -76,11 +76,11 @@ export function setLifecycle(store: Store, name: string, action: LifecycleAction
   });
 }
 
-/** Declares the uninstall (delete_orchestrator); false when one is already under way. */
-export function requestUninstall(store: Store): Promise<boolean> {
+/** Declares the uninstall (delete_orchestrator); false when one is already under way. `byContainer`: the asking agent's own. */
+export function requestUninstall(store: Store, byContainer: string | null): Promise<boolean> {
   return store.update('desired', (s) => {
     if (s.agent.uninstall && s.agent.uninstall.step !== 'done') return false;
-    s.agent.uninstall = { requestedAt: new Date().toISOString(), step: 'deleting_runtimes', error: null };
+    s.agent.uninstall = { requestedAt: new Date().toISOString(), step: 'deleting_runtimes', error: null, byContainer };
     return true;
   });
 }

@@ -72,8 +72,8 @@ describe('runtime reconciler on a real engine', () => {
     const st = status('plc-a')!;
     assert.deepEqual(st.endpoints[mv], { ip: '198.51.100.10', mac: deriveMac('plc-a', 'eth0') });
     assert.ok(st.conditions.every((x) => x.status === 'True'), JSON.stringify(st.conditions));
-    // This host refuses rtprio 99: the agent clamps, starts, and says so.
-    assert.match(st.conditions.find((x) => x.type === 'ContainerReady')!.message, /ulimits clamped/);
+    // The spec travels with the container (CONTRACT §8): state can be rebuilt from it. (ulimits: ulimits.test.ts.)
+    assert.deepEqual(JSON.parse(c.Config.Labels[LABEL.spec]!), agent.store.state.runtimes['plc-a']!.spec);
     await agent.controller.settled();
     assert.deepEqual(await agent.controller.dryRun(), []);
     const r = getFromLan('198.51.100.10', '/api/ping');

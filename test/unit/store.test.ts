@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import { DataDirLock, DataDirLockedError } from '../../src/store/data-dir-lock.js';
 import { DesiredStateError, markForDeletion, putRuntime, setLifecycle } from '../../src/store/desired-state.js';
 import { stateSchema } from '../../src/store/schema.js';
+import { migrate } from '../../src/store/migrations.js';
 import { Store, StoreWriteError } from '../../src/store/store.js';
 import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
 
@@ -105,13 +106,13 @@ test('a corrupt file is moved aside and the agent starts from .bak', async () =>
   assert.equal(third.degraded, true);
 });
 
-test('data dir lock: held by a live agent, taken over from a dead one', () => {
+test('data dir lock: held by a live agent, taken over from a dead one', async () => {
   const dir = tmp();
-  const lock = DataDirLock.acquire(dir);
+  const lock = await DataDirLock.acquire(dir);
   fs.writeFileSync(path.join(dir, 'agent.lock'), `1 ${fs.readFileSync('/proc/1/stat', 'utf8').split(') ')[1]!.split(' ')[19]}\n`);
-  assert.throws(() => DataDirLock.acquire(dir), DataDirLockedError);
+  await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
   fs.writeFileSync(path.join(dir, 'agent.lock'), '999999999 123\n');
-  DataDirLock.acquire(dir).release();
+  (await DataDirLock.acquire(dir)).release();
   lock.release();
 });
 
@@ -139,4 +140,81 @@ test('SIGKILL at random instants never loses an acknowledged write (50 kills)', 
     assert.ok(count >= lastAck + 1, `round ${round}: file has ${count} runtimes, last ack was rt-${lastAck}`);
   }
   assert.ok(lastAck > 50, `the child made progress (${lastAck})`);
+});
+
+test('a state file from a newer agent is neither corrupt nor rewritten: the store refuses every write', async () => {
+  const dir = tmp();
+  const file = path.join(dir, 'state.json');
+  const newer = `${JSON.stringify({ schemaVersion: 99, agent: { uninstall: null }, runtimes: {}, host: { interfaces: [], observedAt: null, stale: true }, fromTheFuture: true }, null, 2)}\n`;
+  fs.writeFileSync(file, newer);
+  const store = await Store.open(file);
+  assert.equal(store.refusal, 'state.json has schema 99; this agent understands up to 1');
+  assert.equal(store.degraded, false);
+  await assert.rejects(store.update('desired', (s) => void (s.agent.uninstall = null)), /schema 99/);
+  await assert.rejects(store.update('status', (s) => void (s.host.stale = false)), /schema 99/);
+  assert.equal(fs.readFileSync(file, 'utf8'), newer);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('corrupt')), []);
+});
+
+test('unknown keys survive a rewrite (a newer agent of the same schema version)', async () => {
+  const dir = tmp();
+  const file = path.join(dir, 'state.json');
+  const s0 = { schemaVersion: 1, agent: { uninstall: null, futureAgentKey: 1 }, runtimes: {}, host: { interfaces: [], observedAt: null, stale: true }, futureTopKey: { a: [1] } };
+  fs.writeFileSync(file, JSON.stringify(s0));
+  const store = await Store.open(file);
+  await store.update('host', (s) => void (s.host.stale = false));
+  const written = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(written.futureTopKey, { a: [1] });
+  assert.deepEqual((written.agent as Record<string, unknown>).futureAgentKey, 1);
+});
+
+test('migrations: applied in order from the file version; a gap or garbage is left for validation to refuse', () => {
+  const steps = { 1: (d: Record<string, unknown>) => ({ ...d, added: 'by 1→2' }), 2: (d: Record<string, unknown>) => ({ ...d, renamed: d.added }) };
+  assert.deepEqual(migrate({ schemaVersion: 1, x: 1 }, steps, 3), { schemaVersion: 3, x: 1, added: 'by 1→2', renamed: 'by 1→2' });
+  assert.deepEqual(migrate({ schemaVersion: 3, x: 1 }, steps, 3), { schemaVersion: 3, x: 1 });
+  assert.deepEqual(migrate({ schemaVersion: 1 }, { 2: steps[2] }, 3), { schemaVersion: 1 });
+  assert.equal(migrate('garbage', steps, 3), 'garbage');
+  assert.throws(() => migrate({ schemaVersion: 4 }, steps, 3), /schema 4; this agent understands up to 3/);
+});
+
+test('a status write on a full disk is kept in memory and written once space returns; a desired write is refused', async () => {
+  const dir = tmp();
+  // A really full filesystem: a 256 KiB tmpfs filled to the last block (root, as the whole suite).
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'orch-full', dir]);
+  try {
+    const file = path.join(dir, 'state.json');
+    const store = await Store.open(file);
+    await store.update('host', (s) => void (s.host.observedAt = 'first'));
+    const filler = path.join(dir, 'filler');
+    assert.throws(() => fs.writeFileSync(filler, Buffer.alloc(512 * 1024)), /ENOSPC/);
+    await store.update('host', (s) => void (s.host.observedAt = 'kept in memory'));
+    assert.equal(store.state.host.observedAt, 'kept in memory');
+    assert.equal(store.unwritten, true);
+    await assert.rejects(store.update('desired', (s) => void (s.host.observedAt = 'a desired change')), /state file not written: .*ENOSPC/);
+    assert.equal(store.state.host.observedAt, 'kept in memory', 'a refused desired write changes nothing');
+    await store.flush();
+    assert.equal(store.unwritten, true, 'still full');
+    fs.rmSync(filler);
+    await store.flush();
+    assert.equal(store.unwritten, false);
+    assert.equal((JSON.parse(fs.readFileSync(file, 'utf8')) as { host: { observedAt: string } }).host.observedAt, 'kept in memory');
+  } finally {
+    execFileSync('umount', [dir]);
+  }
+});
+
+test('data dir lock on a full disk: held in memory (abstract socket), still exclusive, released with the process', async () => {
+  const dir = tmp();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'orch-full', dir]);
+  try {
+    assert.throws(() => fs.writeFileSync(path.join(dir, 'filler'), Buffer.alloc(128 * 1024)), /ENOSPC/);
+    const lock = await DataDirLock.acquire(dir);
+    assert.equal(lock.diskless, true);
+    assert.equal(fs.existsSync(path.join(dir, 'agent.lock')), false, 'no empty lock file left behind');
+    await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
+    lock.release();
+    (await DataDirLock.acquire(dir)).release();
+  } finally {
+    execFileSync('umount', [dir]);
+  }
 });

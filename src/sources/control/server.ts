@@ -15,6 +15,8 @@ export interface AgentInfo {
   id: string;
   version: string;
   startedAt: number;
+  /** The agent's own container, null when it runs as a plain process. */
+  containerId: string | null;
 }
 
 export class ControlServer {
@@ -62,12 +64,16 @@ export class ControlServer {
     const parsed = controlRequestSchema.safeParse(json);
     if (!parsed.success) return { success: false, error: firstIssueMessage(parsed.error) };
     const req = parsed.data;
+    if (this.store.refusal !== null && req.command !== 'health') return { success: false, error: `(state): ${this.store.refusal}` };
     try {
       switch (req.command) {
         case 'state':
           return { success: true, agent: { id: this.agent.id, version: this.agent.version, uptime: Math.floor((Date.now() - this.agent.startedAt) / 1000) }, state: this.store.state };
         case 'health':
-          return { success: true, ...(await checkHealth(this.controller.lastPassAt, this.health.resyncIntervalMs, this.health.dataDir)) };
+          return {
+            success: true,
+            ...(await checkHealth(this.controller.lastPassAt, this.health.resyncIntervalMs, this.health.dataDir, Date.now(), { refusal: this.store.refusal, stuck: this.controller.stuckSteps() })),
+          };
         case 'plan':
           return { success: true, steps: await this.controller.dryRun() };
         case 'apply': {

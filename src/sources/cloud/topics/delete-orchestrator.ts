@@ -13,7 +13,7 @@ export const deleteOrchestrator: Topic = {
     const p = parsePayload(schema, payload);
     if (!p.ok) return p.ack;
     try {
-      if (!(await requestUninstall(ctx.store))) return { status: 'error', error: 'Self-destruct operation already in progress' };
+      if (!(await requestUninstall(ctx.store, ctx.agent.containerId))) return { status: 'error', error: 'Self-destruct operation already in progress' };
     } catch (e) {
       return notAccepted(e);
     }

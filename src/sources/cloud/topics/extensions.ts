@@ -20,6 +20,9 @@ export const getAgentState: Topic = {
         last_pass_at: ctx.controller.lastPassAt ? new Date(ctx.controller.lastPassAt).toISOString() : null,
         docker_error: ctx.controller.lastObserveError,
         uninstall: s.agent.uninstall,
+        /** Where the desired state came from at start: the file, its backup, or the containers' own labels. */
+        state_source: ctx.store.source,
+        state_unwritten: ctx.store.unwritten,
       },
       runtimes: Object.fromEntries(Object.entries(s.runtimes).map(([n, r]) => [n, { spec: r.spec, generation: r.generation, running: r.running, restart_count: r.restartCount, deletion: r.deletion, status: r.status }])),
       host: s.host,
