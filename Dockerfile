@@ -1,10 +1,15 @@
-# The agent's image. COPY-only, so one prepared context builds for every --platform without QEMU.
-# Prepare the context first (on the build host):
+# The agent's image (container orchestrator_agent, CONTRACT §1). COPY-only: no RUN, so one prepared
+# context builds for every --platform without QEMU, and it builds on an engine without network.
+# Prepare the context on the build host (dist/ and node_modules are architecture-independent):
 #   npm ci && npm run build && rm -rf node_modules && npm ci --omit=dev --ignore-scripts
-# Run (see install/install.sh): -v /var/run/docker.sock:/var/run/docker.sock -v orchestrator-shared:/var/orchestrator
-#   -v $HOME/.mtls:/root/.mtls:ro --label edge.autonomy.role=orchestrator-agent --label edge.autonomy.managed=true
-ARG NODE_IMAGE=node:20-alpine
-FROM ${NODE_IMAGE}
+# BASE_IMAGE: node 20 + iproute2 + util-linux nsenter + busybox (the same base as install/Dockerfile.netmon):
+#   outside CI: docker build -f install/Dockerfile.base -t orchestrator-base:latest install
+#   offline CI: imported from the host's binaries (test/support/agent-image.ts, docs/ci-cd.md)
+# Build: docker build --build-arg BASE_IMAGE=orchestrator-base:latest -t orchestrator-agent:latest .
+# Run:   install/install.sh (docs/installation.md) gives it the engine's socket, the shared volume, the
+#        certificate and the labels of CONTRACT §1.
+ARG BASE_IMAGE=orchestrator-base:latest
+FROM ${BASE_IMAGE}
 ENV NODE_ENV=production ORCH_DATA_DIR=/var/orchestrator
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -12,5 +17,8 @@ COPY node_modules ./node_modules
 COPY dist ./dist
 VOLUME ["/var/orchestrator"]
 ENTRYPOINT ["node", "dist/main.js"]
+# Everything above is shared with install/Dockerfile.netmon (same layers on a box that has both).
+LABEL org.opencontainers.image.title="orchestrator-agent" \
+      org.opencontainers.image.description="Edge agent keeping OpenPLC runtime containers converged to a declared state"
 CMD ["run"]
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["node", "dist/main.js", "health"]

@@ -1,7 +1,12 @@
-// The agent as it ships: its image built from the Dockerfile, run as the `orchestrator_agent` container
-// with the engine's socket and the shared volume. Inside a container it joins each runtime's internal
-// network by itself (found by label) and reaches the runtime there; `health` answers as HEALTHCHECK runs it.
+// The agent and its sidecar as they ship: both images built from the Dockerfiles (COPY-only, on a base
+// imported from this machine's binaries), run on the private engine as CONTRACT §1 runs them:
+// `autonomy_netmon` (host network and pid namespace, privileged — or, where this machine's dockerd cannot
+// grant --privileged, install.sh's --netmon-unprivileged capabilities —, /dev) serves its socket in the shared
+// volume and reports this machine's interfaces (it only watches netlink: no traffic); `orchestrator_agent`
+// (the engine's socket, the shared volume) answers `health`, takes the host facts from the sidecar, joins
+// each runtime's internal network by itself (found by label) and reaches the runtime there.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,16 +14,23 @@ import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
-import { TEST_IMAGE } from '../support/agent-fixture.js';
-import { buildAgentImage } from '../support/agent-image.js';
+import { buildImages, stopEngine, canRunPrivileged, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
+import { NetmonClient } from '../support/netmon-process.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { waitFor } from '../support/wait.js';
 
+/** The runtime stand-in's repository (agent-fixture's TEST_IMAGE; not imported: this test loads nothing of src/). */
+const TEST_IMAGE = 'orch-test/openplc-runtime';
 let engine: Engine;
 let lan: Lan;
 let agentContainer: Docker.Container;
+let netmonContainer: Docker.Container;
+let images: BuiltImages;
+const LABELS = (role: string) => ({ 'edge.autonomy.role': role, 'edge.autonomy.managed': 'true' });
+/** The interface that carries this machine's default route: the sidecar must report it. */
+const hostIface = (JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[])[0]?.dev;
 
 async function execIn(c: Docker.Container, cmd: string[]): Promise<{ code: number; out: string }> {
   const e = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
@@ -32,16 +44,29 @@ async function execIn(c: Docker.Container, cmd: string[]): Promise<{ code: numbe
 }
 
 before(async () => {
+  assert.ok(hostIface, 'this machine has no default route: nothing for the sidecar to report');
   engine = await startPrivateEngine();
   await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
-  await buildAgentImage(engine.docker, 'orch-test/agent:dev');
+  const t0 = Date.now();
+  images = await buildImages(engine.docker);
+  const buildSeconds = (Date.now() - t0) / 1000;
+  const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+  process.stdout.write(`# images built in ${buildSeconds.toFixed(1)} s (base import ${images.seconds.base} s, context ${images.seconds.context} s, docker build ${images.seconds.build} s); sizes: base ${mb(images.sizes.base)}, agent ${mb(images.sizes.agent)}, netmon ${mb(images.sizes.netmon)}\n`);
   lan = createLan('198.51.100.0/26');
+  await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
+  netmonContainer = await engine.docker.createContainer({
+    name: 'autonomy_netmon',
+    Image: images.netmon,
+    Labels: LABELS('netmon'),
+    Env: ['ORCH_NETMON_DEBOUNCE_MS=200'],
+    HostConfig: netmonHostConfig(),
+  });
+  await netmonContainer.start();
   await engine.docker.createNetwork({ Name: 'agent_net', Driver: 'bridge', Internal: true });
   agentContainer = await engine.docker.createContainer({
     name: 'orchestrator_agent',
-    Image: 'orch-test/agent:dev',
-    Cmd: ['run'],
-    Labels: { 'edge.autonomy.role': 'orchestrator-agent' },
+    Image: images.agent,
+    Labels: LABELS('orchestrator-agent'),
     Env: ['ORCH_CLOUD_URL=off', `ORCH_RUNTIME_IMAGE=${TEST_IMAGE}`, 'ORCH_RESYNC_INTERVAL_MS=2000', 'ORCH_NETMON_BOOT_WAIT_MS=1000'],
     HostConfig: { NetworkMode: 'agent_net', Binds: [`${engine.socketPath}:/var/run/docker.sock`, 'orchestrator-shared:/var/orchestrator'] },
   });
@@ -50,7 +75,55 @@ before(async () => {
 
 after(async () => {
   lan?.remove();
-  await engine?.stop();
+  if (engine) await stopEngine(engine);
+});
+
+test('the sidecar image serves its socket in the shared volume and reports this machine\'s interfaces; its HEALTHCHECK passes', async () => {
+  const volume = (await engine.docker.getVolume('orchestrator-shared').inspect()).Mountpoint;
+  const sock = path.join(volume, 'netmon.sock');
+  await waitFor('netmon.sock', async () => {
+    const c = await netmonContainer.inspect();
+    if (!c.State.Running) throw new Error(`autonomy_netmon exited ${c.State.ExitCode}: ${(await netmonContainer.logs({ stdout: true, stderr: true })).toString().slice(-1500)}`);
+    return fs.existsSync(sock) ? true : null;
+  }, 20_000, 200);
+  assert.equal((fs.statSync(sock).mode & 0o777).toString(8), '660');
+  const client = await NetmonClient.connect(sock);
+  try {
+    const discovery = await waitFor('network_discovery', () => client.events('network_discovery')[0]?.msg, 10_000);
+    const ifaces = discovery.interfaces as { interface: string; mac_address: string; ipv4_addresses: { address: string }[] }[];
+    const mine = ifaces.find((i) => i.interface === hostIface);
+    assert.ok(mine, `${hostIface} missing from ${JSON.stringify(ifaces.map((i) => i.interface))}`);
+    const hostAddr = (JSON.parse(execFileSync('ip', ['-j', 'addr', 'show', 'dev', hostIface!], { encoding: 'utf8' })) as { address: string; addr_info: { family: string; local: string }[] }[])[0]!;
+    assert.equal(mine.mac_address, hostAddr.address);
+    assert.deepEqual(mine.ipv4_addresses.map((a) => a.address), hostAddr.addr_info.filter((a) => a.family === 'inet').map((a) => a.local));
+    assert.ok(!ifaces.some((i) => i.interface === 'lo'));
+    const status = await client.ask({ command: 'get_status', id: 'img-1' });
+    assert.equal(status.id, 'img-1');
+    const unknown = await client.ask({ command: 'no_such_command', id: 'img-2' });
+    assert.equal(unknown.success, false);
+  } finally {
+    client.close();
+  }
+  const hc = (await netmonContainer.inspect()).Config.Healthcheck?.Test ?? [];
+  assert.equal(hc[0], 'CMD');
+  assert.equal((await execIn(netmonContainer, hc.slice(1))).code, 0);
+  const inspected = await netmonContainer.inspect();
+  assert.deepEqual([inspected.HostConfig.NetworkMode, inspected.HostConfig.PidMode, inspected.HostConfig.Privileged], ['host', 'host', canRunPrivileged()]);
+  // The tools of the contract are there, the real ones (busybox's ip has no -j).
+  assert.equal((await execIn(netmonContainer, ['ip', '-j', 'link', 'show', 'lo'])).out.trim().startsWith('[{'), true);
+  assert.match((await execIn(netmonContainer, ['udhcpc', '--help'])).out, /udhcpc/);
+});
+
+test('the agent in its container takes the host facts from the sidecar in its container', async () => {
+  await waitFor('agent up', async () => (await execIn(agentContainer, ['node', 'dist/main.js', 'health'])).out.includes('healthy'), 30_000, 500);
+  const host = await waitFor('host facts', async () => {
+    const st = JSON.parse((await execIn(agentContainer, ['node', 'dist/main.js', 'state', '--json'])).out) as { state: { host: { observedAt: string | null; interfaces: { interface: string }[] } } };
+    return st.state.host.observedAt !== null && st.state.host.interfaces.length > 0 ? st.state.host : null;
+  }, 20_000, 500);
+  assert.ok(host.interfaces.some((i) => i.interface === hostIface), JSON.stringify(host.interfaces.map((i) => i.interface)));
+  const doctor = await execIn(agentContainer, ['node', 'dist/main.js', 'doctor']);
+  assert.match(doctor.out, /OK\s+netmon/);
+  assert.match(doctor.out, /OK\s+docker/);
 });
 
 test('the image runs the agent; in its container it joins the runtime internal network and reaches the runtime', async () => {
@@ -70,10 +143,16 @@ test('the image runs the agent; in its container it joins the runtime internal n
   const ip = (await engine.docker.getContainer('plc-img').inspect()).NetworkSettings.Networks['plc-img_internal']!.IPAddress;
   const js = `require('https').get({host:'${ip}',port:8443,path:'/api/ping',rejectUnauthorized:false,timeout:5000},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b))}).on('error',e=>console.log('error',e.message))`;
   assert.equal((await execIn(agentContainer, ['node', '-e', js])).out.trim(), '200 {"status":"PONG"}');
+  // The sidecar enters a runtime's network namespace as it does to set a MAC (nsenter + iproute2).
+  const pid = (await engine.docker.getContainer('plc-img').inspect()).State.Pid;
+  const ns = await execIn(netmonContainer, ['nsenter', '-t', String(pid), '-n', 'ip', '-j', 'addr', 'show']);
+  assert.equal(ns.code, 0, `${ns.out}\n${(await execIn(netmonContainer, ['grep', 'Cap', '/proc/self/status'])).out}`);
+  assert.ok((JSON.parse(ns.out) as { addr_info: { local: string }[] }[]).some((l) => l.addr_info.some((a) => a.local === '198.51.100.10')), ns.out);
   const state = await execIn(agentContainer, ['node', 'dist/main.js', 'state']);
   assert.match(state.out, /observed {2}phase Running/);
-  const plan = await waitFor('converged', async () => ((await execIn(agentContainer, ['node', 'dist/main.js', 'plan'])).out === 'nothing to do: converged\n' ? true : null), 20_000, 500);
-  assert.ok(plan);
+  let plan = '';
+  await waitFor('converged', async () => (plan = (await execIn(agentContainer, ['node', 'dist/main.js', 'plan'])).out) === 'nothing to do: converged\n', 20_000, 500);
+  assert.equal(plan, 'nothing to do: converged\n');
 });
 
 test('SIGTERM stops the agent container cleanly; the runtime keeps running', async () => {
@@ -81,4 +160,6 @@ test('SIGTERM stops the agent container cleanly; the runtime keeps running', asy
   const c = await agentContainer.inspect();
   assert.equal(c.State.ExitCode, 0);
   assert.equal((await engine.docker.getContainer('plc-img').inspect()).State.Running, true);
+  await netmonContainer.stop({ t: 10 });
+  assert.equal((await netmonContainer.inspect()).State.ExitCode, 0);
 });

@@ -1,7 +1,9 @@
-// The agent's own image, built from the repository's Dockerfile against a locally imported Node base
-// (no registry is reachable): the build context is prepared as the Dockerfile says (dist/ + a
-// production node_modules without install scripts).
-import { execFileSync } from 'node:child_process';
+// The shipped images, built on a private engine with no registry: a base image imported from this
+// machine's binaries (node, iproute2's ip, util-linux's nsenter, busybox with their shared libraries),
+// then the agent's `Dockerfile` and the sidecar's `install/Dockerfile.netmon` (COPY-only, base passed
+// as BASE_IMAGE) on a context prepared as the Dockerfiles say (dist/ + a production node_modules
+// without install scripts). install/Dockerfile.base is the same base for an outside build (apt).
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,45 +12,176 @@ import tar from 'tar-fs';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** A Node base image: this machine's node binary and its shared libraries. */
-async function importNodeBase(docker: Docker, repo: string): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-nodebase-'));
+/** The binaries the base must have (CONTRACT §6, §9): the program's runtime and the sidecar's tools. */
+const BASE_TOOLS = ['node', 'ip', 'nsenter', 'busybox'];
+
+function which(tool: string): string {
+  const found = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8', env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' } }).trim();
+  if (!found) throw new Error(`${tool} is not installed on this machine (the test base image is made from it)`);
+  return fs.realpathSync(found);
+}
+
+function sharedLibs(binary: string): string[] {
+  let out: string;
   try {
-    const node = fs.realpathSync(process.execPath);
-    const libs = execFileSync('ldd', [node], { encoding: 'utf8' }).split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((p): p is string => p !== undefined);
-    for (const f of [node, ...libs]) {
-      const dest = path.join(dir, f);
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.copyFileSync(f, dest);
-      fs.chmodSync(dest, 0o755);
-    }
+    out = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    return []; // "not a dynamic executable" (busybox-static)
+  }
+  return out.split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((p): p is string => p !== undefined);
+}
+
+function copyInto(root: string, file: string, dest = file): void {
+  const to = path.join(root, dest);
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.copyFileSync(file, to);
+  fs.chmodSync(to, 0o755);
+}
+
+/**
+ * The base image from this machine's binaries and their shared libraries (`docker import`):
+ * /usr/bin/{node,ip,nsenter}, /usr/local/bin/node, /bin/busybox with its applets linked in /bin
+ * (after /usr/bin in PATH, so busybox's own `ip` and `nsenter` never shadow the real ones).
+ */
+export async function importBase(docker: Docker, repo: string): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-base-'));
+  try {
+    const bins = Object.fromEntries(BASE_TOOLS.map((t) => [t, which(t)]));
+    const libs = new Set(Object.values(bins).flatMap(sharedLibs));
+    for (const t of ['node', 'ip', 'nsenter']) copyInto(dir, bins[t]!, `/usr/bin/${t}`);
+    for (const l of libs) copyInto(dir, fs.realpathSync(l), l);
+    copyInto(dir, bins.busybox!, '/bin/busybox');
+    const applets = execFileSync(bins.busybox!, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a));
+    for (const a of applets) if (!['busybox', ...BASE_TOOLS].includes(a)) fs.symlinkSync('busybox', path.join(dir, 'bin', a));
     fs.mkdirSync(path.join(dir, 'usr/local/bin'), { recursive: true });
-    fs.symlinkSync(node, path.join(dir, 'usr/local/bin/node'));
-    for (const d of ['etc', 'tmp', 'root']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-    const stream = await docker.importImage(tar.pack(dir) as unknown as NodeJS.ReadableStream, { repo, tag: 'latest', changes: ['ENV PATH=/usr/local/bin:/usr/bin:/bin'] } as object);
+    fs.symlinkSync('/usr/bin/node', path.join(dir, 'usr/local/bin/node'));
+    if (fs.existsSync('/etc/iproute2')) fs.cpSync('/etc/iproute2', path.join(dir, 'etc/iproute2'), { recursive: true, dereference: true });
+    for (const d of ['etc', 'root', 'var/run', 'run', 'usr/sbin', 'sbin']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'tmp'), { mode: 0o1777 });
+    fs.chmodSync(path.join(dir, 'tmp'), 0o1777);
+    fs.writeFileSync(path.join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+    fs.writeFileSync(path.join(dir, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+    const stream = await docker.importImage(tar.pack(dir) as unknown as NodeJS.ReadableStream, {
+      repo,
+      tag: 'latest',
+      changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'CMD ["node"]'],
+    } as object);
     await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export async function buildAgentImage(docker: Docker, tag: string): Promise<void> {
-  await importNodeBase(docker, 'orch-test/node-base');
-  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-agentctx-'));
+async function build(docker: Docker, ctx: string, dockerfile: string, tag: string, base: string): Promise<void> {
+  const stream = await docker.buildImage(tar.pack(ctx) as unknown as NodeJS.ReadableStream, { t: tag, dockerfile, buildargs: { BASE_IMAGE: base } } as Docker.ImageBuildOptions);
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
+      const failed = err ?? (out.find((o) => o.error) ? new Error(`${dockerfile}: ${out.find((o) => o.error)!.error}`) : null);
+      if (failed) reject(failed);
+      else resolve();
+    }),
+  );
+}
+
+export interface BuiltImages {
+  agent: string;
+  netmon: string;
+  base: string;
+  /** Seconds: base import, context preparation (tsc + npm ci --omit=dev), the two docker builds. */
+  seconds: { base: number; context: number; build: number };
+  /** Bytes, as the engine reports them (Size of each image, base included). */
+  sizes: { base: number; agent: number; netmon: number };
+}
+
+/** Builds both shipped images on `docker`: tags `<prefix>/agent:dev`, `<prefix>/netmon:dev`. */
+export async function buildImages(docker: Docker, prefix = 'orch-test'): Promise<BuiltImages> {
+  const base = `${prefix}/base:latest`;
+  const agent = `${prefix}/agent:dev`;
+  const netmon = `${prefix}/netmon:dev`;
+  const t0 = Date.now();
+  await importBase(docker, `${prefix}/base`);
+  const t1 = Date.now();
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-imagectx-'));
   try {
-    execFileSync('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json', '--outDir', path.join(ctx, 'dist')], { cwd: ROOT, stdio: 'pipe' });
-    for (const f of ['package.json', 'package-lock.json', 'Dockerfile']) fs.copyFileSync(path.join(ROOT, f), path.join(ctx, f));
+    // ORCH_IMAGE_SRC=HEAD builds the committed src/ (a work tree others are editing may not compile).
+    let srcRoot = ROOT;
+    if (process.env.ORCH_IMAGE_SRC === 'HEAD') {
+      srcRoot = path.join(ctx, '.src');
+      fs.mkdirSync(srcRoot);
+      execFileSync('sh', ['-c', `git -C "${ROOT}" archive HEAD src package.json tsconfig.json tsconfig.build.json | tar -x -C "${srcRoot}"`]);
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(srcRoot, 'node_modules'));
+    }
+    // Type errors are the typecheck's business (npm run typecheck), not this build's: tsc emits the
+    // JavaScript anyway, and the image must at least contain the entry point.
+    try {
+      execFileSync(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', path.join(ctx, 'dist')], { cwd: srcRoot, stdio: 'pipe' });
+    } catch (e) {
+      if (!fs.existsSync(path.join(ctx, 'dist/main.js'))) throw e;
+    }
+    fs.rmSync(path.join(ctx, '.src'), { recursive: true, force: true });
+    for (const f of ['package.json', 'package-lock.json', 'Dockerfile', '.dockerignore', 'install/Dockerfile.netmon']) {
+      fs.mkdirSync(path.dirname(path.join(ctx, f)), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, f), path.join(ctx, f));
+    }
     execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ctx, stdio: 'pipe' });
-    const stream = await docker.buildImage(tar.pack(ctx) as unknown as NodeJS.ReadableStream, { t: tag, buildargs: { NODE_IMAGE: 'orch-test/node-base:latest' } } as Docker.ImageBuildOptions);
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
-        const failed = err ?? (out.find((o) => o.error) ? new Error(out.find((o) => o.error)!.error) : null);
-        if (failed) reject(failed);
-        else resolve();
-      }),
-    );
+    const t2 = Date.now();
+    await build(docker, ctx, 'Dockerfile', agent, base);
+    await build(docker, ctx, 'install/Dockerfile.netmon', netmon, base);
+    const t3 = Date.now();
+    const size = async (tag: string) => (await docker.getImage(tag).inspect()).Size;
+    return {
+      agent,
+      netmon,
+      base,
+      seconds: { base: (t1 - t0) / 1000, context: (t2 - t1) / 1000, build: (t3 - t2) / 1000 },
+      sizes: { base: await size(base), agent: await size(agent), netmon: await size(netmon) },
+    };
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
   }
+}
+
+/** The agent image alone (older callers). */
+export async function buildAgentImage(docker: Docker, tag: string): Promise<void> {
+  const built = await buildImages(docker);
+  const [repo, version = 'latest'] = tag.split(':') as [string, string?];
+  if (tag !== built.agent) await docker.getImage(built.agent).tag({ repo, tag: version });
+}
+
+/**
+ * Whether this machine's engine can run a --privileged container: runc grants every capability the
+ * kernel knows, which fails when dockerd's bounding set lacks one (these machines lack CAP_SYS_RESOURCE).
+ */
+export function canRunPrivileged(): boolean {
+  const last = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  const bnd = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]}`);
+  return bnd === (1n << BigInt(last + 1)) - 1n;
+}
+
+/** install.sh's --netmon-unprivileged: what the sidecar needs, when --privileged cannot be had. */
+export const NETMON_UNPRIVILEGED = {
+  CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'],
+  DeviceCgroupRules: ['c *:* rmw'],
+  SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+  // --security-opt systempaths=unconfined, as the CLI sends it: a writable /proc/sys (sysctls such as proxy_arp).
+  MaskedPaths: [] as string[],
+  ReadonlyPaths: [] as string[],
+};
+
+/** The sidecar's HostConfig as CONTRACT §1 gives it (privileged where the engine can grant it). */
+export function netmonHostConfig(): Docker.HostConfig {
+  return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...(canRunPrivileged() ? { Privileged: true } : NETMON_UNPRIVILEGED) };
+}
+
+/**
+ * Stops a private engine that ran host-network containers: dockerd leaves the host's netns mounted
+ * at <exec-root>/netns/default, which the engine's own stop() cannot remove (EBUSY).
+ */
+export async function stopEngine(engine: { dir: string | null; halt(): Promise<void>; stop(): Promise<void> }): Promise<void> {
+  if (engine.dir) {
+    await engine.halt();
+    const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${engine.dir}/`));
+    for (const m of mounts.sort().reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+  }
+  await engine.stop();
 }
