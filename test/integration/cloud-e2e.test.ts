@@ -303,8 +303,11 @@ describe('cloud link end to end', () => {
     }, 60_000, 100);
     assert.ok(steps.has('deleting_runtimes') || steps.has('cleaning_networks') || steps.has('deleting_netmon'), [...steps].join(','));
     assert.deepEqual(await labelledObjects(engine), []);
-    const left = (await engine.docker.listContainers({ all: true })).map((c) => c.Names[0]);
-    assert.deepEqual(left, ['/bystander'], 'netmon and the agent container (found by label) are gone; others untouched');
+    // removing_self records `done` before the agent's container goes (a kept volume must not tell the next
+    // agent an uninstall is under way), so its removal is awaited, not assumed.
+    const left = async () => (await engine.docker.listContainers({ all: true })).map((c) => c.Names[0]);
+    await waitFor('the agent container removed', async () => !(await left()).includes('/some_agent_name'), 20_000);
+    assert.deepEqual(await left(), ['/bystander'], 'netmon and the agent container (found by label) are gone; others untouched');
     const again = await cloud.call('delete_orchestrator', { correlation_id: 'u2' });
     assert.equal(again.status, 'accepted');
     await waitFor('second uninstall done', async () => (await deviceStatus('__orchestrator__')).step === 'done', 30_000, 100);
