@@ -68,9 +68,10 @@ export function setLifecycle(store: Store, name: string, action: LifecycleAction
     r.running = action !== 'stop';
     if (action === 'restart') r.restartCount += 1;
     if (action !== 'stop') {
-      // An operator's start clears a crash-loop wait.
+      // An operator's start clears a crash-loop wait; the exit already accounted is not counted again.
       r.status.backoffUntil = null;
       r.status.crashCount = 0;
+      r.status.lastStartedAt = null;
     }
     return true;
   });
