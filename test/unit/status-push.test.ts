@@ -139,3 +139,16 @@ test('nothing is pushed while the socket is disconnected, nor after detach', () 
   mock.timers.tick(5000);
   assert.equal(s.volatile.length, 1, 'a detached StatusPush neither fires its held push nor listens');
 });
+test('a phase change is pushed at once, even within a second of the previous push', () => {
+  store.set('plc-a', 'Creating');
+  mock.timers.tick(50);
+  store.set('plc-a', 'Running', [cond('Running', 'True')]);
+  assert.deepEqual(phases(), ['Creating', 'Running'], 'the phase change must not wait for the throttle');
+  mock.timers.tick(50);
+  store.set('plc-a', 'Running', [cond('Running', 'False')]); // conditions only: held
+  mock.timers.tick(100);
+  store.set('plc-a', 'Failed', [cond('Running', 'False')]); // a phase change while a push is held
+  assert.deepEqual(phases(), ['Creating', 'Running', 'Failed']);
+  mock.timers.tick(5000);
+  assert.deepEqual(phases(), ['Creating', 'Running', 'Failed'], 'the held push is superseded, not sent late');
+});

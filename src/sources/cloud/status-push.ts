@@ -1,5 +1,5 @@
-// runtime_status (CONTRACT §3 extension): pushed when a runtime's phase or a condition changes, at most
-// once per runtime per second, volatile.
+// runtime_status (CONTRACT §3 extension): pushed when a runtime's phase or a condition changes, volatile.
+// A phase change goes out at once; changes of conditions alone at most once per runtime per second.
 import type { Socket } from 'socket.io-client';
 import type { RuntimeRecord } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
@@ -10,7 +10,7 @@ const MIN_GAP_MS = 1000;
 const fingerprint = (r: RuntimeRecord) => JSON.stringify([r.status.phase, r.status.observedGeneration, r.status.conditions.map((c) => [c.type, c.status, c.reason])]);
 
 export class StatusPush {
-  private readonly sent = new Map<string, { fp: string; at: number }>();
+  private readonly sent = new Map<string, { fp: string; phase: string; at: number }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private socket: Socket | null = null;
   private readonly onChange = () => this.scan();
@@ -35,7 +35,16 @@ export class StatusPush {
     for (const [name, r] of Object.entries(this.store.state.runtimes)) {
       const fp = fingerprint(r);
       const last = this.sent.get(name);
-      if (last?.fp === fp || this.timers.has(name)) continue;
+      if (last?.fp === fp) continue;
+      if (last && last.phase !== r.status.phase) {
+        // A phase change supersedes a held push of conditions: sent now, with the latest state.
+        const held = this.timers.get(name);
+        if (held) clearTimeout(held);
+        this.timers.delete(name);
+        this.send(name);
+        continue;
+      }
+      if (this.timers.has(name)) continue;
       const wait = last ? Math.max(0, last.at + MIN_GAP_MS - Date.now()) : 0;
       if (wait === 0) this.send(name);
       else this.timers.set(name, setTimeout(() => (this.timers.delete(name), this.send(name)), wait));
@@ -45,7 +54,7 @@ export class StatusPush {
   private send(name: string): void {
     const r = this.store.state.runtimes[name];
     if (!r || !this.socket?.connected) return;
-    this.sent.set(name, { fp: fingerprint(r), at: Date.now() });
+    this.sent.set(name, { fp: fingerprint(r), phase: r.status.phase, at: Date.now() });
     sendEvent(this.socket, 'runtime_status', {
       agent_id: this.agentId,
       device_id: name,
