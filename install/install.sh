@@ -1,18 +1,323 @@
 #!/usr/bin/env bash
-# Installs the agent on an edge box: the shared volume and the agent container, with the names and
-# labels of CONTRACT §1. Usage: install.sh [image]   (default: orchestrator-agent:latest)
+# Installs orchestrator-agent on an edge box (docs/installation.md):
+#   1. enrolls the device once, as the Python agent's newest installer does: an id from the enrollment
+#      server, a key and a CSR with CN = id and extendedKeyUsage clientAuth, the certificate it signs,
+#      checked to be a client certificate for that key (an enrolled box keeps its identity);
+#   2. the shared volume, the netmon sidecar and the agent, with the names, labels, mounts and flags of
+#      CONTRACT §1. The agent is never started before the certificate exists.
+# Re-running it is safe: it keeps the certificate and re-creates the two containers (an upgrade).
+# `--uninstall` removes the containers and the volume and keeps the certificate unless --purge.
+# Docker is reached through DOCKER_HOST (default unix:///var/run/docker.sock); that socket is the one
+# mounted into the agent.
 set -euo pipefail
-IMAGE=${1:-orchestrator-agent:latest}
-MTLS_DIR=${ORCH_MTLS_DIR:-$HOME/.mtls}
-for f in client.crt client.key; do
-  [ -r "$MTLS_DIR/$f" ] || { echo "install: missing $MTLS_DIR/$f (the device certificate)" >&2; exit 1; }
+
+readonly AGENT_NAME=orchestrator_agent NETMON_NAME=autonomy_netmon VOLUME=orchestrator-shared
+readonly E_USAGE=2 E_ROOT=3 E_DOCKER=4 E_ENROLL=5 E_CERT=6 E_RUN=7
+
+usage() {
+  cat <<'EOF'
+usage: install.sh [options]            install (enroll if needed, then start the sidecar and the agent)
+       install.sh --uninstall [--purge] [--keep-data]
+
+  --server URL           enrollment server (ORCH_ENROLL_URL; default https://api.autonomylogic.com)
+  --cloud-url URL|off    the agent's ORCH_CLOUD_URL (default: the agent's own default)
+  --ca-file FILE         CA to trust for the enrollment server; also installed as <mtls dir>/ca.crt,
+                         which the agent adds to its trust store for the cloud (ORCH_CA_FILE)
+  --mtls-dir DIR         where client.crt/client.key live (ORCH_MTLS_DIR; default $HOME/.mtls)
+  --agent-image IMAGE    (ORCH_AGENT_IMAGE; default ghcr.io/autonomy-logic/orchestrator-agent:latest)
+  --netmon-image IMAGE   (ORCH_NETMON_IMAGE; default ghcr.io/autonomy-logic/orchestrator-netmon:latest)
+  --network NAME         the agent container's network (ORCH_AGENT_NETWORK; default: the engine's default)
+  --runtime-image REPO   the agent's ORCH_RUNTIME_IMAGE
+  --wifi-interfaces LIST netmon's ORCH_NETMON_WIFI_INTERFACES (CONTRACT §9.2)
+  --serial-globs LIST    netmon's ORCH_NETMON_SERIAL_GLOBS (§9.4)
+  --serial-majors LIST   the agent's ORCH_SERIAL_MAJORS (§9.4)
+  --ice-servers LIST     the agent's ORCH_WEBRTC_ICE_SERVERS (§9.5; empty = none)
+  -e, --env KEY=VALUE    another variable for the agent (repeatable)
+  --netmon-env KEY=VALUE another variable for the sidecar (repeatable)
+  --netmon-unprivileged  run the sidecar with the capabilities it needs instead of --privileged, for an
+                         engine that cannot grant --privileged (a dockerd without every capability)
+                         (ORCH_NETMON_PRIVILEGED=0)
+  --reenroll             enroll again even if a certificate exists (a NEW identity)
+  --uninstall            remove the containers and the volume (runtimes are left alone)
+  --purge                with --uninstall: also remove client.crt, client.key, ca.crt
+  --keep-data            with --uninstall: keep the volume (state.json, the desired state)
+  -h, --help
+
+Exit codes: 2 usage, 3 not root, 4 no Docker, 5 enrollment failed or refused, 6 bad certificate,
+7 a container did not start.
+EOF
+}
+
+die() {
+  local code=$1
+  shift
+  printf 'install: error: %s\n' "$*" >&2
+  exit "$code"
+}
+say() { printf 'install: %s\n' "$*"; }
+
+# ---- options --------------------------------------------------------------------------------------
+SERVER_URL=${ORCH_ENROLL_URL:-https://api.autonomylogic.com}
+CA_FILE=${ORCH_CA_FILE:-}
+MTLS_DIR=${ORCH_MTLS_DIR:-${HOME:-/root}/.mtls}
+AGENT_IMAGE=${ORCH_AGENT_IMAGE:-ghcr.io/autonomy-logic/orchestrator-agent:latest}
+NETMON_IMAGE=${ORCH_NETMON_IMAGE:-ghcr.io/autonomy-logic/orchestrator-netmon:latest}
+AGENT_NETWORK=${ORCH_AGENT_NETWORK:-}
+NETMON_PRIVILEGED=${ORCH_NETMON_PRIVILEGED:-1}
+MODE=install PURGE=0 KEEP_DATA=0 REENROLL=0
+AGENT_ENV=() NETMON_ENV=()
+# Variables taken from the installer's environment when set (an empty value is passed on: it means "none").
+for v in ORCH_CLOUD_URL ORCH_RUNTIME_IMAGE ORCH_RUNTIME_PORT ORCH_LOG_LEVEL ORCH_CLOUD_TRANSPORTS ORCH_LEGACY_EMITS \
+  ORCH_HEARTBEAT_INTERVAL_MS ORCH_RESYNC_INTERVAL_MS ORCH_RUN_COMMAND_TIMEOUT_MS ORCH_MAX_ACK_BYTES \
+  ORCH_SERIAL_MAJORS ORCH_WEBRTC_ICE_SERVERS ORCH_WEBRTC_HOST_ADDRESSES; do
+  if [ -n "${!v+x}" ]; then AGENT_ENV+=("$v=${!v}"); fi
 done
-docker volume create orchestrator-shared >/dev/null
-docker rm -f orchestrator_agent >/dev/null 2>&1 || true
-docker run -d --name orchestrator_agent --restart unless-stopped \
-  --label edge.autonomy.role=orchestrator-agent --label edge.autonomy.managed=true \
-  -v /var/run/docker.sock:/var/run/docker.sock \
-  -v orchestrator-shared:/var/orchestrator \
-  -v "$MTLS_DIR":/root/.mtls:ro \
-  "$IMAGE" run
-echo "orchestrator_agent started; check it with: docker exec orchestrator_agent node dist/main.js state"
+for v in ORCH_LOG_LEVEL ORCH_NETMON_DEBOUNCE_MS ORCH_NETMON_WIFI_INTERFACES ORCH_NETMON_SERIAL_GLOBS ORCH_NETMON_SERIAL_BY_ID_DIR; do
+  if [ -n "${!v+x}" ]; then NETMON_ENV+=("$v=${!v}"); fi
+done
+
+need_arg() { [ $# -ge 2 ] || die $E_USAGE "$1 needs a value (see --help)"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --server) need_arg "$@"; SERVER_URL=$2; shift ;;
+    --cloud-url) need_arg "$@"; AGENT_ENV+=("ORCH_CLOUD_URL=$2"); shift ;;
+    --ca-file) need_arg "$@"; CA_FILE=$2; shift ;;
+    --mtls-dir) need_arg "$@"; MTLS_DIR=$2; shift ;;
+    --agent-image) need_arg "$@"; AGENT_IMAGE=$2; shift ;;
+    --netmon-image) need_arg "$@"; NETMON_IMAGE=$2; shift ;;
+    --network) need_arg "$@"; AGENT_NETWORK=$2; shift ;;
+    --runtime-image) need_arg "$@"; AGENT_ENV+=("ORCH_RUNTIME_IMAGE=$2"); shift ;;
+    --wifi-interfaces) need_arg "$@"; NETMON_ENV+=("ORCH_NETMON_WIFI_INTERFACES=$2"); shift ;;
+    --serial-globs) need_arg "$@"; NETMON_ENV+=("ORCH_NETMON_SERIAL_GLOBS=$2"); shift ;;
+    --serial-majors) need_arg "$@"; AGENT_ENV+=("ORCH_SERIAL_MAJORS=$2"); shift ;;
+    --ice-servers) need_arg "$@"; AGENT_ENV+=("ORCH_WEBRTC_ICE_SERVERS=$2"); shift ;;
+    -e | --env) need_arg "$@"; [[ $2 == ?*=* ]] || die $E_USAGE "$1 wants KEY=VALUE, got '$2'"; AGENT_ENV+=("$2"); shift ;;
+    --netmon-env) need_arg "$@"; [[ $2 == ?*=* ]] || die $E_USAGE "$1 wants KEY=VALUE, got '$2'"; NETMON_ENV+=("$2"); shift ;;
+    --netmon-unprivileged) NETMON_PRIVILEGED=0 ;;
+    --reenroll) REENROLL=1 ;;
+    --uninstall) MODE=uninstall ;;
+    --purge) PURGE=1 ;;
+    --keep-data) KEEP_DATA=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) die $E_USAGE "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+if [ "$MODE" = install ] && { [ "$PURGE" = 1 ] || [ "$KEEP_DATA" = 1 ]; }; then die $E_USAGE "--purge and --keep-data go with --uninstall"; fi
+
+# ---- preconditions (only shell builtins until Docker is found) -------------------------------------
+[ "${EUID:-$(id -u)}" -eq 0 ] || die $E_ROOT "run as root (sudo $0 ...): the installer writes the device key and starts privileged containers"
+command -v docker >/dev/null 2>&1 || die $E_DOCKER "the docker CLI is not installed (install Docker Engine first: https://docs.docker.com/engine/install/)"
+DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
+export DOCKER_HOST
+case $DOCKER_HOST in
+  unix://*) DOCKER_SOCKET=${DOCKER_HOST#unix://} ;;
+  *) die $E_DOCKER "DOCKER_HOST=$DOCKER_HOST: only a local unix socket can be given to the agent" ;;
+esac
+docker_err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null) || die $E_DOCKER "cannot reach the Docker engine at $DOCKER_HOST: ${docker_err:-no answer} (is dockerd running?)"
+
+exists() { docker inspect --type "$1" "$2" >/dev/null 2>&1; }
+
+remove_container() {
+  if exists container "$1"; then
+    docker stop -t 10 "$1" >/dev/null 2>&1 || true
+    docker rm -f "$1" >/dev/null
+    say "removed container $1"
+  fi
+}
+
+# ---- uninstall ------------------------------------------------------------------------------------
+if [ "$MODE" = uninstall ]; then
+  remove_container "$AGENT_NAME"
+  remove_container "$NETMON_NAME"
+  if [ "$KEEP_DATA" = 0 ] && exists volume "$VOLUME"; then
+    docker volume rm "$VOLUME" >/dev/null || die $E_RUN "could not remove volume $VOLUME (still in use?)"
+    say "removed volume $VOLUME"
+  fi
+  runtimes=$(docker ps -aq --filter label=edge.autonomy.role=runtime --filter label=edge.autonomy.managed=true | wc -l)
+  if [ "$runtimes" -gt 0 ]; then
+    say "$runtimes runtime container(s) are left as they are (delete them from the cloud before uninstalling, or docker rm them)"
+  fi
+  if [ "$PURGE" = 1 ]; then
+    rm -f "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key" "$MTLS_DIR/ca.crt"
+    say "removed the device certificate from $MTLS_DIR"
+  else
+    say "kept the device certificate in $MTLS_DIR (--purge removes it)"
+  fi
+  exit 0
+fi
+
+# ---- enrollment -----------------------------------------------------------------------------------
+command -v openssl >/dev/null 2>&1 || die $E_ENROLL "openssl is not installed (apt-get install openssl)"
+
+# json_get KEY < body: the first value of "KEY" in a JSON text (strings unescaped; numbers as written).
+json_get() {
+  awk -v key="$1" '
+    { s = s $0 "\n" }
+    END {
+      if (!match(s, "\"" key "\"[ \t\r\n]*:[ \t\r\n]*")) exit 1
+      s = substr(s, RSTART + RLENGTH)
+      if (substr(s, 1, 1) != "\"") { if (match(s, /^[^,}\] \t\r\n]+/)) print substr(s, 1, RLENGTH); exit 0 }
+      out = ""
+      for (i = 2; i <= length(s); i++) {
+        c = substr(s, i, 1)
+        if (c == "\"") { printf "%s", out; exit 0 }
+        if (c == "\\") {
+          i++; c = substr(s, i, 1)
+          if (c == "n") c = "\n"; else if (c == "r") c = "\r"; else if (c == "t") c = "\t"
+        }
+        out = out c
+      }
+      exit 1
+    }'
+}
+
+# check_certificate CRT KEY [ID]: a current client certificate for that key (and that CN).
+check_certificate() {
+  local crt=$1 key=$2 id=${3:-} cn
+  openssl x509 -in "$crt" -noout >/dev/null 2>&1 || { echo "$crt is not a PEM certificate"; return 1; }
+  openssl x509 -in "$crt" -noout -purpose | grep -q '^SSL client : Yes' || { echo "$crt is not a client certificate (no clientAuth purpose)"; return 1; }
+  [ "$(openssl x509 -in "$crt" -noout -pubkey)" = "$(openssl pkey -in "$key" -pubout 2>/dev/null)" ] || { echo "$crt does not belong to the key $key"; return 1; }
+  openssl x509 -in "$crt" -noout -checkend 0 >/dev/null || { echo "$crt has expired ($(openssl x509 -in "$crt" -noout -enddate))"; return 1; }
+  cn=$(openssl x509 -in "$crt" -noout -subject -nameopt RFC2253 | sed -n 's/^subject=.*CN=\([^,]*\).*$/\1/p')
+  [ -n "$cn" ] || { echo "$crt has no CN (the agent id)"; return 1; }
+  if [ -n "$id" ] && [ "$cn" != "$id" ]; then echo "$crt is for CN=$cn, not the id $id"; return 1; fi
+  echo "$cn"
+}
+
+CURL_OPTS=(--silent --show-error --max-time 60 --retry 2)
+if [ -n "$CA_FILE" ]; then
+  [ -r "$CA_FILE" ] || die $E_USAGE "--ca-file $CA_FILE cannot be read"
+  openssl x509 -in "$CA_FILE" -noout >/dev/null 2>&1 || die $E_USAGE "--ca-file $CA_FILE is not a PEM certificate"
+  CURL_OPTS+=(--cacert "$CA_FILE")
+fi
+
+enroll() {
+  command -v curl >/dev/null 2>&1 || die $E_ENROLL "curl is not installed (apt-get install curl)"
+  local tmp status body id cert message code
+  tmp=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: tmp is local
+  trap "rm -rf '$tmp'" EXIT
+  say "enrolling with $SERVER_URL"
+  status=$(curl "${CURL_OPTS[@]}" -o "$tmp/id.json" -w '%{http_code}' "$SERVER_URL/orchestrators/id" 2>"$tmp/err") ||
+    die $E_ENROLL "cannot reach the enrollment server $SERVER_URL: $(cat "$tmp/err")"
+  body=$(cat "$tmp/id.json")
+  [ "$status" = 200 ] || die $E_ENROLL "the enrollment server refused to give an id (HTTP $status): $(json_get message <<<"$body" || printf '%.200s' "$body")"
+  id=$(json_get id <<<"$body") || die $E_ENROLL "no id in the enrollment server's answer: $(printf '%.200s' "$body")"
+  [[ $id =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ ]] || die $E_ENROLL "the enrollment server gave an unusable id '$id'"
+
+  (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:4096 -out "$tmp/client.key" 2>/dev/null) || die $E_ENROLL "openssl could not make a key"
+  # Subject as the Python agent's installer; keyUsage adds digitalSignature, which a TLS client key
+  # needs (OpenSSL's own "SSL client" purpose check refuses a keyUsage without it).
+  cat >"$tmp/csr.cnf" <<EOF
+[req]
+prompt = no
+distinguished_name = dn
+req_extensions = v3_req
+[dn]
+C = BR
+ST = SP
+L = SaoPaulo
+O = AutonomyLogic
+OU = Production
+CN = $id
+[v3_req]
+keyUsage = critical, digitalSignature, keyEncipherment, dataEncipherment
+extendedKeyUsage = clientAuth
+EOF
+  openssl req -new -key "$tmp/client.key" -config "$tmp/csr.cnf" -out "$tmp/client.csr" 2>"$tmp/err" || die $E_ENROLL "openssl could not make the CSR: $(cat "$tmp/err")"
+
+  status=$(curl "${CURL_OPTS[@]}" -o "$tmp/enroll.json" -w '%{http_code}' -F "csr=@$tmp/client.csr" "$SERVER_URL/orchestrators/enroll" 2>"$tmp/err") ||
+    die $E_ENROLL "cannot reach the enrollment server $SERVER_URL: $(cat "$tmp/err")"
+  body=$(cat "$tmp/enroll.json")
+  message=$(json_get message <<<"$body" || true)
+  code=$(json_get statusCode <<<"$body" || echo "$status")
+  if [ "$status" != 200 ] || [ "$code" != 200 ]; then
+    die $E_ENROLL "enrollment refused by $SERVER_URL (HTTP $status, statusCode $code): ${message:-$(printf '%.200s' "$body")}"
+  fi
+  cert=$(json_get certificate <<<"$body") || die $E_ENROLL "no certificate in the enrollment answer: $(printf '%.200s' "$body")"
+  printf '%s\n' "$cert" >"$tmp/client.crt"
+  check_certificate "$tmp/client.crt" "$tmp/client.key" "$id" >"$tmp/check" || die $E_CERT "the enrollment server's certificate is refused: $(cat "$tmp/check")"
+
+  mkdir -p "$MTLS_DIR"
+  chmod 700 "$MTLS_DIR"
+  install -m 0600 "$tmp/client.key" "$MTLS_DIR/client.key.new"
+  install -m 0644 "$tmp/client.crt" "$MTLS_DIR/client.crt.new"
+  mv -f "$MTLS_DIR/client.key.new" "$MTLS_DIR/client.key"
+  mv -f "$MTLS_DIR/client.crt.new" "$MTLS_DIR/client.crt"
+  rm -rf "$tmp"
+  trap - EXIT
+  say "enrolled as $id${message:+ ($message)}; certificate in $MTLS_DIR/client.crt"
+}
+
+if [ "$REENROLL" = 0 ] && [ -e "$MTLS_DIR/client.crt" ] && [ -e "$MTLS_DIR/client.key" ]; then
+  check=$(check_certificate "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key") ||
+    die $E_CERT "$check; fix it or enroll again with --reenroll (that makes a NEW identity)"
+  say "already enrolled as $check (kept; --reenroll makes a new identity)"
+else
+  enroll
+fi
+if [ -n "$CA_FILE" ]; then install -m 0644 "$CA_FILE" "$MTLS_DIR/ca.crt"; fi
+ID=$(check_certificate "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key") || die $E_CERT "$ID"
+
+# ---- containers -----------------------------------------------------------------------------------
+for image in "$AGENT_IMAGE" "$NETMON_IMAGE"; do
+  if ! exists image "$image"; then
+    say "pulling $image"
+    docker pull "$image" >/dev/null || die $E_RUN "image $image is not on this engine and cannot be pulled"
+  fi
+done
+if [ -n "$AGENT_NETWORK" ] && [ "$AGENT_NETWORK" != host ] && ! exists network "$AGENT_NETWORK"; then
+  die $E_USAGE "--network $AGENT_NETWORK: no such Docker network (create it first: docker network create $AGENT_NETWORK)"
+fi
+
+if ! exists volume "$VOLUME"; then
+  docker volume create --label edge.autonomy.managed=true "$VOLUME" >/dev/null
+  say "created volume $VOLUME"
+fi
+
+remove_container "$AGENT_NAME"
+remove_container "$NETMON_NAME"
+
+netmon_args=(--name "$NETMON_NAME" --restart unless-stopped
+  --label edge.autonomy.role=netmon --label edge.autonomy.managed=true
+  --network=host --pid=host
+  -v /dev:/dev -v "$VOLUME:/var/orchestrator")
+if [ "$NETMON_PRIVILEGED" = 0 ]; then
+  # What netmon does (CONTRACT §6, §9): netlink and links (NET_ADMIN), DHCP raw sockets (NET_RAW),
+  # nsenter into runtimes (SYS_ADMIN, SYS_PTRACE), device nodes (MKNOD, every char device), sysctls
+  # such as proxy_arp (a writable /proc/sys).
+  netmon_args+=(--cap-add NET_ADMIN --cap-add NET_RAW --cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD
+    --device-cgroup-rule 'c *:* rmw' --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+    --security-opt systempaths=unconfined)
+else
+  netmon_args+=(--privileged)
+fi
+if [ -d /run/udev ]; then netmon_args+=(-v /run/udev:/run/udev:ro); fi
+for e in "${NETMON_ENV[@]}"; do netmon_args+=(-e "$e"); done
+if ! run_err=$(docker run -d "${netmon_args[@]}" "$NETMON_IMAGE" netmon 2>&1 >/dev/null); then
+  docker rm -f "$NETMON_NAME" >/dev/null 2>&1 || true
+  case $run_err in
+    *"apply caps"*) die $E_RUN "could not start $NETMON_NAME: this engine cannot grant --privileged (its dockerd lacks a capability); --netmon-unprivileged runs the sidecar with only the capabilities it needs. Docker said: $run_err" ;;
+    *) die $E_RUN "could not start $NETMON_NAME: $run_err" ;;
+  esac
+fi
+if [ "$NETMON_PRIVILEGED" = 0 ]; then say "started $NETMON_NAME ($NETMON_IMAGE, capabilities instead of --privileged)"; else say "started $NETMON_NAME ($NETMON_IMAGE)"; fi
+
+agent_args=(--name "$AGENT_NAME" --restart unless-stopped
+  --label edge.autonomy.role=orchestrator-agent --label edge.autonomy.managed=true
+  -v "$DOCKER_SOCKET:/var/run/docker.sock" -v "$VOLUME:/var/orchestrator" -v "$MTLS_DIR:/root/.mtls:ro"
+  -e ORCH_MTLS_DIR=/root/.mtls -e HOST_NAME="$AGENT_NAME")
+if [ -n "$AGENT_NETWORK" ]; then agent_args+=(--network "$AGENT_NETWORK"); fi
+for e in "${AGENT_ENV[@]}"; do agent_args+=(-e "$e"); done
+docker run -d "${agent_args[@]}" "$AGENT_IMAGE" run >/dev/null || die $E_RUN "could not start $AGENT_NAME"
+say "started $AGENT_NAME ($AGENT_IMAGE) as $ID"
+
+for c in "$NETMON_NAME" "$AGENT_NAME"; do
+  state=$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$c")
+  case $state in
+    running*) ;;
+    *) die $E_RUN "$c is $state; see: docker logs $c" ;;
+  esac
+done
+say "done. Check with: docker exec $AGENT_NAME node dist/main.js doctor"
