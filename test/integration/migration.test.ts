@@ -19,6 +19,8 @@ let dataDir: string;
 let agent: Agent;
 let stopAgent: () => Promise<void>;
 const ids = new Map<string, string>();
+const macs = new Map<string, string>();
+const startedAt = new Map<string, string>();
 
 /** Creates a runtime the way the Python agent (HEAD) does: no labels, restart policy always. */
 async function pythonStyleRuntime(name: string, ip: string): Promise<{ mac: string; internalIp: string }> {
@@ -33,6 +35,7 @@ async function pythonStyleRuntime(name: string, ip: string): Promise<{ mac: stri
   await engine.docker.getNetwork(mv).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: ip } } });
   const info = await c.inspect();
   ids.set(name, c.id);
+  startedAt.set(name, info.State.StartedAt);
   return { mac: info.NetworkSettings.Networks[mv]!.MacAddress, internalIp: info.NetworkSettings.Networks[`${name}_internal`]!.IPAddress };
 }
 
@@ -46,8 +49,13 @@ before(async () => {
   for (const [i, name] of ['plc-legacy-a', 'plc-legacy-b'].entries()) {
     const ip = `198.51.100.${40 + i}`;
     const { mac, internalIp } = await pythonStyleRuntime(name, ip);
-    // What HEAD persists: the vNIC configs as received, annotated with the MAC the endpoint really got.
-    vnics[name] = [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip, subnet: '255.255.255.192', gateway: '198.51.100.1', mac_address: mac, _interface_type: 'ethernet', docker_network_name: `macvlan_${lan.parent}_198.51.100.0_26` }];
+    macs.set(name, mac);
+    vnics[name] =
+      i === 0
+        ? // What HEAD persists: the vNIC configs as received, annotated with the MAC the endpoint really got.
+          [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip, subnet: '255.255.255.192', gateway: '198.51.100.1', mac_address: mac, _interface_type: 'ethernet', docker_network_name: `macvlan_${lan.parent}_198.51.100.0_26` }]
+        : // What v1 persists: the configs as received, without the MAC Docker gave the endpoint.
+          [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'manual', ip_address: `${ip}/26`, parent_subnet: '198.51.100.0/26', parent_gateway: '198.51.100.1' }];
     clients[name] = { ip: internalIp, name };
   }
   clients['plc-orphan'] = { ip: '198.18.9.9', name: 'plc-orphan' };
@@ -75,6 +83,13 @@ test('the Python agent runtimes are imported and their containers adopted, not r
     assert.equal(c.Id, id, `${name} kept its container`);
     assert.equal(c.HostConfig.RestartPolicy?.Name, 'no');
     assert.equal(c.State.Running, true);
+    // The PLC keeps its identity on the LAN (v1 never recorded the MAC Docker gave it) and is not restarted.
+    const mv = `macvlan_${lan.parent}_198.51.100.0_26`;
+    assert.equal(c.NetworkSettings.Networks[mv]!.MacAddress, macs.get(name), `${name} kept its MAC`);
+    assert.equal(agent.store.state.runtimes[name]!.spec.vnics[0]!.mac, macs.get(name), `${name}: the MAC it had is its spec's`);
+    assert.equal(agent.store.state.runtimes[name]!.spec.vnics[0]!.ip, c.NetworkSettings.Networks[mv]!.IPAddress);
+    assert.equal(c.State.StartedAt, startedAt.get(name), `${name} was not restarted`);
+    assert.equal(agent.store.state.runtimes[name]!.status.lastError, null);
   }
 });
 
