@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { apiVersion, dockerFromHost } from '../docker/client.js';
 import { CredentialsError, loadCredentials } from '../sources/cloud/credentials.js';
+import { migrate, NewerSchemaError } from '../store/migrations.js';
 import { stateSchema } from '../store/schema.js';
 
 type Level = 'OK' | 'WARN' | 'FAIL';
@@ -40,10 +41,12 @@ export async function doctor(config: Config): Promise<Check[]> {
 
   if (fs.existsSync(config.stateFile)) {
     try {
-      const s = stateSchema.parse(JSON.parse(fs.readFileSync(config.stateFile, 'utf8')));
+      const s = stateSchema.parse(migrate(JSON.parse(fs.readFileSync(config.stateFile, 'utf8'))));
       add('OK', 'state file', `${config.stateFile}: ${Object.keys(s.runtimes).length} runtime(s)`);
     } catch (e) {
-      add('FAIL', 'state file', `${config.stateFile} is not valid (${(e as Error).message.slice(0, 120)}); the agent would start from state.json.bak`);
+      if (e instanceof NewerSchemaError) {
+        add('FAIL', 'state file', `${e.message}: the agent refuses every request and changes nothing; upgrade the agent (or restore a state file of this version)`);
+      } else add('FAIL', 'state file', `${config.stateFile} is not valid (${(e as Error).message.slice(0, 120)}); the agent would start from state.json.bak`);
     }
   } else add('WARN', 'state file', `${config.stateFile} does not exist yet (first start)`);
 

@@ -230,12 +230,11 @@ function uninstallSteps(desired: Readonly<Record<string, RuntimeRecord>>, observ
   if (Object.keys(desired).length > 0 || observed.containers.some((c) => c.labels[LABEL.role] === 'runtime')) {
     return current === 'deleting_runtimes' ? [] : [{ ...base, action: 'uninstall', stage: 'deleting_runtimes', reason: 'runtimes remain' }];
   }
+  // Data volumes go with their runtimes' deletion (above); one of a runtime the agent never knew stays.
   const net = observed.networks.find((n) => n.labels[LABEL.role] === 'macvlan-network' || n.labels[LABEL.role] === 'internal-network');
-  const vol = observed.volumes.find((v) => v.labels[LABEL.role] === 'runtime-data');
-  if (net || vol) {
+  if (net) {
     if (current === 'deleting_runtimes') return [{ ...base, action: 'uninstall', stage: 'cleaning_networks', reason: 'agent networks remain' }];
-    if (net) return [{ ...base, action: 'removeNetwork', network: net.name, reason: 'uninstall: agent network' }];
-    return [{ ...base, action: 'removeVolume', volume: vol!.name, reason: 'uninstall: runtime data' }];
+    return [{ ...base, action: 'removeNetwork', network: net.name, reason: 'uninstall: agent network' }];
   }
   if (current === 'done') return [];
   const next: UninstallStage = current === 'deleting_runtimes' || current === 'cleaning_networks' ? 'deleting_netmon' : current === 'deleting_netmon' ? 'removing_self' : 'done';
