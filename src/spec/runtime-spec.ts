@@ -142,10 +142,4 @@ export const vnicMac = (spec: RuntimeSpec, v: VnicSpec) => v.mac ?? deriveMac(sp
 /** Merged DNS list of all vNICs, first occurrence kept. */
 export const mergedDns = (spec: RuntimeSpec) => [...new Set(spec.vnics.flatMap((v) => v.dns))];
 
-/** Hash of the normalized spec; a different hash means the container must be re-created. */
-export function specHash(spec: RuntimeSpec, image: string): string {
-  const canon = JSON.stringify({ image, vnics: spec.vnics.map((v) => ({ ...v, mac: vnicMac(spec, v) })), dns: mergedDns(spec) });
-  return createHash('sha256').update(canon).digest('hex').slice(0, 16);
-}
-
 export const sameSpec = (a: RuntimeSpec, b: RuntimeSpec) => JSON.stringify(a) === JSON.stringify(b);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { REQUEST_NAME_RE } from '../../src/spec/names.js';
-import { deriveMac, normalizeCreateRequest, runtimeSpecSchema, specHash } from '../../src/spec/runtime-spec.js';
+import { deriveMac, normalizeCreateRequest, runtimeSpecSchema } from '../../src/spec/runtime-spec.js';
+import { specHash } from '../../src/spec/spec-hash.js';
 
 const head = {
   correlation_id: 1,
@@ -105,13 +106,13 @@ test('derived MAC is stable, unicast and locally administered', () => {
   assert.match(a, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
 });
 
-test('spec hash changes with the spec and the image only', () => {
+test('spec hash changes with the spec (the version tag included), not with a copy', () => {
   const r = normalizeCreateRequest(head);
   assert.ok(r.ok);
-  const h1 = specHash(r.spec, 'img:latest');
-  assert.equal(h1, specHash(structuredClone(r.spec), 'img:latest'));
-  assert.notEqual(h1, specHash(r.spec, 'img:v2'));
+  const h1 = specHash(r.spec);
+  assert.equal(h1, specHash(structuredClone(r.spec)));
+  assert.notEqual(h1, specHash({ ...r.spec, runtimeVersion: 'v2' }));
   const changed = structuredClone(r.spec);
   changed.vnics[0]!.ip = '192.168.1.101';
-  assert.notEqual(h1, specHash(changed, 'img:latest'));
+  assert.notEqual(h1, specHash(changed));
 });
