@@ -14,7 +14,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
-import { buildImages, stopEngine, canRunPrivileged, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
+import { buildImages, enginePrivileged, stopEngine, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { NetmonClient } from '../support/netmon-process.js';
@@ -28,6 +28,7 @@ let lan: Lan;
 let agentContainer: Docker.Container;
 let netmonContainer: Docker.Container;
 let images: BuiltImages;
+let privileged = false;
 const LABELS = (role: string) => ({ 'edge.autonomy.role': role, 'edge.autonomy.managed': 'true' });
 /** The interface that carries this machine's default route: the sidecar must report it. */
 const hostIface = (JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[])[0]?.dev;
@@ -52,6 +53,7 @@ before(async () => {
   const buildSeconds = (Date.now() - t0) / 1000;
   const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
   process.stdout.write(`# images built in ${buildSeconds.toFixed(1)} s (base import ${images.seconds.base} s, context ${images.seconds.context} s, docker build ${images.seconds.build} s); sizes: base ${mb(images.sizes.base)}, agent ${mb(images.sizes.agent)}, netmon ${mb(images.sizes.netmon)}\n`);
+  privileged = await enginePrivileged(engine.docker, images.base);
   lan = createLan('198.51.100.0/26');
   await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
   netmonContainer = await engine.docker.createContainer({
@@ -59,7 +61,7 @@ before(async () => {
     Image: images.netmon,
     Labels: LABELS('netmon'),
     Env: ['ORCH_NETMON_DEBOUNCE_MS=200'],
-    HostConfig: netmonHostConfig(),
+    HostConfig: netmonHostConfig(privileged),
   });
   await netmonContainer.start();
   await engine.docker.createNetwork({ Name: 'agent_net', Driver: 'bridge', Internal: true });
@@ -108,7 +110,7 @@ test('the sidecar image serves its socket in the shared volume and reports this 
   assert.equal(hc[0], 'CMD');
   assert.equal((await execIn(netmonContainer, hc.slice(1))).code, 0);
   const inspected = await netmonContainer.inspect();
-  assert.deepEqual([inspected.HostConfig.NetworkMode, inspected.HostConfig.PidMode, inspected.HostConfig.Privileged], ['host', 'host', canRunPrivileged()]);
+  assert.deepEqual([inspected.HostConfig.NetworkMode, inspected.HostConfig.PidMode, inspected.HostConfig.Privileged], ['host', 'host', privileged]);
   // The tools of the contract are there, the real ones (busybox's ip has no -j).
   assert.equal((await execIn(netmonContainer, ['ip', '-j', 'link', 'show', 'lo'])).out.trim().startsWith('[{'), true);
   assert.match((await execIn(netmonContainer, ['udhcpc', '--help'])).out, /udhcpc/);

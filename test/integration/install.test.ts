@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
-import { buildImages, stopEngine, canRunPrivileged, NETMON_UNPRIVILEGED, type BuiltImages } from '../support/agent-image.js';
+import { buildImages, enginePrivileged, stopEngine, NETMON_UNPRIVILEGED, type BuiltImages } from '../support/agent-image.js';
 import { EnrollmentStub } from '../support/enrollment-stub.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { makePki, TestCloud, type Pki } from '../support/test-cloud.js';
@@ -22,8 +22,8 @@ import { waitFor } from '../support/wait.js';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SCRIPT = path.join(ROOT, 'install/install.sh');
 const DEFAULT_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
-/** These machines' dockerd cannot grant --privileged (no CAP_SYS_RESOURCE): the sidecar then runs with --netmon-unprivileged. */
-const PRIVILEGED = canRunPrivileged();
+/** docker 20.10 on these machines cannot grant --privileged (dockerd lacks CAP_SYS_RESOURCE): the sidecar then runs with --netmon-unprivileged. */
+let PRIVILEGED = false;
 const hostIface = (JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[])[0]?.dev;
 
 let engine: Engine;
@@ -94,6 +94,7 @@ before(async () => {
   fs.mkdirSync(path.join(tmp, 'home'));
   engine = await startPrivateEngine();
   images = await buildImages(engine.docker);
+  PRIVILEGED = await enginePrivileged(engine.docker, images.base);
   pki = makePki();
   stub = new EnrollmentStub(pki);
   await stub.start();

@@ -168,9 +168,27 @@ export const NETMON_UNPRIVILEGED = {
   ReadonlyPaths: [] as string[],
 };
 
+/**
+ * Whether this engine runs a --privileged container here: docker 20.10 grants every capability the
+ * kernel knows and fails without CAP_SYS_RESOURCE; docker 26 grants dockerd's own bounding set.
+ */
+export async function enginePrivileged(docker: Docker, image: string): Promise<boolean> {
+  if (canRunPrivileged()) return true;
+  const c = await docker.createContainer({ Image: image, Cmd: ['true'], HostConfig: { Privileged: true, NetworkMode: 'none' } });
+  try {
+    await c.start();
+    return true;
+  } catch (e) {
+    if (/apply caps/.test((e as Error).message)) return false;
+    throw e;
+  } finally {
+    await c.remove({ force: true });
+  }
+}
+
 /** The sidecar's HostConfig as CONTRACT §1 gives it (privileged where the engine can grant it). */
-export function netmonHostConfig(): Docker.HostConfig {
-  return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...(canRunPrivileged() ? { Privileged: true } : NETMON_UNPRIVILEGED) };
+export function netmonHostConfig(privileged: boolean): Docker.HostConfig {
+  return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...(privileged ? { Privileged: true } : NETMON_UNPRIVILEGED) };
 }
 
 /**
