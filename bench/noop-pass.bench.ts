@@ -2,7 +2,7 @@
 // Run as root: npm run bench   (starts a private engine; prints a Markdown table)
 import { performance } from 'node:perf_hooks';
 import { putRuntime } from '../src/store/desired-state.js';
-import { normalizeCreateRequest } from '../src/spec/runtime-spec.js';
+import { normalizeCreateRequest } from '../src/domain/runtime-spec.js';
 import { countDockerCalls, startAgent } from '../test/support/agent-fixture.js';
 import { buildBusyboxImage } from '../test/support/images.js';
 import { createLan } from '../test/support/lan.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { deriveMac, normalizeCreateRequest } from '../src/spec/runtime-spec.js';
+import { deriveMac, normalizeCreateRequest } from '../src/domain/runtime-spec.js';
 import { putRuntime } from '../src/store/desired-state.js';
 import { startAgent, TEST_IMAGE } from '../test/support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../test/support/images.js';

@@ -14,7 +14,7 @@ import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
 import { CredentialsError } from './sources/cloud/credentials.js';
-import { firstIssueMessage } from './spec/validation-error.js';
+import { firstIssueMessage } from './domain/validation-error.js';
 
 const USAGE = `usage: orchestrator-agent <command>
   run                         start the agent

@@ -1,7 +1,7 @@
 // The observed model: what the engine has of the agent's objects, read with a constant number of calls
 // (list containers, networks and volumes by label), whatever the number of runtimes.
 import type Docker from 'dockerode';
-import { LABEL } from '../spec/names.js';
+import { LABEL } from '../domain/names.js';
 
 export interface ObservedEndpoint {
   ip: string | null;

@@ -3,17 +3,17 @@
 // Config.MacAddress); the rest are connected before start, the internal network last.
 // API >= 1.44 takes every endpoint, each with its own MAC, at create.
 import type Docker from 'dockerode';
-import type { Attachment } from '../reconcilers/attachments.js';
-import type { RuntimeSpec } from '../spec/runtime-spec.js';
-import { DATA_MOUNT, dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../spec/names.js';
+import type { Attachment } from '../domain/attachments.js';
+import type { RuntimeSpec } from '../domain/runtime-spec.js';
+import { DATA_MOUNT, dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../domain/names.js';
 
 export interface RuntimeContainerInput {
   name: string;
   image: string;
   spec: RuntimeSpec;
   specHash: string;
-  /** Set when the ulimits are clamped: recorded on the container so the note outlives the agent process. */
-  ulimitNote: string | null;
+  /** Set when the ulimits are clamped (`rtprio=…,memlock=…`): recorded on the container, it outlives the agent process. */
+  ulimitsLabel: string | null;
   attachments: Attachment[]; // every one with a known network
   dns: string[];
   ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
@@ -42,7 +42,7 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
       [LABEL.specHash]: input.specHash,
       // The store is never the only copy of a desired spec (CONTRACT §8).
       [LABEL.spec]: JSON.stringify(input.spec),
-      ...(input.ulimitNote !== null ? { [LABEL.ulimits]: input.ulimitNote } : {}),
+      ...(input.ulimitsLabel !== null ? { [LABEL.ulimits]: input.ulimitsLabel } : {}),
     },
     HostConfig: {
       RestartPolicy: { Name: 'no' },

@@ -3,7 +3,7 @@
 // cgroup v2 leaves visible in mountinfo), then by the role label.
 import fs from 'node:fs';
 import type Docker from 'dockerode';
-import { LABEL } from '../spec/names.js';
+import { LABEL } from '../domain/names.js';
 
 const ID_RE = /(?:\/docker\/|\/docker-|\/containers\/)([0-9a-f]{64})/;
 

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import { firstIssueMessage } from '../spec/validation-error.js';
+import { firstIssueMessage } from '../domain/validation-error.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';

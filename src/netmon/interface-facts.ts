@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { formatCidr, parseCidr } from '../spec/ipv4.js';
+import { formatCidr, parseCidr } from '../domain/ipv4.js';
 import { isIgnoredInterface, type Iface } from './protocol.js';
 
 const run = promisify(execFile);

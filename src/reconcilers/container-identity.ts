@@ -2,7 +2,7 @@
 // adopted or recovered runtime keeps them (they become its spec's): a PLC that changed its MAC would be a
 // new device to ARP caches, DHCP reservations and MAC-based firewall rules (CONTRACT §8).
 import type Docker from 'dockerode';
-import type { RuntimeSpec, VnicSpec } from '../spec/runtime-spec.js';
+import type { RuntimeSpec, VnicSpec } from '../domain/runtime-spec.js';
 
 export interface MacvlanEndpoint {
   network: string;

@@ -9,8 +9,10 @@ import { UNINSTALL_STAGES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
 import { plan, type HostFacts } from './planner.js';
-import { crashBackoffMs, deriveStatus, failureBackoffMs, type Failure } from './status.js';
+import { crashBackoffMs, failureBackoffMs } from './restart-policy.js';
+import { deriveStatus, type Failure } from './status.js';
 import { isActionable, type Step } from './steps.js';
+import type { ReconcilerView } from './view.js';
 
 export interface ControllerDeps {
   docker: Docker;
@@ -30,7 +32,7 @@ export interface ControllerDeps {
 const STUCK_AFTER_MS = 5 * 60_000;
 const PULL_STUCK_AFTER_MS = 20 * 60_000;
 
-export class Controller {
+export class Controller implements ReconcilerView {
   private readonly queue = new PQueue({ concurrency: 4 });
   /** Pulls have a lane of their own: a slow download never holds up crash restarts or other runtimes. */
   private readonly pulls = new PQueue({ concurrency: 2 });
@@ -195,6 +197,7 @@ export class Controller {
       this.recovered = true;
     }
     if (this.forgiveExited) await this.forgive(observed);
+    this.d.executor.learnUlimits(observed.containers);
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     const justCrashed = await this.accountCrashes(steps, facts.now);
@@ -263,7 +266,7 @@ export class Controller {
         const step = stepOf.get(name);
         // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
         const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
-        rec.status = deriveStatus(rec, byName.get(name), step, failure, now, this.d.executor.ulimitNote, this.d.executor.nsMacs);
+        rec.status = deriveStatus(rec, byName.get(name), step, failure, now, this.d.executor.nsMacs);
       }
     });
   }

@@ -1,18 +1,19 @@
 // Carries out one planned step through dockerode. Idempotent where Docker allows it (an object that is
 // already there or already gone is success), and a failed container creation leaves nothing behind.
 import type Docker from 'dockerode';
+import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
 import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
-import { LABEL, labelsFor } from '../spec/names.js';
-import { mergedDns } from '../spec/runtime-spec.js';
-import { specHash } from '../spec/spec-hash.js';
+import { LABEL, labelsFor } from '../domain/names.js';
+import { mergedDns } from '../domain/runtime-spec.js';
+import { specHash } from '../domain/spec-hash.js';
 import type { Store } from '../store/store.js';
-import { attachmentsOf } from './attachments.js';
+import { attachmentsOf } from '../domain/attachments.js';
 import { keepIdentity, macvlanEndpoints } from './container-identity.js';
 import { imageOf } from './planner.js';
 import type { Step } from './steps.js';
-import { clampUlimits, hostHardUlimits, isRlimitRefusal, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
+import { clampLabel, clampNote, clampUlimits, hostHardUlimits, isRlimitRefusal, parseClampLabel, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
 
 export type FailureKind = 'image' | 'network' | 'container';
 
@@ -58,8 +59,6 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeou
 
 export class Executor {
   ulimits: Ulimits = WANTED_ULIMITS;
-  /** Said in ContainerReady once the host refused the wanted ulimits. */
-  ulimitNote: string | null = null;
   /** MACs set in namespaces: `<container id>/<network>` → mac (a start or restart undoes them). */
   readonly nsMacs = new Map<string, string>();
   /** Image references known to be local: the planner pulls before it creates or replaces a container. */
@@ -68,6 +67,21 @@ export class Executor {
   private api: [number, number] | null = null;
 
   constructor(private readonly d: ExecutorDeps) {}
+
+  /**
+   * A clamp learned by an earlier agent process is on the containers it made: later creates use it at once
+   * instead of paying for it with a failed start again.
+   */
+  learnUlimits(containers: readonly ObservedContainer[]): void {
+    if (this.ulimits !== WANTED_ULIMITS) return;
+    for (const c of containers) {
+      const u = parseClampLabel(c.labels[LABEL.ulimits]);
+      if (u) {
+        this.ulimits = u;
+        return;
+      }
+    }
+  }
 
   /** The engine's API version, read once it is reachable (it picks the create request's shape). */
   async apiVersion(): Promise<[number, number]> {
@@ -259,7 +273,7 @@ export class Executor {
       image,
       spec: rec.spec,
       specHash: specHash(rec.spec),
-      ulimitNote: this.ulimitNote,
+      ulimitsLabel: this.ulimits === WANTED_ULIMITS ? null : clampLabel(this.ulimits),
       attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces),
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
@@ -292,8 +306,7 @@ export class Executor {
       // The host refuses rtprio/memlock: re-create with its hard limits (learned once) and say so.
       if (this.ulimits === WANTED_ULIMITS) {
         this.ulimits = clampUlimits(WANTED_ULIMITS, hostHardUlimits());
-        this.ulimitNote = `ulimits clamped to the host's hard limits (rtprio ${this.ulimits.rtprio}, memlock ${this.ulimits.memlock}): the host refused rtprio 99 / memlock unlimited`;
-        this.d.log.warn({ device: name, ulimits: this.ulimits }, this.ulimitNote);
+        this.d.log.warn({ device: name, ulimits: this.ulimits }, clampNote(this.ulimits));
       }
       await this.d.docker.getContainer(id).remove({ force: true });
       await this.createContainer(name);

@@ -1,10 +1,10 @@
 // The pure planner: plan(desired, observed, facts) → the next step per resource. Recomputed from fresh
 // observations on every pass, so a failed or interrupted step is simply planned again.
 import type { Observed, ObservedContainer } from '../docker/observed.js';
-import { dataVolumeName, internalNetworkName, LABEL } from '../spec/names.js';
-import { hashMatches, specHash } from '../spec/spec-hash.js';
+import { dataVolumeName, internalNetworkName, LABEL } from '../domain/names.js';
+import { hashMatches, specHash } from '../domain/spec-hash.js';
 import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/schema.js';
-import { attachmentsOf } from './attachments.js';
+import { attachmentsOf } from '../domain/attachments.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 
 export interface HostFacts {

@@ -4,9 +4,9 @@
 // `running` as the container is now. Nothing found is removed, started or stopped for this.
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
-import { LABEL } from '../spec/names.js';
-import { runtimeSpecSchema, type RuntimeSpec } from '../spec/runtime-spec.js';
-import { specHash } from '../spec/spec-hash.js';
+import { LABEL } from '../domain/names.js';
+import { runtimeSpecSchema, type RuntimeSpec } from '../domain/runtime-spec.js';
+import { specHash } from '../domain/spec-hash.js';
 import { initialStatus, type RuntimeRecord } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { macvlanEndpoints, specFromEndpoints } from './container-identity.js';

@@ -1,9 +1,11 @@
 // Status of a runtime from what was observed and planned (pure): phase, conditions, observedGeneration.
 import type { ObservedContainer } from '../docker/observed.js';
-import { internalNetworkName, LABEL } from '../spec/names.js';
+import { internalNetworkName, LABEL } from '../domain/names.js';
 import type { Condition, Phase, RuntimeRecord, RuntimeStatus } from '../store/schema.js';
 import type { FailureKind } from './executor.js';
 import { upToDate } from './planner.js';
+import { crashLoopOver } from './restart-policy.js';
+import { clampNote, parseClampLabel } from './ulimits.js';
 import type { Step } from './steps.js';
 
 export interface Failure {
@@ -14,8 +16,6 @@ export interface Failure {
   until: number; // ms epoch: no retry before
 }
 
-export const CRASH_RESET_MS = 10 * 60_000;
-
 type CondValue = Pick<Condition, 'status' | 'reason' | 'message'>;
 
 export function deriveStatus(
@@ -24,7 +24,6 @@ export function deriveStatus(
   step: Step | undefined,
   failure: Failure | undefined,
   now: number,
-  ulimitNote: string | null,
   nsMacs: ReadonlyMap<string, string> = new Map(),
 ): RuntimeStatus {
   const prev = rec.status;
@@ -65,7 +64,7 @@ export function deriveStatus(
       ? { status: 'False', reason: failure?.kind === 'container' ? failure.reason : 'NotCreated', message: failure?.kind === 'container' ? failure.message : '' }
       : !upToDate(rec, c)
         ? { status: 'False', reason: 'SpecChanged', message: 'the container is re-created for the new spec' }
-        : { status: 'True', reason: 'Created', message: c.labels[LABEL.ulimits] ?? ulimitNote ?? '' },
+        : { status: 'True', reason: 'Created', message: ulimitNoteOf(c) },
     Running: running
       ? { status: 'True', reason: 'Started', message: '' }
       : waitCrash
@@ -84,8 +83,7 @@ export function deriveStatus(
     return { type, ...v, lastTransitionTime: same ? old.lastTransitionTime : at };
   });
 
-  const lastStarted = prev.lastStartedAt === null ? null : Date.parse(prev.lastStartedAt);
-  const crashReset = running && lastStarted !== null && now - lastStarted > CRASH_RESET_MS;
+  const crashReset = running && crashLoopOver(prev.lastStartedAt, now);
   return {
     ...prev,
     phase,
@@ -102,14 +100,14 @@ export function deriveStatus(
   };
 }
 
+/** The clamp recorded on the container itself: the note outlives the agent process that learned it. */
+function ulimitNoteOf(c: ObservedContainer): string {
+  const u = parseClampLabel(c.labels[LABEL.ulimits]);
+  return u ? clampNote(u) : '';
+}
+
 /** CONTRACT §5.1: until a DHCP client exists, a `dhcp` vNIC's address comes from Docker's IPAM, and the status says so. */
 function ipamNote(rec: RuntimeRecord): string {
   const dhcp = rec.spec.vnics.filter((v) => v.mode === 'dhcp').map((v) => v.name);
   return dhcp.length === 0 ? '' : `dhcp vNIC ${dhcp.join(', ')}: address assigned by Docker's IPAM on the MACVLAN subnet, not leased from the LAN's DHCP server`;
 }
-
-/** Crash-loop backoff: 10 s·2^n, capped at 5 min (CONTRACT §7). */
-export const crashBackoffMs = (crashCount: number) => Math.min(10_000 * 2 ** Math.max(0, crashCount - 1), 300_000);
-
-/** Backoff after a failed step: 1 s·2^n, capped at 5 min. */
-export const failureBackoffMs = (count: number) => Math.min(1000 * 2 ** Math.max(0, count - 1), 300_000);

@@ -1,6 +1,6 @@
 // The steps a reconcile pass can take. Each names the work key it serializes on and why it is needed.
 import type { UninstallStage } from '../store/schema.js';
-import type { Attachment } from './attachments.js';
+import type { Attachment } from '../domain/attachments.js';
 
 
 export interface MacvlanNetworkSpec {

@@ -28,3 +28,15 @@ export function clampUlimits(wanted: Ulimits, host: Ulimits): Ulimits {
   const cap = (w: number, h: number) => (h === -1 ? w : w === -1 ? h : Math.min(w, h));
   return { rtprio: cap(wanted.rtprio, host.rtprio), memlock: cap(wanted.memlock, host.memlock) };
 }
+
+/** The label value that records a clamp on the container (`rtprio=0,memlock=8388608`). */
+export const clampLabel = (u: Ulimits) => `rtprio=${u.rtprio},memlock=${u.memlock}`;
+
+export function parseClampLabel(text: string | undefined): Ulimits | null {
+  const m = /^rtprio=(-?\d+),memlock=(-?\d+)$/.exec(text ?? '');
+  return m ? { rtprio: Number(m[1]), memlock: Number(m[2]) } : null;
+}
+
+/** What ContainerReady says about a clamped container. */
+export const clampNote = (u: Ulimits) =>
+  `ulimits clamped to the host's hard limits (rtprio ${u.rtprio}, memlock ${u.memlock}): the host refused rtprio 99 / memlock unlimited`;

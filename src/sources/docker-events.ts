@@ -2,7 +2,7 @@
 // engine and does not come back by itself: re-subscribe with `since`, and wake for a full resync.
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
-import { LABEL } from '../spec/names.js';
+import { LABEL } from '../domain/names.js';
 import { LineBuffer } from '../line-buffer.js';
 
 export class DockerEventsSource {

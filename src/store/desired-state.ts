@@ -1,5 +1,5 @@
 // The only ways desired state changes: typed functions used by every source (cloud, CLI).
-import { sameSpec, vnicMac, type RuntimeSpec } from '../spec/runtime-spec.js';
+import { sameSpec, vnicMac, type RuntimeSpec } from '../domain/runtime-spec.js';
 import { initialStatus, type State } from './schema.js';
 import type { Store } from './store.js';
 

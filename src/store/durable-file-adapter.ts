@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
 import type { z } from 'zod';
-import { firstIssueMessage } from '../spec/validation-error.js';
+import { firstIssueMessage } from '../domain/validation-error.js';
 
 export interface ReadOutcome {
   source: 'file' | 'backup' | 'none';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { normalizeCreateRequest, type RuntimeSpec } from '../spec/runtime-spec.js';
+import { normalizeCreateRequest, type RuntimeSpec } from '../domain/runtime-spec.js';
 import { initialStatus } from './schema.js';
 import type { Store } from './store.js';
 

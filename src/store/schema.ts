@@ -2,7 +2,7 @@
 // Objects are loose: keys this agent does not know (a newer agent's, of the same schema version) survive a
 // rewrite. The version is bumped only for a change an older agent would misread (migrations.ts).
 import { z } from 'zod';
-import { runtimeSpecSchema } from '../spec/runtime-spec.js';
+import { runtimeSpecSchema } from '../domain/runtime-spec.js';
 
 export const SCHEMA_VERSION = 1;
 

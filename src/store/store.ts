@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import type { Logger } from '../log.js';
-import { firstIssueMessage } from '../spec/validation-error.js';
+import { firstIssueMessage } from '../domain/validation-error.js';
 import { DurableJsonFile } from './durable-file-adapter.js';
 import { migrate, NewerSchemaError } from './migrations.js';
 import { emptyState, stateSchema, type State } from './schema.js';

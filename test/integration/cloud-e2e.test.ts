@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
-import { deriveMac } from '../../src/spec/runtime-spec.js';
+import { deriveMac } from '../../src/domain/runtime-spec.js';
 import { labelledObjects } from '../support/agent-fixture.js';
 import { AgentProcess, runCli } from '../support/agent-process.js';
 import { buildBusyboxImage } from '../support/images.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { askAgent } from '../../src/cli/control-client.js';
-import { normalizeCreateRequest, type RuntimeSpec } from '../../src/spec/runtime-spec.js';
+import { normalizeCreateRequest, type RuntimeSpec } from '../../src/domain/runtime-spec.js';
 import { putRuntime, setLifecycle } from '../../src/store/desired-state.js';
 import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { getDeviceStatus } from '../../src/sources/cloud/topics/get-device-status.js';
-import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
+import { deriveMac, normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
 import { countDockerCalls, startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
-import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
+import { deriveMac, normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { getConsumptionOrchestrator } from '../../src/sources/cloud/topics/consumption.js';
 import { getHostInterfaces } from '../../src/sources/cloud/topics/get-host-interfaces.js';
 import { putRuntime } from '../../src/store/desired-state.js';

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
-import { normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
+import { normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
 import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { runCli } from '../support/agent-process.js';

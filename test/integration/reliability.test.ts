@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
-import { deriveMac, normalizeCreateRequest } from '../../src/spec/runtime-spec.js';
+import { deriveMac, normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
 import { stateSchema } from '../../src/store/schema.js';
 import { StoreWriteError } from '../../src/store/store.js';

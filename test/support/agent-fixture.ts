@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Agent } from '../../src/agent.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { LABEL } from '../../src/spec/names.js';
+import { LABEL } from '../../src/domain/names.js';
 import type { Engine } from './private-engine.js';
 
 export const TEST_IMAGE = 'orch-test/openplc-runtime';

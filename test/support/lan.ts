@@ -2,7 +2,7 @@
 // LAN network namespace made by the test. Documentation ranges only; a subnet in use is refused.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { formatIpv4, parseCidr } from '../../src/spec/ipv4.js';
+import { formatIpv4, parseCidr } from '../../src/domain/ipv4.js';
 
 export interface Lan {
   parent: string; // host-side interface: the MACVLAN parent

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { request144, requestBelow144, type RuntimeContainerInput } from '../../src/docker/runtime-container-request.js';
-import { attachmentsOf } from '../../src/reconcilers/attachments.js';
-import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
+import { attachmentsOf } from '../../src/domain/attachments.js';
+import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
 
 const spec: RuntimeSpec = {
   name: 'plc',
@@ -13,7 +13,7 @@ const spec: RuntimeSpec = {
   ],
 };
 const input: RuntimeContainerInput = {
-  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitNote: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 },
+  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 },
 };
 
 test('API < 1.44: created on the first MACVLAN with Config.MacAddress; the rest connected, internal last', () => {

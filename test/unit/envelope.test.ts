@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { baseFields, correlationIdOf, deviceId, deviceIdOrOrchestrator, parsePayload, validationError, type Parsed } from '../../src/sources/cloud/envelope.js';
-import { ORCHESTRATOR_ID } from '../../src/spec/names.js';
-import { firstIssueMessage, formatPath, quote } from '../../src/spec/validation-error.js';
+import { ORCHESTRATOR_ID } from '../../src/domain/names.js';
+import { firstIssueMessage, formatPath, quote } from '../../src/domain/validation-error.js';
 
 const topic = z.object({
   ...baseFields,

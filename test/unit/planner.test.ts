@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Observed, ObservedContainer } from '../../src/docker/observed.js';
 import { plan, type HostFacts } from '../../src/reconcilers/planner.js';
-import { LABEL, labelsFor } from '../../src/spec/names.js';
-import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
-import { specHash } from '../../src/spec/spec-hash.js';
+import { LABEL, labelsFor } from '../../src/domain/names.js';
+import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
+import { specHash } from '../../src/domain/spec-hash.js';
 import { initialStatus, type RuntimeRecord } from '../../src/store/schema.js';
 
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({

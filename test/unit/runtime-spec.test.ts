@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { REQUEST_NAME_RE } from '../../src/spec/names.js';
-import { deriveMac, normalizeCreateRequest, runtimeSpecSchema } from '../../src/spec/runtime-spec.js';
-import { specHash } from '../../src/spec/spec-hash.js';
+import { REQUEST_NAME_RE } from '../../src/domain/names.js';
+import { deriveMac, normalizeCreateRequest, runtimeSpecSchema } from '../../src/domain/runtime-spec.js';
+import { specHash } from '../../src/domain/spec-hash.js';
 
 const head = {
   correlation_id: 1,

@@ -1,8 +1,8 @@
 // The spec hash is pinned: an agent upgrade that changed it would re-create every PLC of every box.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normalizeCreateRequest, type RuntimeSpec } from '../../src/spec/runtime-spec.js';
-import { hashMatches, specHash } from '../../src/spec/spec-hash.js';
+import { normalizeCreateRequest, type RuntimeSpec } from '../../src/domain/runtime-spec.js';
+import { hashMatches, specHash } from '../../src/domain/spec-hash.js';
 
 const specOf = (req: unknown): RuntimeSpec => {
   const n = normalizeCreateRequest(req);

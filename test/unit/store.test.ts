@@ -10,7 +10,7 @@ import { DesiredStateError, markForDeletion, putRuntime, setLifecycle } from '..
 import { stateSchema } from '../../src/store/schema.js';
 import { migrate } from '../../src/store/migrations.js';
 import { Store, StoreWriteError } from '../../src/store/store.js';
-import type { RuntimeSpec } from '../../src/spec/runtime-spec.js';
+import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
 
 const dirs: string[] = [];
 const tmp = () => {

@@ -2,7 +2,7 @@
 import type Docker from 'dockerode';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
-import type { Controller } from '../../reconcilers/controller.js';
+import type { ReconcilerView } from '../../reconcilers/view.js';
 import type { Store } from '../../store/store.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { AgentInfo } from '../control/server.js';
@@ -11,7 +11,7 @@ import type { Ack } from './envelope.js';
 
 export interface TopicContext {
   store: Store;
-  controller: Controller;
+  controller: ReconcilerView;
   docker: Docker;
   config: Config;
   log: Logger;

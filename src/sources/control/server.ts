@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { checkHealth } from '../../health.js';
 import type { Logger } from '../../log.js';
-import type { Controller } from '../../reconcilers/controller.js';
-import { normalizeCreateRequest } from '../../spec/runtime-spec.js';
-import { firstIssueMessage } from '../../spec/validation-error.js';
+import type { ReconcilerView } from '../../reconcilers/view.js';
+import { normalizeCreateRequest } from '../../domain/runtime-spec.js';
+import { firstIssueMessage } from '../../domain/validation-error.js';
 import { markForDeletion, putRuntime, setLifecycle } from '../../store/desired-state.js';
 import type { Store } from '../../store/store.js';
 import { controlRequestSchema, type ControlAnswer } from './protocol.js';
@@ -25,7 +25,7 @@ export class ControlServer {
   constructor(
     private readonly path: string,
     private readonly store: Store,
-    private readonly controller: Controller,
+    private readonly controller: ReconcilerView,
     private readonly agent: AgentInfo,
     private readonly log: Logger,
     private readonly health: { resyncIntervalMs: number; dataDir: string },

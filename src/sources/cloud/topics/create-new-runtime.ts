@@ -1,6 +1,6 @@
 // create_new_runtime (CONTRACT §5.1): validate both dialects, write the desired runtime durably, ack.
 import { z } from 'zod';
-import { normalizeCreateRequest } from '../../../spec/runtime-spec.js';
+import { normalizeCreateRequest } from '../../../domain/runtime-spec.js';
 import { DesiredStateError, putRuntime } from '../../../store/desired-state.js';
 import { baseFields, notAccepted, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';

@@ -1,7 +1,7 @@
 // delete_device (CONTRACT §5.2): mark for deletion; the reconciler removes everything of the runtime.
 import { z } from 'zod';
 import { statusOf } from '../../../docker/client.js';
-import { LABEL } from '../../../spec/names.js';
+import { LABEL } from '../../../domain/names.js';
 import { markForDeletion } from '../../../store/desired-state.js';
 import { baseFields, deviceId, notAccepted, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';

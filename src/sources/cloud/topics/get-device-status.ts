@@ -2,7 +2,7 @@
 // Docker facts read now. `__orchestrator__` reports the uninstall's progress.
 import { z } from 'zod';
 import { statusOf } from '../../../docker/client.js';
-import { internalNetworkName, ORCHESTRATOR_ID } from '../../../spec/names.js';
+import { internalNetworkName, ORCHESTRATOR_ID } from '../../../domain/names.js';
 import { baseFields, deviceIdOrOrchestrator, parsePayload, type Ack } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
 

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { requestRuntime } from '../../../runtime-api/runtime-http.js';
-import { internalNetworkName } from '../../../spec/names.js';
+import { internalNetworkName } from '../../../domain/names.js';
 import { baseFields, deviceId, parsePayload, validationError, type Ack } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
 

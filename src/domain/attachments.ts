@@ -1,9 +1,9 @@
 // Where each vNIC of a runtime attaches: its MACVLAN network (parent + subnet, the subnet from the spec or
 // else from netmon's facts), MAC and static address.
 import type { HostInterface } from '../store/schema.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../spec/ipv4.js';
-import { macvlanNetworkName } from '../spec/names.js';
-import { vnicMac, type RuntimeSpec, type VnicSpec } from '../spec/runtime-spec.js';
+import { cidrContains, parseCidr, parseIpv4 } from './ipv4.js';
+import { macvlanNetworkName } from './names.js';
+import { vnicMac, type RuntimeSpec, type VnicSpec } from './runtime-spec.js';
 
 export interface Attachment {
   vnic: VnicSpec;
