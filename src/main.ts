@@ -4,12 +4,9 @@ import fs from 'node:fs';
 import { applyFileArg, readApplyPayload } from './cli/apply-input.js';
 import { InputError, UsageError } from './cli/cli-errors.js';
 import { askAgent, AgentUnreachable } from './cli/control-client.js';
-import { doctor } from './cli/doctor.js';
 import { renderState } from './cli/state-table.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { Agent } from './agent.js';
-import { NetmonDaemon } from './netmon/daemon.js';
 import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
@@ -27,7 +24,10 @@ const USAGE = `usage: orchestrator-agent <command>
   delete|start|stop|restart <name>
 `;
 
+// Each sub-command loads only what it runs: the netmon sidecar never loads dockerode, socket.io or
+// systeminformation (memory, CONTRACT-free but measured in docs/performance.md).
 async function runAgent(config: Config): Promise<void> {
+  const { Agent } = await import('./agent.js');
   const log = createLogger(config.logLevel);
   const agent = new Agent(config, log);
   await agent.start();
@@ -45,6 +45,7 @@ async function runAgent(config: Config): Promise<void> {
 }
 
 async function runNetmon(config: Config): Promise<void> {
+  const { NetmonDaemon } = await import('./netmon/daemon.js');
   const log = createLogger(config.logLevel, { component: 'netmon' });
   const daemon = new NetmonDaemon(config.netmonSocket, config.netmonDebounceMs, log);
   await daemon.start();
@@ -122,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
     return -1; // keeps running
   }
   if (cmd === 'doctor') {
+    const { doctor } = await import('./cli/doctor.js');
     const checks = await doctor(config);
     for (const c of checks) process.stdout.write(`${c.level.padEnd(4)}  ${c.what.padEnd(11)}  ${c.detail}\n`);
     return checks.some((c) => c.level === 'FAIL') ? 1 : 0;
