@@ -1,4 +1,5 @@
-// One pino logger for the process: JSON lines on stdout, collected by Docker or journald.
+// One pino logger for the process: JSON lines on stdout, collected by Docker or journald (the agent's
+// also goes to rotated files: log-files.ts).
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -7,7 +8,11 @@ export type { Logger };
 // ambiguous: the reconciler's step key (`runtime/plc1`) must stay readable, so under those names only
 // certificate material (PEM text or raw bytes) is masked. pino's paths are exact (a `*` is one
 // level), hence each name at the top, one and two levels down.
-const SECRET_LEAVES = ['password', 'passwd', 'token', 'access_token', 'refresh_token', 'jwt', 'secret', 'client_secret', 'api_key', 'apiKey', 'privateKey', 'private_key'];
+// `credential`/`credentials`: a WebRTC ICE server's (TURN) and a debug session's credentials.
+const SECRET_LEAVES = [
+  'password', 'passwd', 'passphrase', 'token', 'access_token', 'refresh_token', 'accessToken', 'refreshToken', 'session_token', 'sessionToken',
+  'jwt', 'secret', 'client_secret', 'api_key', 'apiKey', 'privateKey', 'private_key', 'authorization', 'Authorization', 'credential', 'credentials',
+];
 const SECRET_HEADERS = ['authorization', 'Authorization', 'cookie', 'Cookie', 'set-cookie', 'Set-Cookie', 'proxy-authorization', 'Proxy-Authorization', 'x-api-key', 'X-Api-Key'];
 const MATERIAL_LEAVES = new Set(['key', 'cert', 'ca']);
 

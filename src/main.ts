@@ -28,7 +28,9 @@ const USAGE = `usage: orchestrator-agent <command>
 // systeminformation (memory, CONTRACT-free but measured in docs/performance.md).
 async function runAgent(config: Config): Promise<void> {
   const { Agent } = await import('./agent.js');
-  const log = createLogger(config.logLevel);
+  // stdout, and $ORCH_DATA_DIR/logs/agent.<n>.log (rotated, capped; a full disk never stops the agent).
+  const { createAgentLogger } = await import('./log-files.js');
+  const { log, files } = await createAgentLogger(config.logLevel, config.dataDir);
   const agent = new Agent(config, log);
   await agent.start();
   let stopping = false;
@@ -38,7 +40,10 @@ async function runAgent(config: Config): Promise<void> {
     log.info({ signal: sig }, 'stopping');
     const force = setTimeout(() => process.exit(1), 9500);
     force.unref();
-    void agent.stop().then(() => process.exit(0));
+    void agent.stop().then(async () => {
+      await files?.close();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -47,6 +47,8 @@ test('a reconciler step line keeps its key; secrets are masked wherever they sit
   log.info({ request: { headers: { authorization: 'Bearer top-secret-3' }, data: { username: 'u', password: 'top-secret-4' } } }, 'request');
   log.info({ cmd: { http: { headers: { 'Set-Cookie': 'top-secret-5' } } } }, 'deep');
   log.info({ login: { access_token: 'top-secret-6', jwt: 'top-secret-7' }, token: 'top-secret-8' }, 'tokens');
+  // A debug session's and a TURN server's credentials, a bare authorization value.
+  log.info({ session: { credentials: { username: 'dbg', password: 'top-secret-9' } }, ice: [{ urls: 'turn:t', username: 'u', credential: 'top-secret-10' }], authorization: 'Bearer top-secret-11' }, 'debug');
   const out = text();
   const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines[0]!.key, 'runtime/plc1');
@@ -54,7 +56,7 @@ test('a reconciler step line keeps its key; secrets are masked wherever they sit
   assert.equal(lines[1]!.key, 'network/macvlan_eth1');
   assert.ok(!out.includes(keyBody), 'no TLS key material');
   assert.ok(!out.includes('BEGIN'), 'no PEM at all');
-  for (let i = 1; i <= 8; i++) assert.ok(!out.includes(`top-secret-${i}`), `secret ${i} masked`);
+  for (let i = 1; i <= 11; i++) assert.ok(!out.includes(`top-secret-${i}`), `secret ${i} masked`);
   assert.equal((lines[6]!.request as { data: { username: string } }).data.username, 'u', 'what is not a secret stays');
   assert.ok(out.includes('[Redacted]'));
 });
