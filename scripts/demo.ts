@@ -17,14 +17,10 @@ if (process.getuid?.() !== 0) {
   console.error('The demo needs root (it starts a private dockerd and makes veth pairs): sudo npm run demo');
   process.exit(1);
 }
-for (const [bin, pkg] of [['dockerd', 'docker.io'], ['ip', 'iproute2']] as const) {
-  if (spawnSync('which', [bin]).status !== 0) {
-    console.error(`${bin} is missing: apt-get install -y ${pkg} busybox-static`);
-    process.exit(1);
-  }
-}
-if (!fs.existsSync('/bin/busybox')) {
-  console.error('/bin/busybox is missing: apt-get install -y busybox-static');
+// A fresh Debian 12 box: install what is missing (docker.io, busybox-static, …) as .ci/run does, saying what.
+const prereq = spawnSync('bash', [path.join(path.dirname(import.meta.dirname), 'scripts/install-prerequisites.sh')], { stdio: 'inherit' });
+if (prereq.status !== 0) {
+  console.error('the demo needs the packages above; see scripts/install-prerequisites.sh');
   process.exit(1);
 }
 
