@@ -88,7 +88,10 @@ export class Agent {
       recover: () => recoverFromContainers(this.docker, this.store, log),
     });
     const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now(), containerId: selfContainerId };
-    this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir });
+    this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({
+      cloud: this.cloud?.status() ?? null,
+      netmon: refusing ? null : this.netmon.status(),
+    }));
     await this.control.start();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
     this.telemetry.start();

@@ -2,9 +2,9 @@
 // Entry point: `run` (the agent), and the operator commands that talk to it through agent.sock.
 import fs from 'node:fs';
 import { applyFileArg, readApplyPayload } from './cli/apply-input.js';
-import { InputError, UsageError } from './cli/cli-errors.js';
+import { CommandFailed, EXIT, InputError, UsageError } from './cli/cli-errors.js';
 import { askAgent, AgentUnreachable } from './cli/control-client.js';
-import { renderState } from './cli/state-table.js';
+import { renderPlan, renderState, type PlanStep } from './cli/state-table.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import type { ControlRequest } from './sources/control/protocol.js';
@@ -13,15 +13,18 @@ import { DataDirLockedError } from './store/data-dir-lock.js';
 import { CredentialsError } from './sources/cloud/credentials.js';
 import { firstIssueMessage } from './domain/validation-error.js';
 
-const USAGE = `usage: orchestrator-agent <command>
+const USAGE = `usage: orchestrator-agent <command> [--json]
   run                         start the agent
   netmon                      start the network monitor sidecar
   state [--json]              desired vs observed state of every runtime
   plan [--json]               the steps the reconciler would take now (nothing is done)
-  health                      exit 0 when healthy (Docker HEALTHCHECK), 1 with the reasons when not
-  doctor                      check data dir, state file, Docker, netmon, certificate; exit 1 on a failure
+  health [--json]             exit 0 when healthy (Docker HEALTHCHECK), 1 with the reasons when not
+  doctor [--json]             engine, certificate, netmon, cloud, disk, state file, ulimits: OK/WARN/FAIL
+                              with a hint each; exit 1 on a FAIL
   apply [-f] <file.json|->    declare a runtime (a create_new_runtime payload; - reads stdin)
   delete|start|stop|restart <name>
+  logs <name> [-f] [--tail N] the runtime container's output (from the engine; -f follows it)
+exit codes: 0 done, 1 failed or unhealthy, 2 wrong command line or input, 3 agent not running
 `;
 
 // Each sub-command loads only what it runs: the netmon sidecar never loads dockerode, socket.io or
@@ -59,49 +62,56 @@ async function runNetmon(config: Config): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+const MUTATIONS = { delete: 'deletion requested', start: 'start requested', stop: 'stop requested', restart: 'restart requested' } as const;
+
 async function operator(config: Config, cmd: string, args: string[]): Promise<number> {
   const json = args.includes('--json');
+  const rest = args.filter((a) => a !== '--json');
   let req: ControlRequest;
-  if (cmd === 'state' || cmd === 'plan' || cmd === 'health') req = { command: cmd };
-  else if (cmd === 'apply') {
+  if (cmd === 'state' || cmd === 'plan' || cmd === 'health') {
+    if (rest.length > 0) throw new UsageError(`${cmd} takes no argument; unexpected: ${rest.join(' ')}`);
+    req = { command: cmd };
+  } else if (cmd === 'apply') {
     req = { command: 'apply', runtime: readApplyPayload(applyFileArg(args)) };
   } else {
-    const name = args[0];
+    const name = rest[0];
     if (!name) throw new UsageError(`${cmd} needs a runtime name`);
-    req = { command: cmd as 'delete' | 'start' | 'stop' | 'restart', name };
+    if (rest.length > 1) throw new UsageError(`${cmd} takes one runtime name; unexpected: ${rest.slice(1).join(' ')}`);
+    req = { command: cmd as keyof typeof MUTATIONS, name };
   }
   let answer;
   try {
     answer = await askAgent(config.controlSocket, req);
   } catch (e) {
-    if (e instanceof AgentUnreachable && cmd === 'state' && fs.existsSync(config.stateFile)) {
+    if (e instanceof AgentUnreachable && e.notRunning && cmd === 'state' && fs.existsSync(config.stateFile)) {
       // Read-only fallback: the file is the truth of desired state even while the agent is down.
       const state = readStateFile(config.stateFile);
       process.stderr.write(`(agent not running: read ${config.stateFile})\n`);
-      process.stdout.write(json ? `${JSON.stringify(state, null, 2)}\n` : renderState(state));
-      return 0;
+      process.stdout.write(json ? `${JSON.stringify({ state }, null, 2)}\n` : renderState(state));
+      return EXIT.ok;
     }
     throw e;
   }
   if (!answer.success) {
+    if (json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
     process.stderr.write(`error: ${answer.error}\n`);
-    return 1;
+    return EXIT.failed;
   }
+  const { success: _s, ...body } = answer;
+  if (json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
   if (cmd === 'health') {
     const h = answer as unknown as { healthy: boolean; problems: string[] };
-    process.stdout.write(h.healthy ? 'healthy\n' : `unhealthy: ${h.problems.join('; ')}\n`);
-    return h.healthy ? 0 : 1;
+    if (!json) process.stdout.write(h.healthy ? 'healthy\n' : `unhealthy: ${h.problems.join('; ')}\n`);
+    return h.healthy ? EXIT.ok : EXIT.failed;
   }
-  if (json || (cmd !== 'state' && cmd !== 'plan')) {
-    const { success: _s, ...rest } = answer;
-    process.stdout.write(`${JSON.stringify(cmd === 'state' ? rest : rest, null, 2)}\n`);
-  } else if (cmd === 'state') {
-    process.stdout.write(renderState(stateSchema.parse(answer.state)));
-  } else {
-    const steps = answer.steps as { device: string | null; action: string; reason: string }[];
-    process.stdout.write(steps.length === 0 ? 'nothing to do: converged\n' : steps.map((s) => `${s.device ?? '-'}\t${s.action}\t${s.reason}`).join('\n') + '\n');
-  }
-  return 0;
+  if (json) return EXIT.ok;
+  if (cmd === 'state') process.stdout.write(renderState(stateSchema.parse(answer.state)));
+  else if (cmd === 'plan') process.stdout.write(renderPlan(answer.steps as PlanStep[]));
+  else if (req.command === 'apply') {
+    const name = (req.runtime as { container_name?: unknown } | null)?.container_name;
+    process.stdout.write(`${typeof name === 'string' ? name : 'runtime'}: ${typeof answer.result === 'string' ? answer.result : 'done'}\n`);
+  } else process.stdout.write(`${rest[0]}: ${MUTATIONS[cmd as keyof typeof MUTATIONS]}\n`);
+  return EXIT.ok;
 }
 
 /** The state file read directly (agent down); a broken one is one line, as `doctor` would say. */
@@ -128,18 +138,27 @@ async function main(argv: string[]): Promise<number> {
     return -1; // keeps running
   }
   if (cmd === 'doctor') {
-    const { doctor } = await import('./cli/doctor.js');
+    const { doctor, renderChecks } = await import('./cli/doctor.js');
     const checks = await doctor(config);
-    for (const c of checks) process.stdout.write(`${c.level.padEnd(4)}  ${c.what.padEnd(11)}  ${c.detail}\n`);
-    return checks.some((c) => c.level === 'FAIL') ? 1 : 0;
+    process.stdout.write(args.includes('--json') ? `${JSON.stringify({ checks }, null, 2)}\n` : renderChecks(checks));
+    return checks.some((c) => c.level === 'FAIL') ? EXIT.failed : EXIT.ok;
+  }
+  if (cmd === 'logs') {
+    const { parseLogsArgs, showLogs } = await import('./cli/logs.js');
+    return showLogs(config, parseLogsArgs(args));
   }
   if (cmd === 'netmon') {
     await runNetmon(config);
     return -1;
   }
-  if (['state', 'plan', 'health', 'apply', 'delete', 'start', 'stop', 'restart'].includes(cmd)) return operator(config, cmd, args);
+  if (['state', 'plan', 'health', 'apply', ...Object.keys(MUTATIONS)].includes(cmd)) return operator(config, cmd, args);
   throw new UsageError(`unknown command "${cmd}"`);
 }
+
+// `logs … | head`: a closed pipe ends the command quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(EXIT.ok);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -148,10 +167,9 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     // Expected conditions get one clear line, not a stack trace.
     const input = e instanceof UsageError || e instanceof InputError;
-    const known = input || e instanceof ConfigError || e instanceof CredentialsError || e instanceof DataDirLockedError || e instanceof AgentUnreachable;
+    const known = input || e instanceof CommandFailed || e instanceof ConfigError || e instanceof CredentialsError || e instanceof DataDirLockedError || e instanceof AgentUnreachable;
     process.stderr.write(`orchestrator-agent: ${known ? (e).message : ((e as Error).stack ?? String(e))}\n`);
     if (e instanceof UsageError) process.stderr.write(USAGE);
-    // 2: the operator's command line or input is wrong; 1: everything else.
-    process.exitCode = input ? 2 : 1;
+    process.exitCode = input ? EXIT.usage : e instanceof AgentUnreachable && e.notRunning ? EXIT.agentNotRunning : EXIT.failed;
   },
 );

@@ -3,10 +3,18 @@ import net from 'node:net';
 import type { ControlAnswer, ControlRequest } from '../sources/control/protocol.js';
 
 /** The agent could not be asked (not running, not permitted, not answering): one line for the operator. */
-export class AgentUnreachable extends Error {}
+export class AgentUnreachable extends Error {
+  constructor(
+    message: string,
+    /** Nothing listens on the socket (exit 3), as opposed to an agent that is there but does not answer. */
+    readonly notRunning = false,
+  ) {
+    super(message);
+  }
+}
 
 function unreachable(socketPath: string, e: NodeJS.ErrnoException): AgentUnreachable {
-  if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') return new AgentUnreachable(`agent not running (no ${socketPath})`);
+  if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') return new AgentUnreachable(`agent not running (no ${socketPath})`, true);
   // agent.sock is mode 0600: an operator who is not root lands here.
   if (e.code === 'EACCES' || e.code === 'EPERM') return new AgentUnreachable(`${socketPath}: permission denied (the agent's socket is for root only)`);
   // The agent accepted and hung up before reading the request (it is stopping, or crashed).

@@ -1,21 +1,35 @@
-// `orchestrator-agent doctor`: what an operator checks first on a box, each line OK / WARN / FAIL with
-// the reason. Exit 1 when something the agent cannot work without is broken.
+// `orchestrator-agent doctor`: what an operator checks first on a box. One line per check, OK / WARN /
+// FAIL, and for every WARN or FAIL a hint saying what to do (docs/troubleshooting.md has the long form).
+// Exit 1 when something the agent cannot work without is broken. Works with the agent down: it reads
+// the files and asks the engine itself; the links (netmon, cloud) are the running agent's view.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { apiVersion, dockerFromHost } from '../docker/client.js';
+import { LABEL } from '../domain/names.js';
 import { CredentialsError, loadCredentials } from '../sources/cloud/credentials.js';
+import type { LinkStatus } from '../sources/control/protocol.js';
 import { migrate, NewerSchemaError } from '../store/migrations.js';
 import { stateSchema } from '../store/schema.js';
+import { askAgent, AgentUnreachable } from './control-client.js';
 
-type Level = 'OK' | 'WARN' | 'FAIL';
+export type Level = 'OK' | 'WARN' | 'FAIL';
 export interface Check {
   level: Level;
   what: string;
   detail: string;
+  /** What to do about a WARN or FAIL. */
+  hint?: string;
 }
+
+/** Free space below which the data dir is a warning, and a failure (state writes, log files). */
+const DISK_WARN_BYTES = 256 * 1024 * 1024;
+const DISK_FAIL_BYTES = 16 * 1024 * 1024;
+/** netmon re-discovers every 30 s: a longer silence while connected is worth a look. */
+const NETMON_QUIET_MS = 90_000;
+const CERT_WARN_DAYS = 30;
 
 const reachable = (socket: string) =>
   new Promise<boolean>((resolve) => {
@@ -25,10 +39,24 @@ const reachable = (socket: string) =>
     s.on('error', () => resolve(false));
   });
 
-export async function doctor(config: Config): Promise<Check[]> {
-  const out: Check[] = [];
-  const add = (level: Level, what: string, detail: string) => out.push({ level, what, detail });
+const mib = (b: number) => `${(b / 1024 / 1024).toFixed(b < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
+const ago = (iso: string, now: number) => {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+};
 
+interface AgentView {
+  healthy: boolean;
+  problems: string[];
+  agent: { id: string; version: string; uptime: number };
+  links?: LinkStatus;
+}
+
+export async function doctor(config: Config, now = Date.now()): Promise<Check[]> {
+  const out: Check[] = [];
+  const add = (level: Level, what: string, detail: string, hint?: string) => out.push(hint && level !== 'OK' ? { level, what, detail, hint } : { level, what, detail });
+
+  // Data dir: writable, and the free space of its disk (the state file and the log files live there).
   try {
     fs.mkdirSync(config.dataDir, { recursive: true });
     const probe = path.join(config.dataDir, '.doctor-probe');
@@ -36,7 +64,17 @@ export async function doctor(config: Config): Promise<Check[]> {
     fs.rmSync(probe);
     add('OK', 'data dir', `${config.dataDir} is writable`);
   } catch (e) {
-    add('FAIL', 'data dir', `${config.dataDir}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    add('FAIL', 'data dir', `${config.dataDir}: ${(e as Error).message}`, code === 'ENOSPC' ? 'free space on its disk (see "disk")' : code === 'EROFS' ? 'the file system is read-only: remount it read-write, or mount a writable volume at ORCH_DATA_DIR' : 'run as root, or mount a writable volume at ORCH_DATA_DIR');
+  }
+  try {
+    const st = fs.statfsSync(config.dataDir);
+    const free = st.bavail * st.bsize;
+    const total = st.blocks * st.bsize;
+    const level: Level = free < DISK_FAIL_BYTES ? 'FAIL' : free < DISK_WARN_BYTES ? 'WARN' : 'OK';
+    add(level, 'disk', `${mib(free)} free of ${mib(total)} on the data dir's file system`, `free space there (docker image prune, old files); below ${mib(DISK_FAIL_BYTES)} desired-state writes are refused (the agent keeps runtimes running)`);
+  } catch (e) {
+    add('WARN', 'disk', `free space unknown: ${(e as Error).message}`, 'check the data dir exists and is readable');
   }
 
   if (fs.existsSync(config.stateFile)) {
@@ -45,36 +83,87 @@ export async function doctor(config: Config): Promise<Check[]> {
       add('OK', 'state file', `${config.stateFile}: ${Object.keys(s.runtimes).length} runtime(s)`);
     } catch (e) {
       if (e instanceof NewerSchemaError) {
-        add('FAIL', 'state file', `${e.message}: the agent refuses every request and changes nothing; upgrade the agent (or restore a state file of this version)`);
-      } else add('FAIL', 'state file', `${config.stateFile} is not valid (${(e as Error).message.slice(0, 120)}); the agent would start from state.json.bak`);
+        add('FAIL', 'state file', `${e.message}: the agent refuses every request and changes nothing`, 'upgrade the agent (or restore a state file of this version)');
+      } else {
+        add('FAIL', 'state file', `${config.stateFile} is not valid (${(e as Error).message.split('\n')[0]!.slice(0, 120)})`, 'the agent starts from state.json.bak and keeps the bad file as state.json.corrupt-<time>; restart it, or restore a backup');
+      }
     }
-  } else add('WARN', 'state file', `${config.stateFile} does not exist yet (first start)`);
+  } else add('WARN', 'state file', `${config.stateFile} does not exist yet`, 'normal before the first start; otherwise ORCH_DATA_DIR does not point at the agent\'s volume');
 
-  const agentUp = await reachable(config.controlSocket);
-  add(agentUp ? 'OK' : 'WARN', 'agent', agentUp ? `running (${config.controlSocket})` : `not running (no answer on ${config.controlSocket})`);
-
+  // The agent: its health answer also carries its view of netmon and the cloud.
+  let view: AgentView | null = null;
   try {
-    const docker = dockerFromHost(config.dockerHost);
+    const a = await askAgent(config.controlSocket, { command: 'health' }, 5000);
+    if (a.success) view = a as unknown as AgentView;
+    else add('FAIL', 'agent', `running, but: ${a.error}`, 'see the agent\'s log');
+  } catch (e) {
+    const notRunning = e instanceof AgentUnreachable && e.notRunning;
+    add('FAIL', 'agent', notRunning ? `not running (no ${config.controlSocket})` : (e as Error).message, notRunning ? 'start it: docker start orchestrator_agent (or orchestrator-agent run); why it stopped: docker logs orchestrator_agent, or ORCH_DATA_DIR/logs/agent.*.log' : 'run doctor as root; if the agent hangs, restart it');
+  }
+  if (view) {
+    const v = view.agent;
+    if (view.healthy) add('OK', 'agent', `running: ${v.id}, version ${v.version}, up ${v.uptime} s`);
+    else add('FAIL', 'agent', `unhealthy: ${view.problems.join('; ')}`, 'see the agent\'s log; a wedged reconciler usually means a stuck Docker engine (restart the engine, then the agent)');
+  }
+
+  // The engine: reachable, its API version, and runtimes whose ulimits had to be clamped.
+  try {
+    const docker = dockerFromHost(config.dockerHost, 10_000);
     const [maj, min] = await apiVersion(docker);
     add('OK', 'docker', `${config.dockerHost}: API ${maj}.${min} (${maj > 1 || min >= 44 ? 'all endpoints at create' : 'one network at create, the rest connected before start'})`);
-  } catch (e) {
-    add('FAIL', 'docker', `${config.dockerHost}: ${(e as Error).message}`);
-  }
-
-  const netmonUp = await reachable(config.netmonSocket);
-  add(netmonUp ? 'OK' : 'WARN', 'netmon', netmonUp ? `answering on ${config.netmonSocket}` : `no netmon on ${config.netmonSocket}: subnets cannot follow the host, MACs cannot be fixed`);
-
-  if (config.cloudUrl === null) add('OK', 'cloud', 'standalone (ORCH_CLOUD_URL=off)');
-  else {
-    try {
-      const c = loadCredentials(config.mtlsDir);
-      const cert = new crypto.X509Certificate(c.cert);
-      const days = Math.floor((Date.parse(cert.validTo) - Date.now()) / 86_400_000);
-      add(days < 0 ? 'FAIL' : days < 30 ? 'WARN' : 'OK', 'certificate', `agent id ${c.agentId}; valid until ${cert.validTo} (${days} days)`);
-      add('OK', 'cloud', `${config.cloudUrl} over ${config.cloudTransports.join(', ')}`);
-    } catch (e) {
-      add('FAIL', 'certificate', e instanceof CredentialsError ? e.message : (e as Error).message);
+    const runtimes = await docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`, `${LABEL.role}=runtime`] } });
+    const clamped = runtimes.filter((c) => c.Labels?.[LABEL.ulimits]);
+    if (clamped.length === 0) add('OK', 'ulimits', `${runtimes.length} runtime container(s), none with clamped ulimits`);
+    else {
+      const which = clamped.map((c) => `${c.Labels[LABEL.device] ?? c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (${c.Labels[LABEL.ulimits]})`).join(', ');
+      add('WARN', 'ulimits', `clamped to the host's hard limits: ${which}`, 'real-time scheduling and locked memory are below what the runtime asks; raise the engine\'s limits (LimitRTPRIO=infinity, LimitMEMLOCK=infinity in docker.service), restart the engine, then restart these runtimes');
     }
+  } catch (e) {
+    const msg = (e as Error).message;
+    add('FAIL', 'docker', `${config.dockerHost}: ${msg}`, /ENOENT|ECONNREFUSED/.test(msg) ? 'the engine is not running or DOCKER_HOST is wrong: systemctl start docker; the agent\'s container needs -v /var/run/docker.sock:/var/run/docker.sock' : /EACCES/.test(msg) ? 'permission denied on the engine\'s socket: run as root (or in the docker group)' : 'check DOCKER_HOST and that `docker version` answers');
   }
+
+  // netmon: the running agent says whether it is connected and when netmon last reported.
+  const nm = view?.links?.netmon;
+  const netmonHint = 'start the sidecar: docker start autonomy_netmon (--network=host --pid=host --privileged); without it subnets cannot follow the host and MACs cannot be fixed';
+  if (nm) {
+    if (!nm.connected) add('FAIL', 'netmon', `the agent is not connected to ${nm.socket}${nm.lastReportAt ? ` (last report ${ago(nm.lastReportAt, now)})` : ' (no report since the agent started)'}`, netmonHint);
+    else if (!nm.lastReportAt) add('WARN', 'netmon', `connected since ${nm.connectedSince}, no report yet`, 'netmon reports within seconds of a connection; if it stays silent, restart it: docker restart autonomy_netmon');
+    else {
+      const quiet = now - Date.parse(nm.lastReportAt) > NETMON_QUIET_MS;
+      add(quiet ? 'WARN' : 'OK', 'netmon', `connected since ${nm.connectedSince}; last report ${ago(nm.lastReportAt, now)} (${nm.eventsSeen} event(s))`, 'netmon re-discovers every 30 s; a silent one is stuck: docker restart autonomy_netmon');
+    }
+  } else {
+    const up = await reachable(config.netmonSocket);
+    if (up) add(view ? 'OK' : 'WARN', 'netmon', `answering on ${config.netmonSocket}${view ? '' : ' (its last report is known only to a running agent)'}`, 'start the agent to see netmon\'s last report');
+    else add('FAIL', 'netmon', `no netmon on ${config.netmonSocket}`, netmonHint);
+  }
+
+  // The certificate (needed unless standalone), and the cloud link as the running agent sees it.
+  if (config.cloudUrl === null) {
+    add('OK', 'certificate', 'not needed (standalone: ORCH_CLOUD_URL=off)');
+    add('OK', 'cloud', 'standalone (ORCH_CLOUD_URL=off)');
+    return out;
+  }
+  try {
+    const c = loadCredentials(config.mtlsDir);
+    const cert = new crypto.X509Certificate(c.cert);
+    const days = Math.floor((Date.parse(cert.validTo) - now) / 86_400_000);
+    add(days < 0 ? 'FAIL' : days < CERT_WARN_DAYS ? 'WARN' : 'OK', 'certificate', `agent id ${c.agentId}; valid until ${cert.validTo} (${days} days)`, days < 0 ? 'expired: the cloud refuses the agent; enroll the box again for a new client.crt' : 'expires soon: enroll the box again for a new client.crt before it does');
+  } catch (e) {
+    add('FAIL', 'certificate', e instanceof CredentialsError ? e.message : (e as Error).message, `put the box's client.crt and client.key in ORCH_MTLS_DIR (${config.mtlsDir}), or set ORCH_CLOUD_URL=off to run standalone`);
+  }
+  const cl = view?.links?.cloud;
+  if (!view) add('WARN', 'cloud', `${config.cloudUrl}: link state unknown (agent not running)`, 'start the agent');
+  else if (!cl) add('WARN', 'cloud', `${config.cloudUrl}: no link (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');
+  else if (cl.connected) add('OK', 'cloud', `${cl.url}: connected since ${cl.connectedSince}`);
+  else if (cl.lastError) add('FAIL', 'cloud', `${cl.url}: not connected; ${cl.lastError} (${cl.lastErrorAt ? ago(cl.lastErrorAt, now) : 'time unknown'})`, 'check DNS and outbound TCP to the cloud\'s port (a firewall, a proxy), the clock (TLS needs it) and the certificate; the agent retries by itself');
+  else add('WARN', 'cloud', `${cl.url}: connecting (no answer yet)`, 'run doctor again in a minute');
   return out;
+}
+
+/** The table a person reads: level, check, detail, and the hint on the next line. */
+export function renderChecks(checks: readonly Check[]): string {
+  const w = Math.max(...checks.map((c) => c.what.length));
+  return checks.map((c) => `${c.level.padEnd(4)}  ${c.what.padEnd(w)}  ${c.detail}\n${c.hint ? `${' '.repeat(w + 8)}hint: ${c.hint}\n` : ''}`).join('');
 }

@@ -1,4 +1,5 @@
-// `orchestrator-agent state`: one block per runtime, desired against observed, for a person at a terminal.
+// `orchestrator-agent state` and `plan` for a person at a terminal: one block per runtime, desired against
+// observed; the plan as a table.
 import type { State } from '../store/schema.js';
 
 export function renderState(state: State): string {
@@ -19,4 +20,18 @@ export function renderState(state: State): string {
   }
   if (state.host.observedAt) out.push(`host facts from netmon at ${state.host.observedAt}${state.host.stale ? ' (stale)' : ''}`);
   return `${out.join('\n')}\n`;
+}
+
+export interface PlanStep {
+  device: string | null;
+  action: string;
+  reason: string;
+}
+
+/** `orchestrator-agent plan`: one row per step, columns aligned. */
+export function renderPlan(steps: readonly PlanStep[]): string {
+  if (steps.length === 0) return 'nothing to do: converged\n';
+  const rows = [['RUNTIME', 'ACTION', 'REASON'], ...steps.map((s) => [s.device ?? '-', s.action, s.reason])];
+  const w = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padEnd(w[1]!)}  ${r[2]}`).join('\n') + '\n';
 }

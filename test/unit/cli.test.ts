@@ -1,5 +1,6 @@
 // The operator CLI as a person runs it (`node --import tsx src/main.ts …`, no Docker): user errors are
-// one line on stderr, never a stack trace; exit 2 for a wrong command line or input.
+// one line on stderr, never a stack trace; exit 2 for a wrong command line or input, 3 with no agent running,
+// 1 when the agent refuses or says unhealthy. Tables for people, --json for scripts.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,7 +25,8 @@ const payload = { container_name: 'plc-cli', vnic_configs: [{ parent_interface: 
 function cli(dataDir: string, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const c = spawn(process.execPath, ['--import', tsx, path.join(root, 'src/main.ts'), ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ORCH_DATA_DIR: dataDir, ORCH_CLOUD_URL: 'off' },
+      // Never the machine's Docker socket: `logs` and `doctor` find no engine here.
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ORCH_DATA_DIR: dataDir, ORCH_CLOUD_URL: 'off', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
       cwd: dataDir,
     });
     let stdout = '';
@@ -67,14 +69,44 @@ test('apply of invalid JSON (a file or stdin): one line, exit 2', async () => {
   assert.equal(stdin.code, 2);
 });
 
-test('apply -f of a valid file with no agent running: one line saying so, non-zero exit', async () => {
+test('with no agent running every command that needs it says so in one line, exit 3', async () => {
   const dir = tmp();
   fs.writeFileSync(path.join(dir, 'ok.json'), JSON.stringify(payload));
-  for (const [args, stdin] of [[['apply', '-f', 'ok.json']], [['apply', 'ok.json']], [['apply', '-'], JSON.stringify(payload)]] as [string[], string?][]) {
+  for (const [args, stdin] of [
+    [['apply', '-f', 'ok.json']],
+    [['apply', 'ok.json']],
+    [['apply', '-'], JSON.stringify(payload)],
+    [['plan']],
+    [['health']],
+    [['health', '--json']],
+    [['stop', 'plc-cli']],
+    [['delete', 'plc-cli', '--json']],
+    [['state']], // no state file to fall back on either
+  ] as [string[], string?][]) {
     const r = await cli(dir, args, stdin);
     oneLine(r, /^orchestrator-agent: agent not running \(no .*agent\.sock\)$/);
-    assert.notEqual(r.code, 0, args.join(' '));
+    assert.equal(r.code, 3, args.join(' '));
+    assert.equal(r.stdout, '', args.join(' '));
   }
+});
+
+test('logs: a wrong command line is exit 2, an engine that cannot be reached one line and exit 1', async () => {
+  const dir = tmp();
+  for (const [args, re] of [
+    [['logs'], /^orchestrator-agent: logs needs a runtime name/],
+    [['logs', 'a', 'b'], /^orchestrator-agent: logs takes one runtime name; unexpected: b/],
+    [['logs', 'a', '--tail'], /^orchestrator-agent: --tail needs a number of lines, got nothing/],
+    [['logs', 'a', '--tail', 'ten'], /^orchestrator-agent: --tail needs a number of lines, got "ten"/],
+    [['logs', 'a', '--since', '1h'], /^orchestrator-agent: logs: unknown option --since/],
+  ] as [string[], RegExp][]) {
+    const r = await cli(dir, args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /^ {4}at /m);
+  }
+  const r = await cli(dir, ['logs', 'plc-1', '-f', '--tail', '10']);
+  oneLine(r, /^orchestrator-agent: unix:\/\/\/nonexistent\/docker\.sock: cannot read plc-1: .*ENOENT/);
+  assert.equal(r.code, 1);
 });
 
 test('a wrong command line: the reason and the usage, exit 2, no stack', async () => {
@@ -84,6 +116,8 @@ test('a wrong command line: the reason and the usage, exit 2, no stack', async (
     [['apply', '-f'], /^orchestrator-agent: apply -f needs a file/],
     [['apply', 'a.json', 'b.json'], /^orchestrator-agent: apply takes one file; unexpected: b\.json/],
     [['delete'], /^orchestrator-agent: delete needs a runtime name/],
+    [['stop', 'a', 'b'], /^orchestrator-agent: stop takes one runtime name; unexpected: b/],
+    [['plan', 'x'], /^orchestrator-agent: plan takes no argument; unexpected: x/],
     [['frobnicate'], /^orchestrator-agent: unknown command "frobnicate"/],
   ] as [string[], RegExp][]) {
     const r = await cli(dir, args);
@@ -94,30 +128,73 @@ test('a wrong command line: the reason and the usage, exit 2, no stack', async (
   }
 });
 
-test('apply and apply -f send the file to the agent, and show its answer', async () => {
-  const dir = tmp();
-  fs.writeFileSync(path.join(dir, 'ok.json'), JSON.stringify(payload));
+/** A stand-in agent on agent.sock: one request line, one answer line from `answer`. */
+async function standIn(dir: string, answer: (req: { command: string }) => unknown) {
   const got: unknown[] = [];
-  // A stand-in agent on agent.sock: one request line, one answer line.
   const server = net.createServer((s) => {
     let buf = '';
     s.on('data', (d) => {
       buf += d.toString();
       if (!buf.includes('\n')) return;
-      got.push(JSON.parse(buf.slice(0, buf.indexOf('\n'))));
-      s.end(`${JSON.stringify({ success: true, result: 'created', name: 'plc-cli' })}\n`);
+      const req = JSON.parse(buf.slice(0, buf.indexOf('\n'))) as { command: string };
+      got.push(req);
+      s.end(`${JSON.stringify(answer(req))}\n`);
     });
   });
   await new Promise<void>((resolve) => server.listen(path.join(dir, 'agent.sock'), resolve));
+  return { got, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+test('apply and apply -f send the file to the agent: one line for people, the answer as JSON with --json', async () => {
+  const dir = tmp();
+  fs.writeFileSync(path.join(dir, 'ok.json'), JSON.stringify(payload));
+  const agent = await standIn(dir, () => ({ success: true, result: 'created' }));
   try {
     for (const args of [['apply', '-f', 'ok.json'], ['apply', 'ok.json']]) {
       const r = await cli(dir, args);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { result: 'created', name: 'plc-cli' });
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'plc-cli: created\n', '']);
     }
-    assert.deepEqual(got, [{ command: 'apply', runtime: payload }, { command: 'apply', runtime: payload }]);
+    const j = await cli(dir, ['apply', '--json', '-f', 'ok.json']);
+    assert.equal(j.code, 0, j.stderr);
+    assert.deepEqual(JSON.parse(j.stdout), { result: 'created' });
+    assert.deepEqual(agent.got, [1, 2, 3].map(() => ({ command: 'apply', runtime: payload })));
   } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await agent.close();
+  }
+});
+
+test('mutations, plan and health: a line or a table for people, JSON for scripts, exit 1 on a refusal or unhealthy', async () => {
+  const dir = tmp();
+  const agent = await standIn(dir, (req) => {
+    const r = req as { command: string; name?: string };
+    if (r.name === 'nope') return { success: false, error: 'runtime nope not found' };
+    if (r.command === 'plan') return { success: true, steps: [{ device: 'plc-1', action: 'create', reason: 'no container' }, { device: null, action: 'remove-network', reason: 'orphan' }] };
+    if (r.command === 'health') return { success: true, healthy: false, problems: ['reconciler wedged: no completed pass for 200 s (limit 90 s)'], lastPassAt: null };
+    return { success: true };
+  });
+  try {
+    const stop = await cli(dir, ['stop', 'plc-1']);
+    assert.deepEqual([stop.code, stop.stdout], [0, 'plc-1: stop requested\n']);
+    const del = await cli(dir, ['delete', 'plc-1', '--json']);
+    assert.deepEqual([del.code, JSON.parse(del.stdout)], [0, {}]);
+    const nope = await cli(dir, ['restart', 'nope']);
+    assert.deepEqual([nope.code, nope.stdout, nope.stderr], [1, '', 'error: runtime nope not found\n']);
+    const nopeJson = await cli(dir, ['start', 'nope', '--json']);
+    assert.equal(nopeJson.code, 1);
+    assert.deepEqual(JSON.parse(nopeJson.stdout), { success: false, error: 'runtime nope not found' });
+    const plan = await cli(dir, ['plan']);
+    assert.equal(plan.code, 0);
+    assert.equal(plan.stdout, 'RUNTIME  ACTION          REASON\nplc-1    create          no container\n-        remove-network  orphan\n');
+    const planJson = JSON.parse((await cli(dir, ['plan', '--json'])).stdout) as { steps: unknown[] };
+    assert.equal(planJson.steps.length, 2);
+    const health = await cli(dir, ['health']);
+    assert.deepEqual([health.code, health.stdout], [1, 'unhealthy: reconciler wedged: no completed pass for 200 s (limit 90 s)\n']);
+    const healthJson = await cli(dir, ['health', '--json']);
+    assert.equal(healthJson.code, 1);
+    assert.equal((JSON.parse(healthJson.stdout) as { healthy: boolean }).healthy, false);
+    assert.deepEqual(agent.got.slice(0, 4), [{ command: 'stop', name: 'plc-1' }, { command: 'delete', name: 'plc-1' }, { command: 'restart', name: 'nope' }, { command: 'start', name: 'nope' }]);
+  } finally {
+    await agent.close();
   }
 });
 

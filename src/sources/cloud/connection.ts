@@ -17,8 +17,19 @@ export interface CloudLinkOptions {
   onConnect: (socket: Socket) => () => void;
 }
 
+/** What `doctor` reports about the link: connected since when, or the last error and when. */
+export interface CloudLinkStatus {
+  url: string;
+  connected: boolean;
+  connectedSince: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
 export class CloudLink {
   private socket: Socket | null = null;
+  private connectedAt: number | null = null;
+  private lastError: { message: string; at: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopConnection: (() => void) | null = null;
   private everConnected = false;
@@ -29,6 +40,12 @@ export class CloudLink {
 
   get connected(): boolean {
     return this.socket?.connected ?? false;
+  }
+
+  status(): CloudLinkStatus {
+    const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
+    const connected = this.connected;
+    return { url: this.o.url, connected, connectedSince: connected ? iso(this.connectedAt) : null, lastError: this.lastError?.message ?? null, lastErrorAt: iso(this.lastError?.at) };
   }
 
   start(): void {
@@ -59,6 +76,7 @@ export class CloudLink {
     socket.on('connect', () => {
       this.everConnected = true;
       this.attempt = 0;
+      this.connectedAt = Date.now();
       log.info({ url: this.o.url, transport: socket.io.engine.transport.name }, 'connected to the cloud');
       this.stopConnection?.();
       this.stopConnection = this.o.onConnect(socket);
@@ -74,6 +92,7 @@ export class CloudLink {
 
   private retry(why: string): void {
     if (this.stopped || this.timer) return;
+    this.lastError = { message: why, at: Date.now() };
     this.teardown();
     const delay = reconnectDelayMs(this.everConnected, this.attempt);
     this.attempt++;

@@ -11,3 +11,11 @@ export const controlRequestSchema = z.discriminatedUnion('command', [
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
 export type ControlAnswer = { success: true; [k: string]: unknown } | { success: false; error: string };
+
+/** The agent's links in the `state` and `health` answers, for `doctor` (times ISO 8601). */
+export interface LinkStatus {
+  /** null: standalone (ORCH_CLOUD_URL=off). */
+  cloud: { url: string; connected: boolean; connectedSince: string | null; lastError: string | null; lastErrorAt: string | null } | null;
+  /** null: refusing mode (the netmon client is not started). */
+  netmon: { socket: string; connected: boolean; connectedSince: string | null; lastReportAt: string | null; eventsSeen: number } | null;
+}

@@ -8,7 +8,7 @@ import { normalizeCreateRequest } from '../../domain/runtime-spec.js';
 import { firstIssueMessage } from '../../domain/validation-error.js';
 import { markForDeletion, putRuntime, setLifecycle } from '../../store/desired-state.js';
 import type { Store } from '../../store/store.js';
-import { controlRequestSchema, type ControlAnswer } from './protocol.js';
+import { controlRequestSchema, type ControlAnswer, type LinkStatus } from './protocol.js';
 import { LineBuffer } from '../../line-buffer.js';
 
 export interface AgentInfo {
@@ -29,6 +29,7 @@ export class ControlServer {
     private readonly agent: AgentInfo,
     private readonly log: Logger,
     private readonly health: { resyncIntervalMs: number; dataDir: string },
+    private readonly links: () => LinkStatus = () => ({ cloud: null, netmon: null }),
   ) {}
 
   async start(): Promise<void> {
@@ -54,6 +55,10 @@ export class ControlServer {
     fs.rmSync(this.path, { force: true });
   }
 
+  private agentAnswer() {
+    return { id: this.agent.id, version: this.agent.version, uptime: Math.floor((Date.now() - this.agent.startedAt) / 1000) };
+  }
+
   private async handle(line: string): Promise<ControlAnswer> {
     let json: unknown;
     try {
@@ -68,11 +73,14 @@ export class ControlServer {
     try {
       switch (req.command) {
         case 'state':
-          return { success: true, agent: { id: this.agent.id, version: this.agent.version, uptime: Math.floor((Date.now() - this.agent.startedAt) / 1000) }, state: this.store.state };
+          return { success: true, agent: this.agentAnswer(), links: this.links(), state: this.store.state };
         case 'health':
           return {
             success: true,
             ...(await checkHealth(this.controller.lastPassAt, this.health.resyncIntervalMs, this.health.dataDir, Date.now(), { refusal: this.store.refusal, stuck: this.controller.stuckSteps() })),
+            // Answered even in refusing mode: `doctor` reads the agent and its links from here.
+            agent: this.agentAnswer(),
+            links: this.links(),
           };
         case 'plan':
           return { success: true, steps: await this.controller.dryRun() };

@@ -36,6 +36,9 @@ export class NetmonSource {
   /** Set when the first discovery since this agent started has arrived (boot sequencing). */
   discoveredAt: number | null = null;
   eventsSeen = 0;
+  /** For `doctor`: since when the socket is connected, and netmon's last event. */
+  private connectedAt: number | null = null;
+  private lastEventAt: number | null = null;
   commandsSent = 0;
 
   constructor(
@@ -46,6 +49,11 @@ export class NetmonSource {
 
   get connected(): boolean {
     return this.sock !== null && !this.sock.destroyed;
+  }
+
+  status(): { socket: string; connected: boolean; connectedSince: string | null; lastReportAt: string | null; eventsSeen: number } {
+    const iso = (t: number | null) => (t ? new Date(t).toISOString() : null);
+    return { socket: this.socketPath, connected: this.connected, connectedSince: this.connected ? iso(this.connectedAt) : null, lastReportAt: iso(this.lastEventAt), eventsSeen: this.eventsSeen };
   }
 
   start(): void {
@@ -86,6 +94,7 @@ export class NetmonSource {
     sock.on('connect', () => {
       this.retryMs = 250;
       this.sock = sock;
+      this.connectedAt = Date.now();
       this.log.info({ socket: this.socketPath }, 'connected to netmon');
     });
     sock.on('data', (d) => {
@@ -127,6 +136,7 @@ export class NetmonSource {
       return;
     }
     this.eventsSeen++;
+    this.lastEventAt = Date.now();
     this.armStale();
     const e = ev.data;
     if (e.type === 'network_discovery') {
