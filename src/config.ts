@@ -1,5 +1,6 @@
 // Agent configuration from the environment (CONTRACT §2), validated once at start.
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -59,7 +60,60 @@ const envSchema = z.object({
       }
       return list as ('websocket' | 'polling')[];
     }),
+  // Unset: the Python agent's two STUN servers; empty: none (host candidates only).
+  ORCH_WEBRTC_ICE_SERVERS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const list = (v ?? DEFAULT_ICE_SERVERS).split(',').map((s) => s.trim()).filter(Boolean);
+      const servers: IceServer[] = [];
+      for (const url of list) {
+        const server = parseIceServer(url);
+        if (typeof server === 'string') {
+          ctx.addIssue({ code: 'custom', message: `ORCH_WEBRTC_ICE_SERVERS: ${server}` });
+          return z.NEVER;
+        }
+        servers.push(server);
+      }
+      return servers;
+    }),
+  ORCH_WEBRTC_HOST_ADDRESSES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return null;
+      const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = list.find((a) => net.isIP(a) === 0);
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `ORCH_WEBRTC_HOST_ADDRESSES: expected a comma list of IP addresses, got "${bad.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return list;
+    }),
+  // Extension for tests: the WebRTC session idle limit (CONTRACT §9.5 says 300 s).
+  ORCH_WEBRTC_IDLE_MS: positiveInt('ORCH_WEBRTC_IDLE_MS', 300_000),
 });
+
+/** The Python agent's STUN servers (upstream §13.19). */
+const DEFAULT_ICE_SERVERS = 'stun:stun.l.google.com:19302,stun:stun1.l.google.com:19302';
+
+/** One ICE server as WebRTC stacks take it; TURN credentials come from the URL's userinfo. */
+export interface IceServer {
+  urls: string;
+  username?: string;
+  credential?: string;
+}
+
+/** `stun:host[:port]` or `turn[s]:[user:pass@]host[:port][?transport=udp|tcp]`; a string is what is wrong. */
+export function parseIceServer(url: string): IceServer | string {
+  const m = /^(stuns?|turns?):(?:([^@:/\s]*)(?::([^@/\s]*))?@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?(\?transport=(?:udp|tcp))?$/.exec(url);
+  if (!m || (m[5] !== undefined && (Number(m[5]) < 1 || Number(m[5]) > 65535))) return `expected stun:host[:port] or turn:user:password@host[:port], got "${url.replace(/^([a-z]+:).*@/i, '$1***@').slice(0, 64)}"`;
+  const [, scheme, user, pass, host, port, query] = m;
+  if (scheme!.startsWith('stun') && user !== undefined) return `a stun: URL carries no credentials (${scheme}:${host})`;
+  const urls = `${scheme}:${host}${port ? `:${port}` : ''}${query ?? ''}`;
+  if (user === undefined) return { urls };
+  return { urls, username: decodeURIComponent(user), credential: decodeURIComponent(pass ?? '') };
+}
 
 export interface Config {
   cloudUrl: string | null; // null = standalone ("off")
@@ -82,6 +136,12 @@ export interface Config {
   legacyEmits: boolean;
   logLevel: string;
   cloudTransports: ('websocket' | 'polling')[];
+  /** ICE servers for WebRTC sessions (CONTRACT §9.5); empty = host candidates only. */
+  webrtcIceServers: IceServer[];
+  /** The local addresses ICE may offer; null = all but loopback (the stack's default). */
+  webrtcHostAddresses: string[] | null;
+  /** A WebRTC session with no traffic this long is closed (300 s; ORCH_WEBRTC_IDLE_MS is for tests). */
+  webrtcIdleMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -119,5 +179,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     legacyEmits: e.ORCH_LEGACY_EMITS === '1',
     logLevel: e.ORCH_LOG_LEVEL,
     cloudTransports: e.ORCH_CLOUD_TRANSPORTS,
+    webrtcIceServers: e.ORCH_WEBRTC_ICE_SERVERS,
+    webrtcHostAddresses: e.ORCH_WEBRTC_HOST_ADDRESSES,
+    webrtcIdleMs: e.ORCH_WEBRTC_IDLE_MS,
   };
 }
