@@ -20,7 +20,8 @@ const command = {
   headers: strings.nullish(),
   data: z.unknown().optional(),
 };
-const headSchema = z.object({
+/** The HEAD form's fields (also a WebRTC data channel's run_command, CONTRACT §9.5). */
+export const runCommandSchema = z.object({
   ...baseFields,
   device_id: deviceId,
   ...command,
@@ -30,10 +31,15 @@ const headSchema = z.object({
     .record(z.string().max(256), z.object({ filename: z.string().max(256).optional(), content_base64: z.string(), content_type: z.string().max(256).optional() }))
     .nullish(),
 });
-type Command = z.infer<typeof headSchema>;
+export type RunCommand = z.infer<typeof runCommandSchema>;
 const v1Schema = z.object(command);
 
-async function proxy(ctx: TopicContext, cmd: Command): Promise<Ack> {
+/**
+ * Sends one command to the runtime `cmd.device_id` and returns the ack body (without action and
+ * correlation_id). Shared by the cloud topic and the WebRTC data channel: same path rules, target
+ * read from Docker per call, timeout and 16 MiB body cap.
+ */
+export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand): Promise<Ack> {
   const id = cmd.device_id;
   let ip: string | undefined;
   try {
@@ -78,10 +84,10 @@ export const runCommand: Topic = {
       if (!id.success) return validationError(`device_id: ${id.error.issues[0]?.message ?? 'invalid'}`);
       const p = parsePayload(v1Schema, args[1]);
       if (!p.ok) return p.ack;
-      return proxy(ctx, { ...p.value, device_id: id.data });
+      return proxyToRuntime(ctx, { ...p.value, device_id: id.data });
     }
-    const p = parsePayload(headSchema, args[0]);
+    const p = parsePayload(runCommandSchema, args[0]);
     if (!p.ok) return p.ack;
-    return proxy(ctx, p.value);
+    return proxyToRuntime(ctx, p.value);
   },
 };
