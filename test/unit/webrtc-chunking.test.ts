@@ -1,7 +1,7 @@
 // Data-channel chunking (CONTRACT §9.5): splitting, reassembly, HEAD's limits and staleness.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CHUNK_DATA_MAX, CHUNK_THRESHOLD, MAX_CHUNKS, MAX_TOTAL_CHARS, Reassembler, STALE_MS, asciiJson, frame } from '../../src/sources/cloud/webrtc/chunking.ts';
+import { CHUNK_DATA_MAX, CHUNK_THRESHOLD, MAX_CHUNKS, MAX_TOTAL_CHARS, Reassembler, STALE_MS, asciiJson, frame } from '../../src/sources/cloud/webrtc/chunking.js';
 
 const parse = (s: string) => JSON.parse(s) as Record<string, unknown>;
 
