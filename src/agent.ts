@@ -17,6 +17,7 @@ import { StatusPush } from './sources/cloud/status-push.js';
 import type { TopicContext } from './sources/cloud/topic.js';
 import { refusingTopic } from './sources/cloud/refusing-topic.js';
 import { TOPICS } from './sources/cloud/topics/index.js';
+import { stopWebrtc } from './sources/cloud/webrtc/registry.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
@@ -150,6 +151,7 @@ export class Agent {
 
   /** Stops the agent; runtimes keep running. */
   async stop(): Promise<void> {
+    await stopWebrtc(this.topics); // WebRTC sessions end with the agent (CONTRACT §9.5)
     this.cloud?.stop();
     this.netmon?.stop();
     this.events?.stop();

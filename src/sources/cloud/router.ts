@@ -19,9 +19,17 @@ function splitAck(raw: unknown[]): { args: unknown[]; ack: AckFn | null } {
 // The payload is an object, or in v1's run_command form the second argument.
 const correlationOf = (args: unknown[]) => correlationIdOf(args[0]) ?? (args.length >= 2 ? correlationIdOf(args[1]) : null);
 
+// The socket of each context's latest connection: ctx.emit always sends on the live one.
+const currentSocket = new WeakMap<TopicContext, Socket>();
+
 export function registerTopics(socket: Socket, topics: readonly Topic[], ctx: TopicContext): void {
   const maxBytes = ctx.config.maxAckBytes;
   limitEvents(socket, maxBytes, ctx.log);
+  currentSocket.set(ctx, socket);
+  ctx.emit ??= (event, payload) => {
+    const s = currentSocket.get(ctx);
+    return s?.connected === true && sendEvent(s, event, payload);
+  };
 
   /** Acks `answer`, or its replacement when it is too large; returns what was sent. */
   const answerWith = (ack: AckFn | null, answer: Ack): Ack => {

@@ -18,6 +18,12 @@ export interface TopicContext {
   agent: AgentInfo;
   telemetry: Telemetry;
   netmon: NetmonSource;
+  /**
+   * Emits an event on the cloud link's current socket (set by the router; absent without a cloud);
+   * false when not connected or too large. For requests whose answer continues after the ack
+   * (the agent's WebRTC candidates).
+   */
+  emit?: (event: string, payload: Record<string, unknown>) => boolean;
 }
 
 export interface Topic {

@@ -9,6 +9,7 @@ import { getDeviceStatus } from './get-device-status.js';
 import { getHostInterfaces } from './get-host-interfaces.js';
 import { restartDevice, startDevice, stopDevice } from './lifecycle.js';
 import { runCommand } from './run-command.js';
+import { webrtcDisconnect, webrtcIce, webrtcOffer } from './webrtc.js';
 
 export const TOPICS: readonly Topic[] = [
   createNewRuntime,
@@ -24,4 +25,7 @@ export const TOPICS: readonly Topic[] = [
   deleteOrchestrator,
   getAgentState,
   getPlan,
+  webrtcOffer,
+  webrtcIce,
+  webrtcDisconnect,
 ];

@@ -1,0 +1,266 @@
+// The WebRTC bridge (CONTRACT §9.5, upstream §13.19): one RTCPeerConnection per session, answered
+// from the cloud's offer; the peer's `data` channel carries ready / ping / pong / close and run_command
+// → command_response, large messages chunked both ways. Loaded on the first offer only (werift is big):
+// nothing here runs at start. Sessions end on `close`, webrtc:disconnect, a failed connection, idleness
+// or the agent stopping; never because the Socket.IO link dropped.
+import { randomUUID } from 'node:crypto';
+import { RTCPeerConnection, type RTCDataChannel, type RTCIceCandidate } from 'werift';
+import type { Ack } from '../envelope.js';
+import type { TopicContext } from '../topic.js';
+import { proxyToRuntime, runCommandSchema } from '../topics/run-command.js';
+import { Reassembler, frame, isChunkMessage } from './chunking.js';
+
+export const MAX_SESSIONS = 8;
+/** The agent pings an open data channel this often (upstream: every 30 s). */
+export const PING_INTERVAL_MS = 30_000;
+/** At most this long to gather candidates before the answer is sent (the rest are trickled). */
+const GATHER_WAIT_MS = 2_000;
+
+export type BridgeContext = Pick<TopicContext, 'docker' | 'config' | 'log' | 'store' | 'emit'>;
+
+export interface Offer {
+  session_id: string;
+  device_id: string;
+  sdp: string;
+}
+export interface RemoteCandidate {
+  session_id: string;
+  candidate?: string | null;
+  sdp_mid?: string | null;
+  sdp_mline_index?: number | null;
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 200);
+
+class Session {
+  lastActivity = Date.now();
+  closed = false;
+  /** Local candidates found before the answer was acked: emitted right after it. */
+  private held: RTCIceCandidate[] | null = [];
+  private data: RTCDataChannel | null = null;
+  private readonly reassembler = new Reassembler();
+  private pingTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly deviceId: string,
+    readonly pc: RTCPeerConnection,
+    private readonly ctx: BridgeContext,
+    private readonly onClosed: (s: Session) => void,
+  ) {
+    pc.onIceCandidate.subscribe((c) => {
+      if (!c?.candidate) return;
+      if (this.held) this.held.push(c);
+      else this.emitCandidate(c);
+    });
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'failed' || state === 'closed') void this.close(`connection ${state}`);
+    });
+    pc.onDataChannel.subscribe((ch) => this.adopt(ch));
+  }
+
+  /** The answer has been acked: the candidates held back go out now, later ones as they come. */
+  releaseCandidates(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const c of held) this.emitCandidate(c);
+  }
+
+  private emitCandidate(c: RTCIceCandidate): void {
+    if (this.closed) return;
+    this.ctx.emit?.('webrtc:ice', { session_id: this.id, candidate: c.candidate, sdp_mid: c.sdpMid ?? null, sdp_mline_index: c.sdpMLineIndex ?? null });
+  }
+
+  private adopt(ch: RTCDataChannel): void {
+    if (ch.label === 'data') {
+      this.data = ch;
+      const opened = () => {
+        this.send({ type: 'ready', session_id: this.id, device_id: this.deviceId });
+        this.pingTimer ??= setInterval(() => this.send({ type: 'ping', timestamp: Date.now() }), PING_INTERVAL_MS).unref();
+      };
+      if (ch.readyState === 'open') opened();
+      else ch.stateChanged.subscribe((s) => s === 'open' && opened());
+      ch.onMessage.subscribe((m) => this.receive(typeof m === 'string' ? m : m.toString('utf8')));
+      return;
+    }
+    // The debug channel (upstream §15) is not bridged yet: said once, then the channel is left alone.
+    this.ctx.log.warn({ session: this.id.slice(0, 64), label: ch.label.slice(0, 64) }, 'WebRTC data channel not supported');
+    const refuse = () => ch.send(JSON.stringify({ type: 'debug_error', error: `${ch.label.slice(0, 64)}: channel not supported by this agent` }));
+    if (ch.readyState === 'open') refuse();
+    else ch.stateChanged.subscribe((s) => s === 'open' && refuse());
+  }
+
+  /** Sends one message on `data`, in chunks when it is large. */
+  send(message: Record<string, unknown>): void {
+    const ch = this.data;
+    if (this.closed || !ch || ch.readyState !== 'open') return;
+    try {
+      for (const part of frame(message, randomUUID())) ch.send(part);
+    } catch (e) {
+      this.ctx.log.warn({ session: this.id.slice(0, 64), err: errorText(e) }, 'WebRTC data channel send failed');
+    }
+  }
+
+  private receive(text: string): void {
+    let m: unknown;
+    try {
+      m = JSON.parse(text);
+    } catch {
+      this.ctx.log.debug({ session: this.id.slice(0, 64), chars: text.length }, 'WebRTC data channel: a message that is not JSON ignored');
+      return;
+    }
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return;
+    this.handle(m as Record<string, unknown>);
+  }
+
+  private handle(m: Record<string, unknown>): void {
+    // A pong only answers the agent's ping: it is not activity.
+    if (m.type !== 'pong') this.lastActivity = Date.now();
+    if (isChunkMessage(m)) {
+      const a = this.reassembler.accept(m, Date.now());
+      if (a.kind === 'error') this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked message dropped');
+      if (a.kind === 'complete') this.receive(a.text);
+      return;
+    }
+    switch (m.type) {
+      case 'ping':
+        return this.send({ type: 'pong', timestamp: m.timestamp ?? Date.now() });
+      case 'pong':
+        return;
+      case 'close':
+        return void this.close('closed by the peer');
+      case 'run_command':
+        return void this.runCommand(m);
+      default:
+        this.ctx.log.debug({ session: this.id.slice(0, 64), type: String(m.type).slice(0, 64) }, 'WebRTC data channel: message type ignored');
+    }
+  }
+
+  private async runCommand(m: Record<string, unknown>): Promise<void> {
+    const correlation_id = typeof m.correlation_id === 'number' || (typeof m.correlation_id === 'string' && m.correlation_id.length <= 128) ? m.correlation_id : null;
+    const started = Date.now();
+    let body: Ack;
+    // A session reaches its own device only: the cloud authorised the peer for that one.
+    const deviceId = m.device_id ?? this.deviceId;
+    if (deviceId !== this.deviceId) {
+      body = { status: 'error', error: `device_id: this session is for ${this.deviceId}` };
+    } else {
+      const p = runCommandSchema.safeParse({ ...m, device_id: deviceId, type: undefined });
+      if (!p.success) {
+        const issue = p.error.issues[0];
+        body = { status: 'error', error: `${issue?.path.join('.') || '(payload)'}: ${issue?.message ?? 'invalid'}` };
+      } else {
+        body = await proxyToRuntime(this.ctx, p.data).catch((e: unknown): Ack => ({ status: 'error', error: `(agent): internal error: ${errorText(e)}` }));
+      }
+    }
+    this.lastActivity = Date.now();
+    this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, correlationId: correlation_id, status: body.status, ms: Date.now() - started }, 'WebRTC run_command answered');
+    this.send({ ...body, type: 'command_response', correlation_id });
+  }
+
+  sweep(now: number): void {
+    this.reassembler.sweep(now);
+  }
+
+  async close(reason: string): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.reassembler.clear();
+    this.onClosed(this);
+    this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, reason }, 'WebRTC session closed');
+    await this.pc.close().catch(() => undefined);
+  }
+}
+
+export class WebrtcBridge {
+  private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly ctx: BridgeContext) {
+    // Idleness is checked every minute (upstream), more often when the limit is short (tests).
+    const every = Math.max(250, Math.min(60_000, Math.floor(ctx.config.webrtcIdleMs / 4)));
+    this.sweeper = setInterval(() => this.sweep(), every).unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of [...this.sessions.values()]) {
+      if (now - s.lastActivity >= this.ctx.config.webrtcIdleMs) void s.close('idle');
+      else s.sweep(now);
+    }
+  }
+
+  private peerConnection(): RTCPeerConnection {
+    const { webrtcIceServers: iceServers, webrtcHostAddresses: hosts } = this.ctx.config;
+    // Only the listed addresses are offered: the stack's own discovery is off, the list added instead.
+    const only = hosts ? { iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: hosts, ...(hosts.length === 1 && !hosts[0]!.includes(':') ? { iceInterfaceAddresses: { udp4: hosts[0]! } } : {}) } : {};
+    return new RTCPeerConnection({ iceServers, ...only });
+  }
+
+  async offer(o: Offer): Promise<Ack> {
+    const { session_id } = o;
+    if (!this.ctx.store.state.runtimes[o.device_id]) return { status: 'error', session_id, error: `Device not found: ${o.device_id}` };
+    // The same session offering again renegotiates from scratch.
+    await this.sessions.get(session_id)?.close('replaced by a new offer');
+    if (this.sessions.size >= MAX_SESSIONS) return { status: 'error', session_id, error: `session_id: at most ${MAX_SESSIONS} WebRTC sessions at once` };
+    const session = new Session(session_id, o.device_id, this.peerConnection(), this.ctx, (s) => {
+      if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+    });
+    this.sessions.set(session_id, session);
+    const { pc } = session;
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: o.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      if (pc.iceGatheringState !== 'complete') {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, GATHER_WAIT_MS);
+          pc.iceGatheringStateChange.subscribe((s) => {
+            if (s === 'complete') {
+              clearTimeout(t);
+              resolve();
+            }
+          });
+        });
+      }
+      const sdp = pc.localDescription?.sdp;
+      if (!sdp || session.closed) throw new Error('no answer');
+      this.ctx.log.info({ session: session_id.slice(0, 64), device: o.device_id, sessions: this.sessions.size }, 'WebRTC session answered');
+      // The ack goes out when this returns; the trickled candidates follow it.
+      setImmediate(() => session.releaseCandidates());
+      return { status: 'success', session_id, sdp, sdp_type: 'answer' };
+    } catch (e) {
+      await session.close('offer failed');
+      return { status: 'error', session_id, error: `sdp: cannot answer the offer: ${errorText(e)}` };
+    }
+  }
+
+  async ice(c: RemoteCandidate): Promise<Ack> {
+    const s = this.sessions.get(c.session_id);
+    if (!s) return { status: 'error', session_id: c.session_id, error: 'session_id: no such WebRTC session' };
+    s.lastActivity = Date.now();
+    try {
+      await s.pc.addIceCandidate({ candidate: c.candidate ?? '', sdpMid: c.sdp_mid ?? undefined, sdpMLineIndex: c.sdp_mline_index ?? undefined });
+      return { status: 'success', session_id: c.session_id };
+    } catch (e) {
+      return { status: 'error', session_id: c.session_id, error: `candidate: ${errorText(e)}` };
+    }
+  }
+
+  async disconnect(sessionId: string, reason: string | undefined): Promise<Ack> {
+    const s = this.sessions.get(sessionId);
+    if (!s) return { status: 'warning', session_id: sessionId, message: 'Session not found' };
+    await s.close(reason ? `webrtc:disconnect: ${reason.slice(0, 64)}` : 'webrtc:disconnect');
+    return { status: 'success', session_id: sessionId, message: 'Session closed' };
+  }
+
+  /** Closes every session (the agent is stopping). */
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.sessions.values()].map((s) => s.close('agent stopping')));
+  }
+}
