@@ -14,7 +14,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
-import { buildImages, enginePrivileged, stopEngine, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
+import { buildImages, enginePrivileged, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { NetmonClient } from '../support/netmon-process.js';
@@ -77,7 +77,7 @@ before(async () => {
 
 after(async () => {
   lan?.remove();
-  if (engine) await stopEngine(engine);
+  if (engine) await engine.stop();
 });
 
 test('the sidecar image serves its socket in the shared volume and reports this machine\'s interfaces; its HEALTHCHECK passes', async () => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
-import { buildImages, enginePrivileged, stopEngine, NETMON_UNPRIVILEGED, type BuiltImages } from '../support/agent-image.js';
+import { buildImages, enginePrivileged, NETMON_UNPRIVILEGED, type BuiltImages } from '../support/agent-image.js';
 import { EnrollmentStub } from '../support/enrollment-stub.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { makePki, TestCloud, type Pki } from '../support/test-cloud.js';
@@ -103,7 +103,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (engine) await stopEngine(engine);
+  if (engine) await engine.stop();
   await stub?.stop();
   await cloud?.stop();
   pki?.remove();

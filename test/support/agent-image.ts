@@ -3,7 +3,7 @@
 // then the agent's `Dockerfile` and the sidecar's `install/Dockerfile.netmon` (COPY-only, base passed
 // as BASE_IMAGE) on a context prepared as the Dockerfiles say (dist/ + a production node_modules
 // without install scripts). install/Dockerfile.base is the same base for an outside build (apt).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -189,17 +189,4 @@ export async function enginePrivileged(docker: Docker, image: string): Promise<b
 /** The sidecar's HostConfig as CONTRACT §1 gives it (privileged where the engine can grant it). */
 export function netmonHostConfig(privileged: boolean): Docker.HostConfig {
   return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...(privileged ? { Privileged: true } : NETMON_UNPRIVILEGED) };
-}
-
-/**
- * Stops a private engine that ran host-network containers: dockerd leaves the host's netns mounted
- * at <exec-root>/netns/default, which the engine's own stop() cannot remove (EBUSY).
- */
-export async function stopEngine(engine: { dir: string | null; halt(): Promise<void>; stop(): Promise<void> }): Promise<void> {
-  if (engine.dir) {
-    await engine.halt();
-    const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${engine.dir}/`));
-    for (const m of mounts.sort().reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
-  }
-  await engine.stop();
 }

@@ -143,8 +143,10 @@ export async function startPrivateEngine(): Promise<Engine> {
     }
     await halt();
     for (const b of bridges) spawnSync('ip', ['link', 'del', b], { stdio: 'ignore' });
-    spawnSync('umount', ['-R', '-l', path.join(dir, 'exec')], { stdio: 'ignore' });
-    spawnSync('umount', ['-R', '-l', path.join(dir, 'data')], { stdio: 'ignore' });
+    // Every mount dockerd left under its dir (e.g. the nsfs at exec/netns/default after a host-network
+    // container: `exec` itself is no mount point, so a recursive umount of it does nothing), deepest first.
+    const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`));
+    for (const m of mounts.sort().reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };
 
