@@ -1,7 +1,7 @@
-// The operator's commands as a person runs them: the README's demo, and state / plan / health / doctor
-// against a running agent.
+// The operator's commands as a person runs them: the README's demo, state / plan / health / doctor and the
+// mutations against a running agent, and `logs` of a runtime container read from the engine.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
@@ -9,7 +9,8 @@ import { normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
 import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { runCli } from '../support/agent-process.js';
-import { buildRuntimeStandIn } from '../support/images.js';
+import { LABEL } from '../../src/domain/names.js';
+import { buildBusyboxImage, buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { waitFor } from '../support/wait.js';
@@ -62,14 +63,58 @@ test('state, plan, health and doctor against a running agent', async () => {
   assert.equal((await runCli(['plan'], env)).stdout, 'nothing to do: converged\n');
   const health = await runCli(['health'], env);
   assert.deepEqual([health.code, health.stdout], [0, 'healthy\n']);
+  // No netmon in this test: the agent says it is not connected, and that is a FAIL (exit 1) with a hint.
   const doc = await runCli(['doctor'], env);
-  assert.equal(doc.code, 0, doc.stdout);
-  assert.match(doc.stdout, /^OK +agent +running/m);
+  assert.equal(doc.code, 1, doc.stdout);
+  assert.match(doc.stdout, /^OK +agent +running: \S+, version \S+, up \d+ s$/m);
   assert.match(doc.stdout, /^OK +docker +unix:\/\/\S+: API 1\.4\d/m);
-  assert.match(doc.stdout, /^WARN +netmon/m);
+  assert.match(doc.stdout, /^FAIL +netmon +the agent is not connected to \S+netmon\.sock \(no report since the agent started\)\n +hint: start the sidecar/m);
+  assert.match(doc.stdout, /^OK +disk +\d+ MiB free of \d+ MiB/m);
+  assert.match(doc.stdout, /^OK +state file +\S+state\.json: 1 runtime\(s\)$/m);
+  assert.match(doc.stdout, /^OK +cloud +standalone/m);
+  // ulimits: what the engine granted is on the container's label; doctor reports exactly that.
+  const [c] = await engine.docker.listContainers({ filters: { label: [`${LABEL.device}=plc-cli`] } });
+  const clamp = c?.Labels[LABEL.ulimits];
+  assert.match(doc.stdout, clamp ? new RegExp(`^WARN +ulimits +clamped to the host's hard limits: plc-cli \\(${clamp}\\)`, 'm') : /^OK +ulimits +1 runtime container\(s\), none with clamped ulimits$/m);
+  const docJson = JSON.parse((await runCli(['doctor', '--json'], env)).stdout) as { checks: { level: string; what: string }[] };
+  assert.deepEqual(docJson.checks.filter((x) => x.level === 'FAIL').map((x) => x.what), ['netmon']);
   const stop = await runCli(['stop', 'plc-cli'], env);
-  assert.equal(stop.code, 0);
+  assert.deepEqual([stop.code, stop.stdout], [0, 'plc-cli: stop requested\n']);
   await waitFor('stopped', async () => (await runCli(['plan'], env)).stdout === 'nothing to do: converged\n' && agent.store.state.runtimes['plc-cli']?.status.phase === 'Stopped', 20_000, 200);
   const unknown = await runCli(['start', 'nope'], env);
   assert.deepEqual([unknown.code, unknown.stderr], [1, 'error: runtime nope not found\n']);
+});
+
+test('logs NAME [--tail N] [-f]: the runtime container\'s stdout and stderr from the engine; exit 1 with one line for no such runtime', async (t) => {
+  await buildBusyboxImage(engine.docker, 'orch-test/busybox', 'cli-logs');
+  // Labelled as a runtime but not managed: the agent leaves it alone.
+  const c = await engine.docker.createContainer({
+    name: 'plc-logs',
+    Image: 'orch-test/busybox:cli-logs',
+    Cmd: ['/bin/sh', '-c', 'echo out-1; echo err-1 >&2; echo out-2; while sleep 0.2; do echo tick; done'],
+    Labels: { [LABEL.role]: 'runtime' },
+    HostConfig: { NetworkMode: 'none' },
+  });
+  t.after(() => c.remove({ force: true }));
+  await c.start();
+  await waitFor('the first lines logged', async () => (await c.logs({ stdout: true, stderr: true, follow: false })).includes('tick'), 20_000);
+
+  const all = await runCli(['logs', 'plc-logs'], env);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /^out-1\nout-2\n(tick\n)+$/);
+  assert.equal(all.stderr, 'err-1\n');
+  const tail = await runCli(['logs', 'plc-logs', '--tail', '1'], env);
+  assert.deepEqual([tail.code, tail.stdout, tail.stderr], [0, 'tick\n', '']);
+
+  // -f: new lines as they come, and the command ends (exit 0) when the container stops.
+  const follow = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'logs', 'plc-logs', '-f', '--tail', '0'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
+  let followed = '';
+  follow.stdout.on('data', (d: Buffer) => (followed += d.toString()));
+  const exited = new Promise<number | null>((resolve) => follow.on('exit', resolve));
+  await waitFor('a followed line', () => followed.includes('tick\n'), 20_000);
+  await c.stop({ t: 1 });
+  assert.equal(await exited, 0);
+
+  const none = await runCli(['logs', 'nope'], env);
+  assert.deepEqual([none.code, none.stdout, none.stderr], [1, '', 'orchestrator-agent: no runtime container nope\n']);
 });
