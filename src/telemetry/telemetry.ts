@@ -1,10 +1,12 @@
-// The sampler: one sample per ORCH_HEARTBEAT_INTERVAL_MS for the host ("agent") and each running
-// runtime ("device/<name>"), whether or not the cloud is connected; history flushed once a minute.
+// The sampler: one sample per ORCH_HEARTBEAT_INTERVAL_MS for the host ("agent") and, from their cgroup
+// files, for each running runtime ("device/<name>"); where the cgroups are not visible, runtimes go
+// through the engine's one-shot stats once per 30 s (CONTRACT §5.5 allows it: the engine stays idle).
+// Taken whether or not the cloud is connected; history flushed once a minute.
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { containerUsage } from './container-stats.js';
+import { ContainerSampler } from './container-stats.js';
 import { HostMetrics, type HostSample } from './host-metrics.js';
 import { UsageHistory } from './usage-history.js';
 
@@ -15,6 +17,7 @@ export const deviceKey = (name: string) => `device/${name}`;
 export class Telemetry {
   readonly history: UsageHistory;
   readonly host = new HostMetrics();
+  readonly containers: ContainerSampler;
   last: HostSample | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -28,6 +31,7 @@ export class Telemetry {
     private readonly log: Logger,
   ) {
     this.history = new UsageHistory(path.join(dataDir, 'usage-history.ndjson'));
+    this.containers = new ContainerSampler(docker);
   }
 
   start(): void {
@@ -64,11 +68,12 @@ export class Telemetry {
         if (key.startsWith('device/') && !(key.slice(7) in runtimes)) this.history.drop(key);
       }
       const running = Object.entries(runtimes).filter(([, r]) => r.status.phase === 'Running' && !r.deletion);
+      this.containers.retain(new Set(running.map(([name]) => name)));
       await Promise.all(
         running.map(async ([name]) => {
           try {
-            const u = await containerUsage(this.docker, name);
-            this.history.add(deviceKey(name), [ts, Math.trunc(u.cpuPercent), Math.trunc(u.memoryMb)]);
+            const u = await this.containers.sample(name);
+            if (u) this.history.add(deviceKey(name), [ts, Math.trunc(u.cpuPercent), Math.trunc(u.memoryMb)]);
           } catch {
             /* gone or engine away: no sample this round */
           }
