@@ -3,13 +3,18 @@
 // any number of clients. It never dies on bad input or on a client that disappears mid-line.
 import fs from 'node:fs';
 import net from 'node:net';
-import type { Logger } from '../log.js';
-import { firstIssueMessage } from '../domain/validation-error.js';
+import { LineBuffer } from '../line-buffer.js';
+import { parseCommand } from './command.js';
+import { changeEvent, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
-import { changeEvent, commandSchema, type Iface } from './protocol.js';
-import { LineBuffer } from '../line-buffer.js';
+
+/** What netmon logs through: pino's Logger, or sidecar.ts's small JSON-line logger. */
+export interface NetmonLog {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+}
 
 const REDISCOVER_MS = 30_000;
 const MAX_LINE = 1024 * 1024;
@@ -29,7 +34,7 @@ export class NetmonDaemon {
   constructor(
     private readonly socketPath: string,
     private readonly debounceMs: number,
-    private readonly log: Logger,
+    private readonly log: NetmonLog,
   ) {}
 
   async start(): Promise<void> {
@@ -88,12 +93,12 @@ export class NetmonDaemon {
       return { id: null, success: false, error: 'not JSON' };
     }
     const id = typeof json === 'object' && json !== null && 'id' in json ? (json).id : null;
-    const p = commandSchema.safeParse(json);
-    if (!p.success) {
+    const p = parseCommand(json);
+    if (!p.ok) {
       const known = typeof json === 'object' && json !== null && typeof (json as { command?: unknown }).command === 'string';
-      return { id, success: false, error: known ? `unknown command or bad arguments: ${firstIssueMessage(p.error)}` : 'command: missing' };
+      return { id, success: false, error: known ? `unknown command or bad arguments: ${p.error}` : 'command: missing' };
     }
-    const c = p.data;
+    const c = p.command;
     try {
       switch (c.command) {
         case 'ping':

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { formatCidr, parseCidr } from '../domain/ipv4.js';
-import { isIgnoredInterface, type Iface } from './protocol.js';
+import { isIgnoredInterface, type Iface } from './iface.js';
 
 const run = promisify(execFile);
 

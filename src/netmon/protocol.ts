@@ -1,9 +1,13 @@
 // The netmon socket protocol (CONTRACT §6): newline-delimited JSON, events with `type`, command answers
 // without `type` echoing `id`.
+// The sidecar itself loads none of this (iface.ts and command.ts are its zod-free halves); the agent
+// validates what netmon sends with these schemas.
 import { z } from 'zod';
+import type { Iface } from './iface.js';
+import type { NetmonCommand } from './command.js';
 
-export const IGNORED_PREFIXES = ['docker', 'br-', 'veth', 'virbr', 'macvtap', 'tailscale', 'wg', 'zt', 'cni', 'flannel', 'cilium'];
-export const isIgnoredInterface = (name: string) => name === 'lo' || IGNORED_PREFIXES.some((p) => name.startsWith(p));
+export { changeEvent, IGNORED_PREFIXES, isIgnoredInterface, type Iface } from './iface.js';
+export { parseCommand, type NetmonCommand } from './command.js';
 
 export const ifaceSchema = z.object({
   interface: z.string(),
@@ -16,10 +20,11 @@ export const ifaceSchema = z.object({
   timestamp: z.string(),
   status: z.enum(['down', 'removed']).optional(),
 });
-export type Iface = z.infer<typeof ifaceSchema>;
+// The hand-written Iface and the schema must describe the same object.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const ifaceMatches: Same<z.infer<typeof ifaceSchema>, Iface> = true;
+void ifaceMatches;
 
-// CONTRACT §6 sends network_change as the Iface itself, not wrapped, and both carry `type`: at the top
-// level `type` is the event's, so the link kind travels as `interface_type` there (docs/network-monitor.md).
 export const changeEventSchema = ifaceSchema.omit({ type: true }).extend({ type: z.literal('network_change'), interface_type: z.enum(['ethernet', 'wifi']) });
 
 export const netmonEventSchema = z.discriminatedUnion('type', [
@@ -27,10 +32,6 @@ export const netmonEventSchema = z.discriminatedUnion('type', [
   changeEventSchema,
 ]);
 
-export const changeEvent = (i: Iface) => {
-  const { type, ...rest } = i;
-  return { type: 'network_change' as const, interface_type: type, ...rest };
-};
 export const ifaceOfChange = (e: z.infer<typeof changeEventSchema>): Iface => {
   const { type: _t, interface_type, ...rest } = e;
   return { ...rest, type: interface_type };
@@ -49,4 +50,5 @@ export const commandSchema = z.discriminatedUnion('command', [
   }),
   z.object({ command: z.literal('get_macs'), id: z.unknown().optional(), pid: z.number().int().positive() }),
 ]);
-export type NetmonCommand = z.infer<typeof commandSchema>;
+const commandMatches: Same<z.infer<typeof commandSchema>, NetmonCommand> = true;
+void commandMatches;

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildIfaces, readIfaces } from '../../src/netmon/interface-facts.js';
 import { interfaceOfLine, LinkMonitor } from '../../src/netmon/link-monitor.js';
-import { changeEvent, commandSchema, ifaceOfChange, ifaceSchema, isIgnoredInterface, netmonEventSchema, type Iface } from '../../src/netmon/protocol.js';
+import { changeEvent, commandSchema, ifaceOfChange, ifaceSchema, isIgnoredInterface, netmonEventSchema, parseCommand, type Iface } from '../../src/netmon/protocol.js';
+import { lineLogger, sidecarConfig } from '../../src/netmon/sidecar.js';
 import { waitFor } from '../support/wait.js';
 
 const ADDR_JSON = `[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":2,"link":"eth7","ifname":"eth8","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"c6:c6:f5:34:1f:c3","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet6","local":"fe80::c4c6:f5ff:fe34:1fc3","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":3,"link":"eth8","ifname":"eth7","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"02:00:00:00:07:07","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"198.51.100.5","prefixlen":24,"scope":"global","label":"eth7","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::ff:fe00:707","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":4,"link":"eth7","ifname":"mv0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"1e:21:5e:7e:cd:e2","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"203.0.113.9","prefixlen":28,"scope":"global","label":"mv0","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::1c21:5eff:fe7e:cde2","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":5,"link":"eth8","ifname":"vethB","flags":["BROADCAST","MULTICAST","M-DOWN"],"mtu":1500,"qdisc":"noop","operstate":"DOWN","group":"default","txqlen":1000,"link_type":"ether","address":"4a:74:b4:f1:4e:3e","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[]}]`;
@@ -337,3 +338,35 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+describe('the sidecar without zod', () => {
+  test('parseCommand accepts and refuses exactly what commandSchema does', () => {
+    const cases: unknown[] = [
+      { command: 'ping', id: 1 }, { command: 'get_status' }, { command: 'set_mac', id: 'x', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' }, { command: 'get_macs', id: null, pid: 42 },
+      { command: 'reboot' }, { id: 1 }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:AA:BB:CC:DD:EE' }, { command: 'set_mac', pid: 0, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' },
+      { command: 'set_mac', pid: 42, ip: '198.51.100', mac: '02:aa:bb:cc:dd:ee' }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd' }, { command: 'get_macs', pid: '42' },
+      { command: 'get_macs', pid: 1.5 }, { command: 'get_macs', pid: -3 }, { command: 'set_mac', pid: 42, ip: 7, mac: '02:aa:bb:cc:dd:ee' }, [1, 2], null, 'ping', 42, { command: 5 },
+    ];
+    for (const c of cases) {
+      const mine = parseCommand(c);
+      const schema = commandSchema.safeParse(c);
+      assert.equal(mine.ok, schema.success, JSON.stringify(c));
+      if (mine.ok && schema.success) assert.deepEqual(mine.command, schema.data);
+    }
+  });
+
+  test('sidecar configuration: the same variables and rules as config.ts; pino-shaped log lines', () => {
+    assert.deepEqual(sidecarConfig({ ORCH_DATA_DIR: '/d' }), { socketPath: '/d/netmon.sock', debounceMs: 3000, logLevel: 'info' });
+    assert.deepEqual(sidecarConfig({ ORCH_NETMON_SOCKET: '/s.sock', ORCH_NETMON_DEBOUNCE_MS: '250', ORCH_LOG_LEVEL: 'warn' }), { socketPath: '/s.sock', debounceMs: 250, logLevel: 'warn' });
+    assert.throws(() => sidecarConfig({ ORCH_NETMON_DEBOUNCE_MS: '0' }), /ORCH_NETMON_DEBOUNCE_MS: must be a positive whole number of milliseconds, got "0"/);
+    assert.throws(() => sidecarConfig({ ORCH_LOG_LEVEL: 'loud' }), /ORCH_LOG_LEVEL/);
+    const lines: string[] = [];
+    const log = lineLogger('warn', (l) => lines.push(l));
+    log.info({ a: 1 }, 'hidden');
+    log.warn({ err: 'x' }, 'shown');
+    assert.equal(lines.length, 1);
+    const o = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.deepEqual([o.level, o.component, o.err, o.msg, o.pid], [40, 'netmon', 'x', 'shown', process.pid]);
+    assert.equal(typeof o.time, 'number');
+  });
+});

@@ -1,0 +1,23 @@
+// What netmon reports about an interface (CONTRACT §6), without zod: the sidecar loads only what it
+// runs (zod costs ~14 MiB VmRSS to import). protocol.ts holds the schemas the agent validates with.
+export const IGNORED_PREFIXES = ['docker', 'br-', 'veth', 'virbr', 'macvtap', 'tailscale', 'wg', 'zt', 'cni', 'flannel', 'cilium'];
+export const isIgnoredInterface = (name: string) => name === 'lo' || IGNORED_PREFIXES.some((p) => name.startsWith(p));
+
+export interface Iface {
+  interface: string;
+  index: number;
+  operstate: string;
+  type: 'ethernet' | 'wifi';
+  mac_address: string | null;
+  ipv4_addresses: { address: string; prefixlen: number; subnet: string; network_address: string }[];
+  gateway: string | null;
+  timestamp: string;
+  status?: 'down' | 'removed' | undefined;
+}
+
+// CONTRACT §6 sends network_change as the Iface itself, not wrapped, and both carry `type`: at the top
+// level `type` is the event's, so the link kind travels as `interface_type` there (docs/network-monitor.md).
+export const changeEvent = (i: Iface) => {
+  const { type, ...rest } = i;
+  return { type: 'network_change' as const, interface_type: type, ...rest };
+};

@@ -1,0 +1,56 @@
+// The netmon sidecar's own entry point: it loads only the daemon (no zod, no pino, none of main.ts's
+// imports) so that the sidecar stays near a bare node process (docs/performance.md: 40 MiB VmRSS bare,
+// zod +14, pino +9). Configuration is read from the same variables, with config.ts's rules and
+// messages for those it uses; logs are pino-compatible JSON lines ({level, time, pid, component, msg}).
+// main.ts can hand `netmon` to runNetmonSidecar() before it loads anything else; until then
+// `node dist/netmon/sidecar.js` runs it directly.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { NetmonDaemon, type NetmonLog } from './daemon.js';
+
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
+export class ConfigError extends Error {}
+
+export interface SidecarConfig {
+  socketPath: string;
+  debounceMs: number;
+  logLevel: string;
+}
+
+/** ORCH_NETMON_SOCKET (default $ORCH_DATA_DIR/netmon.sock), ORCH_NETMON_DEBOUNCE_MS (3000), ORCH_LOG_LEVEL (info). */
+export function sidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
+  const dataDir = path.resolve(env.ORCH_DATA_DIR || '/var/orchestrator');
+  const d = env.ORCH_NETMON_DEBOUNCE_MS;
+  if (d !== undefined && d !== '' && (!/^\d+$/.test(d) || Number(d) < 1)) {
+    throw new ConfigError(`invalid configuration: ORCH_NETMON_DEBOUNCE_MS: must be a positive whole number of milliseconds, got "${d.slice(0, 64)}"`);
+  }
+  const level = env.ORCH_LOG_LEVEL || 'info';
+  if (!(level in LEVELS)) throw new ConfigError(`invalid configuration: ORCH_LOG_LEVEL: expected one of ${Object.keys(LEVELS).join(', ')}, got "${level.slice(0, 64)}"`);
+  return { socketPath: env.ORCH_NETMON_SOCKET || path.join(dataDir, 'netmon.sock'), debounceMs: d ? Number(d) : 3000, logLevel: level };
+}
+
+/** JSON lines on stdout in pino's shape (level numbers, epoch ms `time`), for the same collectors. */
+export function lineLogger(level: string, write: (line: string) => void = (l) => void process.stdout.write(l)): NetmonLog {
+  const min = LEVELS[level] ?? 30;
+  const at = (n: number) => (o: object, msg: string) => {
+    if (n >= min) write(`${JSON.stringify({ level: n, time: Date.now(), pid: process.pid, component: 'netmon', ...o, msg })}\n`);
+  };
+  return { info: at(30), warn: at(40) };
+}
+
+export async function runNetmonSidecar(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = sidecarConfig(env);
+  const daemon = new NetmonDaemon(config.socketPath, config.debounceMs, lineLogger(config.logLevel));
+  await daemon.start();
+  const stop = () => void daemon.stop().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  runNetmonSidecar().catch((e: unknown) => {
+    process.stderr.write(`orchestrator-agent netmon: ${e instanceof ConfigError ? e.message : ((e as Error).stack ?? String(e))}\n`);
+    process.exitCode = e instanceof ConfigError ? 2 : 1;
+  });
+}
