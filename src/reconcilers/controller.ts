@@ -44,6 +44,8 @@ export class Controller implements ReconcilerView {
    * reports `kill`/`stop` before the `die`): such an exit is never a crash. Cleared when the container starts.
    */
   private readonly requestedExits = new Set<string>();
+  /** When the last step of each key finished: a pass that observed before that must not act on the key again. */
+  private readonly doneAt = new Map<string, number>();
   private passing = false;
   private dirty = false;
   private stopped = false;
@@ -176,6 +178,7 @@ export class Controller implements ReconcilerView {
 
   private async pass(): Promise<void> {
     const t0 = performance.now();
+    const observedAt = Date.now();
     let observed: Observed;
     let facts: HostFacts;
     try {
@@ -211,10 +214,25 @@ export class Controller implements ReconcilerView {
         continue;
       }
       if (step.action === 'start' && justCrashed.has(step.device!)) continue; // it waits out its backoff first
+      if ((this.doneAt.get(step.key) ?? 0) >= observedAt) {
+        // Planned from a view older than the key's last step (it would repeat it): the next pass decides.
+        this.dirty = true;
+        continue;
+      }
+      if (this.awaitsUlimitProbe(step)) continue;
       this.dispatch(step);
     }
     this.lastPassAt = Date.now();
     this.lastPassMs = performance.now() - t0;
+  }
+
+  /**
+   * Until one runtime has started with the current ulimits (or the host's refusal taught the clamp), one
+   * create or start at a time: the others would each pay a failed start and a re-create for the same lesson.
+   */
+  private awaitsUlimitProbe(step: Step): boolean {
+    if (this.d.executor.ulimitsVerified || (step.action !== 'createContainer' && step.action !== 'start')) return false;
+    return [...this.busy.values()].some(({ step: s }) => s.action === 'createContainer' || s.action === 'start');
   }
 
   /** A new generation is a new order: the backoff earned by the previous spec's failures does not apply. */
@@ -298,6 +316,7 @@ export class Controller implements ReconcilerView {
         }
       })
       .finally(() => {
+        this.doneAt.set(step.key, Date.now());
         this.busy.delete(step.key);
         this.wake();
       });

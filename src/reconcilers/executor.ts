@@ -5,7 +5,7 @@ import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
 import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
-import { LABEL, labelsFor } from '../domain/names.js';
+import { dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../domain/names.js';
 import { mergedDns } from '../domain/runtime-spec.js';
 import { specHash } from '../domain/spec-hash.js';
 import type { Store } from '../store/store.js';
@@ -59,6 +59,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeou
 
 export class Executor {
   ulimits: Ulimits = WANTED_ULIMITS;
+  /** True once a runtime started with `ulimits` (or the clamp was learned): creates may then run in parallel. */
+  ulimitsVerified = false;
   /** MACs set in namespaces: `<container id>/<network>` → mac (a start or restart undoes them). */
   readonly nsMacs = new Map<string, string>();
   /** Image references known to be local: the planner pulls before it creates or replaces a container. */
@@ -78,6 +80,7 @@ export class Executor {
       const u = parseClampLabel(c.labels[LABEL.ulimits]);
       if (u) {
         this.ulimits = u;
+        this.ulimitsVerified = true;
         return;
       }
     }
@@ -267,6 +270,10 @@ export class Executor {
   private async createContainer(name: string): Promise<void> {
     const rec = this.d.store.state.runtimes[name];
     if (!rec) return;
+    // The runtime's own volume and internal network come with its container (both idempotent): one step
+    // from nothing to a container instead of three reconcile passes.
+    await this.d.docker.createVolume({ Name: dataVolumeName(name), Labels: labelsFor('runtime-data', name) });
+    await this.createNetwork({ Name: internalNetworkName(name), Driver: 'bridge', Internal: true, Labels: labelsFor('internal-network', name) });
     const image = imageOf(this.d.runtimeImage, rec.spec.runtimeVersion);
     const input = {
       name,
@@ -300,6 +307,7 @@ export class Executor {
   private async start(name: string, id: string, retried = false): Promise<void> {
     try {
       await ignore304(this.d.docker.getContainer(id).start());
+      this.ulimitsVerified = true;
     } catch (e) {
       const msg = messageOf(e);
       if (!isRlimitRefusal(msg) || retried) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');

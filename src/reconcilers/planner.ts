@@ -166,11 +166,10 @@ function runtimeStep(
   if (unknown) {
     return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${unknown.parent}` };
   }
-  if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
-  if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
   const missingNet = atts.find((a) => !o.networkNames.has(a.network!) || o.staleNets.has(a.network!));
   const image = imageOf(facts.runtimeImage, rec.spec.runtimeVersion);
   if (!c) {
+    // createContainer makes the data volume and internal network too.
     if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for a new container` };
     return { action: 'createContainer', reason: 'container missing' };
@@ -182,6 +181,9 @@ function runtimeStep(
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
     return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
   }
+
+  if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
+  if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
 
   // Networks: leave MACVLAN networks that are no longer wanted, join the wanted ones (no restart).
   const wanted = new Set([o.internal, ...atts.map((a) => a.network!)]);

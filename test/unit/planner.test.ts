@@ -49,9 +49,11 @@ function convergedWorld(s: RuntimeSpec, state = 'running'): Observed {
   };
 }
 
-test('from nothing: volume first, then one step per pass', () => {
+test('from nothing: the MACVLAN network first, then one createContainer (it brings the volume and internal network)', () => {
   const steps = plan({ a: rec(spec('a')) }, empty(), facts());
-  assert.deepEqual(steps.map((s) => [s.key, s.action]), [['runtime/a', 'createVolume'], ['network/macvlan_eth1_198.51.100.0_24', 'createMacvlanNetwork']]);
+  assert.deepEqual(steps.map((s) => [s.key, s.action]), [['runtime/a', 'wait'], ['network/macvlan_eth1_198.51.100.0_24', 'createMacvlanNetwork']]);
+  const withNet = { ...empty(), networks: [convergedWorld(spec('a')).networks[0]!] };
+  assert.deepEqual(plan({ a: rec(spec('a')) }, withNet, facts()).map((s) => [s.key, s.action]), [['runtime/a', 'createContainer']]);
 });
 
 test('converged: no steps; and the plan is the same from a fresh copy', () => {
@@ -160,7 +162,7 @@ test('boot sequencing: a netmon-derived subnet waits for netmon; an explicit sub
   const a = steps.find((s) => s.device === 'a')!;
   assert.equal(a.action, 'wait');
   assert.match(a.reason, /^WaitingForNetmon/);
-  assert.equal(steps.find((s) => s.device === 'b')?.action, 'createVolume');
+  assert.match(steps.find((s) => s.device === 'b')?.reason ?? '', /^waiting for network macvlan_eth1/, 'b only waits for its network, not for netmon');
 });
 
 test('two subnets demanded on one parent: the existing one wins, the other runtime is told', () => {
