@@ -1,5 +1,6 @@
 // OpenPLC runtime stand-in: the HTTPS REST API on :8443 that the agent's run_command proxy reaches.
 // Plain JS (it runs inside a container from the node binary alone). Records calls at /__calls.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 
@@ -25,6 +26,7 @@ const server = https.createServer({ key: fs.readFileSync('/app/key.pem'), cert: 
     if (route === 'GET /__calls') return send(res, 200, calls);
     if (route === 'GET /api/ping') return send(res, 200, { status: 'PONG' });
     if (route === 'GET /__big') return res.end(Buffer.alloc(Number(url.searchParams.get('bytes') ?? 0), 97));
+    if (route === 'POST /__digest') return send(res, 200, { bytes: body.length, sha256: crypto.createHash('sha256').update(body).digest('hex') });
     if (route === 'GET /__slow') return setTimeout(() => send(res, 200, { slow: true }), Number(url.searchParams.get('ms') ?? 0));
     if (route === 'POST /api/create-user') return users++ === 0 || authed ? send(res, 201, { msg: 'User created', id: users }) : send(res, 401, { msg: 'User already created!' });
     if (route === 'POST /api/login') return send(res, 200, { access_token: token });

@@ -169,6 +169,20 @@ class Session {
     this.reassembler.clear();
     this.onClosed(this);
     this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, reason }, 'WebRTC session closed');
+    // The peer is told why, and its channel is closed (a stream reset it sees), before the connection goes.
+    const ch = this.data;
+    if (ch && ch.readyState === 'open') {
+      try {
+        ch.send(JSON.stringify({ type: 'close', reason }));
+        // SCTP sends from a queue: give it a moment (bounded) to flush before the transport goes.
+        for (let i = 0; i < 10 && ch.bufferedAmount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20));
+        ch.close();
+        await new Promise((r) => setTimeout(r, 20));
+      } catch {
+        /* the connection is going anyway */
+      }
+    }
     await this.pc.close().catch(() => undefined);
   }
 }
@@ -181,6 +195,7 @@ export class WebrtcBridge {
     // Idleness is checked every minute (upstream), more often when the limit is short (tests).
     const every = Math.max(250, Math.min(60_000, Math.floor(ctx.config.webrtcIdleMs / 4)));
     this.sweeper = setInterval(() => this.sweep(), every).unref();
+    ctx.log.info({ iceServers: ctx.config.webrtcIceServers.map((s) => s.urls), hostAddresses: ctx.config.webrtcHostAddresses ?? 'all but loopback', idleMs: ctx.config.webrtcIdleMs }, 'WebRTC bridge loaded');
   }
 
   get size(): number {
@@ -242,7 +257,6 @@ export class WebrtcBridge {
   async ice(c: RemoteCandidate): Promise<Ack> {
     const s = this.sessions.get(c.session_id);
     if (!s) return { status: 'error', session_id: c.session_id, error: 'session_id: no such WebRTC session' };
-    s.lastActivity = Date.now();
     try {
       await s.pc.addIceCandidate({ candidate: c.candidate ?? '', sdpMid: c.sdp_mid ?? undefined, sdpMLineIndex: c.sdp_mline_index ?? undefined });
       return { status: 'success', session_id: c.session_id };
