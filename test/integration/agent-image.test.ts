@@ -10,7 +10,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
@@ -20,6 +19,7 @@ import { createLan, type Lan } from '../support/lan.js';
 import { NetmonClient } from '../support/netmon-process.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { waitFor } from '../support/wait.js';
+import { execIn as execInContainer } from '../support/exec-in.js';
 
 /** The runtime stand-in's repository (agent-fixture's TEST_IMAGE; not imported: this test loads nothing of src/). */
 const TEST_IMAGE = 'orch-test/openplc-runtime';
@@ -33,16 +33,7 @@ const LABELS = (role: string) => ({ 'edge.autonomy.role': role, 'edge.autonomy.m
 /** The interface that carries this machine's default route: the sidecar must report it. */
 const hostIface = (JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[])[0]?.dev;
 
-async function execIn(c: Docker.Container, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({});
-  const sink = new PassThrough();
-  let out = '';
-  sink.on('data', (d: Buffer) => (out += d.toString()));
-  engine.docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((r) => stream.on('end', r));
-  return { code: (await e.inspect()).ExitCode ?? -1, out };
-}
+const execIn = (c: Docker.Container, cmd: string[]) => execInContainer(engine.docker, c, cmd);
 
 before(async () => {
   assert.ok(hostIface, 'this machine has no default route: nothing for the sidecar to report');

@@ -10,7 +10,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import { buildImages, enginePrivileged, NETMON_UNPRIVILEGED, type BuiltImages } from '../support/agent-image.js';
@@ -18,6 +17,7 @@ import { EnrollmentStub } from '../support/enrollment-stub.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { makePki, TestCloud, type Pki } from '../support/test-cloud.js';
 import { waitFor } from '../support/wait.js';
+import { execIn as execInContainer } from '../support/exec-in.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SCRIPT = path.join(ROOT, 'install/install.sh');
@@ -77,16 +77,7 @@ async function nothingInstalled(): Promise<void> {
   assert.deepEqual(((await engine.docker.listVolumes()).Volumes ?? []).map((v) => v.Name), []);
 }
 
-async function execIn(c: Docker.Container, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({});
-  const sink = new PassThrough();
-  let out = '';
-  sink.on('data', (d: Buffer) => (out += d.toString()));
-  engine.docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((r) => stream.on('end', r));
-  return { code: (await e.inspect()).ExitCode ?? -1, out };
-}
+const execIn = (c: Docker.Container, cmd: string[]) => execInContainer(engine.docker, c, cmd);
 
 before(async () => {
   assert.ok(hostIface, 'this machine has no default route: nothing for the sidecar to report');
