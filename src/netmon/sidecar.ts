@@ -2,8 +2,8 @@
 // imports) so that the sidecar stays near a bare node process (docs/performance.md: 40 MiB VmRSS bare,
 // zod +14, pino +9). Configuration is read from the same variables, with config.ts's rules and
 // messages for those it uses; logs are pino-compatible JSON lines ({level, time, pid, component, msg}).
-// main.ts can hand `netmon` to runNetmonSidecar() before it loads anything else; until then
-// `node dist/netmon/sidecar.js` runs it directly.
+// main.ts hands `netmon` to netmonCommand() before it loads anything else; `node dist/netmon/sidecar.js`
+// runs it directly too.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NetmonDaemon, type NetmonLog } from './daemon.js';
@@ -48,9 +48,12 @@ export async function runNetmonSidecar(env: NodeJS.ProcessEnv = process.env): Pr
   process.on('SIGINT', stop);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+/** `orchestrator-agent netmon`: a configuration error is one line and exit 2. */
+export function netmonCommand(): void {
   runNetmonSidecar().catch((e: unknown) => {
     process.stderr.write(`orchestrator-agent netmon: ${e instanceof ConfigError ? e.message : ((e as Error).stack ?? String(e))}\n`);
     process.exitCode = e instanceof ConfigError ? 2 : 1;
   });
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) netmonCommand();
