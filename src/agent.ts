@@ -76,7 +76,23 @@ export class Agent {
       const a = await this.netmon.command({ command: 'set_mac', pid, ip, mac });
       if (a.success !== true) throw new Error(typeof a.error === 'string' ? a.error : 'netmon refused');
     };
-    const executor = new Executor({ docker: this.docker, pullDocker: this.dockerStreams, store: this.store, log, runtimeImage: config.runtimeImage, selfContainerId, setMac });
+    const executor = new Executor({
+      docker: this.docker,
+      pullDocker: this.dockerStreams,
+      store: this.store,
+      log,
+      runtimeImage: config.runtimeImage,
+      selfContainerId,
+      setMac,
+      netmon: (cmd) => this.netmon.command(cmd),
+    });
+    // A (re)started netmon runs none of the DHCP clients the agent asked the previous one for.
+    this.netmon.onConnect = () => {
+      if (executor.dhcpClients.size === 0) return; // nothing to restart: a reconnect costs no pass
+      executor.dhcpClients.clear();
+      this.controller?.wake();
+    };
+    this.netmon.onDhcpGone = (container, vnic) => executor.forgetDhcp(container, vnic);
     this.controller = new Controller({
       docker: this.docker,
       store: this.store,

@@ -4,11 +4,17 @@ export type NetmonCommand =
   | { command: 'ping'; id?: unknown }
   | { command: 'get_status'; id?: unknown }
   | { command: 'set_mac'; id?: unknown; pid: number; ip: string; mac: string }
-  | { command: 'get_macs'; id?: unknown; pid: number };
+  | { command: 'get_macs'; id?: unknown; pid: number }
+  | { command: 'dhcp_start'; id?: unknown; pid: number; mac: string; container_name: string; vnic_name: string; request_ip?: string }
+  | { command: 'dhcp_stop'; id?: unknown; container_name: string; vnic_name?: string }
+  | { command: 'dhcp_status'; id?: unknown };
 
 const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const isPid = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const isName = (v: unknown): v is string => typeof v === 'string' && NAME.test(v);
+const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
 
 /** The command, or why it is refused. */
 export function parseCommand(json: unknown): { ok: true; command: NetmonCommand } | { ok: false; error: string } {
@@ -18,7 +24,22 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
   switch (o.command) {
     case 'ping':
     case 'get_status':
+    case 'dhcp_status':
       return { ok: true, command: { command: o.command, ...id } };
+    case 'dhcp_start':
+      if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
+      if (typeof o.mac !== 'string' || !MAC.test(o.mac)) return { ok: false, error: 'mac: expected six lower-case hex pairs separated by ":"' };
+      if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
+      if (!isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      if (o.request_ip !== undefined && (typeof o.request_ip !== 'string' || !IP.test(o.request_ip))) return { ok: false, error: 'request_ip: expected a dotted IPv4 address' };
+      return {
+        ok: true,
+        command: { command: 'dhcp_start', ...id, pid: o.pid, mac: o.mac, container_name: o.container_name, vnic_name: o.vnic_name, ...(o.request_ip !== undefined ? { request_ip: o.request_ip } : {}) },
+      };
+    case 'dhcp_stop':
+      if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
+      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      return { ok: true, command: { command: 'dhcp_stop', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
     case 'get_macs':
       return isPid(o.pid) ? { ok: true, command: { command: 'get_macs', ...id, pid: o.pid } } : { ok: false, error: 'pid: expected a positive integer' };
     case 'set_mac':

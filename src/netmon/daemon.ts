@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { LineBuffer } from '../line-buffer.js';
 import { parseCommand } from './command.js';
+import { DhcpClients } from './dhcp.js';
 import { changeEvent, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
@@ -29,15 +30,20 @@ export class NetmonDaemon {
   private monitor: LinkMonitor | null = null;
   private rediscover: NodeJS.Timeout | null = null;
   private startedAt = Date.now();
+  private readonly dhcp: DhcpClients;
   eventsSent = 0;
 
   constructor(
     private readonly socketPath: string,
     private readonly debounceMs: number,
     private readonly log: NetmonLog,
-  ) {}
+  ) {
+    this.dhcp = new DhcpClients((ev) => this.broadcast(ev), log);
+  }
 
   async start(): Promise<void> {
+    const orphans = DhcpClients.killOrphans();
+    if (orphans > 0) this.log.warn({ clients: orphans }, 'DHCP clients of a previous netmon ended (the agent starts them again)');
     this.last = new Map((await readIfaces()).map((i) => [i.interface, i]));
     fs.rmSync(this.socketPath, { force: true }); // stale after a crash
     this.server = net.createServer((sock) => this.accept(sock));
@@ -53,6 +59,7 @@ export class NetmonDaemon {
   }
 
   async stop(): Promise<void> {
+    this.dhcp.stopAll();
     this.monitor?.stop();
     if (this.rediscover) clearInterval(this.rediscover);
     for (const t of this.timers.values()) clearTimeout(t);
@@ -109,6 +116,12 @@ export class NetmonDaemon {
           return { id, success: true, ifname: await setMacByIp(c.pid, c.ip, c.mac), mac: c.mac };
         case 'get_macs':
           return { id, success: true, interfaces: await namespaceIfaces(c.pid) };
+        case 'dhcp_start':
+          return { id, success: true, ...(await this.dhcp.start(c.container_name, c.vnic_name, c.pid, c.mac, c.request_ip)) };
+        case 'dhcp_stop':
+          return { id, success: true, stopped: this.dhcp.stop(c.container_name, c.vnic_name) };
+        case 'dhcp_status':
+          return { id, success: true, clients: this.dhcp.list() };
       }
     } catch (e) {
       return { id, success: false, error: (e as Error).message };
@@ -129,6 +142,7 @@ export class NetmonDaemon {
   }
 
   private rediscoverAll(): Promise<void> {
+    this.dhcp.reap();
     return this.report(null, true);
   }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 export interface NsIface {
+  ifindex: number;
   ifname: string;
   mac: string;
   ipv4: string[];
@@ -13,10 +14,10 @@ export interface NsIface {
 
 export async function namespaceIfaces(pid: number): Promise<NsIface[]> {
   const { stdout } = await run('nsenter', ['-t', String(pid), '-n', 'ip', '-j', 'addr', 'show'], { timeout: 5000 });
-  const list = JSON.parse(stdout) as { ifname: string; address?: string; addr_info?: { family: string; local: string }[] }[];
+  const list = JSON.parse(stdout) as { ifindex?: number; ifname: string; address?: string; addr_info?: { family: string; local: string }[] }[];
   return list
     .filter((i) => i.ifname !== 'lo')
-    .map((i) => ({ ifname: i.ifname.split('@')[0]!, mac: i.address ?? '', ipv4: (i.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local) }));
+    .map((i) => ({ ifindex: i.ifindex ?? 0, ifname: i.ifname.split('@')[0]!, mac: i.address ?? '', ipv4: (i.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local) }));
 }
 
 /** Sets the MAC of the interface that holds `ip` in the namespace of `pid`; returns its name. */

@@ -27,9 +27,27 @@ void ifaceMatches;
 
 export const changeEventSchema = ifaceSchema.omit({ type: true }).extend({ type: z.literal('network_change'), interface_type: z.enum(['ethernet', 'wifi']) });
 
+/** A DHCP client's news (CONTRACT §9.1), flat like every netmon event. */
+export const dhcpUpdateSchema = z.object({
+  type: z.literal('dhcp_update'),
+  container_name: z.string(),
+  vnic_name: z.string(),
+  mac_address: z.string(),
+  ip: z.string().nullable(),
+  prefix: z.number().int().min(0).max(32).nullable(),
+  gateway: z.string().nullable(),
+  dns: z.array(z.string()),
+  lease_time: z.number().int().nullable(),
+  event: z.enum(['bound', 'renew', 'lost', 'failed']),
+  message: z.string().optional(),
+  timestamp: z.string(),
+});
+export type DhcpUpdateEvent = z.infer<typeof dhcpUpdateSchema>;
+
 export const netmonEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('network_discovery'), interfaces: z.array(ifaceSchema), timestamp: z.string() }),
   changeEventSchema,
+  dhcpUpdateSchema,
 ]);
 
 export const ifaceOfChange = (e: z.infer<typeof changeEventSchema>): Iface => {
@@ -49,6 +67,17 @@ export const commandSchema = z.discriminatedUnion('command', [
     mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/),
   }),
   z.object({ command: z.literal('get_macs'), id: z.unknown().optional(), pid: z.number().int().positive() }),
+  z.object({
+    command: z.literal('dhcp_start'),
+    id: z.unknown().optional(),
+    pid: z.number().int().positive(),
+    mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/),
+    container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
+    vnic_name: z.string().min(1).max(64),
+    request_ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional(),
+  }),
+  z.object({ command: z.literal('dhcp_stop'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().min(1).max(64).optional() }),
+  z.object({ command: z.literal('dhcp_status'), id: z.unknown().optional() }),
 ]);
 const commandMatches: Same<z.infer<typeof commandSchema>, NetmonCommand> = true;
 void commandMatches;

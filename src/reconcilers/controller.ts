@@ -114,7 +114,10 @@ export class Controller implements ReconcilerView {
   /** A Docker event of one of the agent's containers (docker-events source): notes exits asked for by hand. */
   noteContainerEvent(id: string, action: string): void {
     if (action === 'kill' || action === 'stop' || action === 'restart') this.requestedExits.add(id);
-    else if (action === 'start') this.requestedExits.delete(id);
+    else if (action === 'start') {
+      this.requestedExits.delete(id);
+      this.d.executor.forgetMacs(id); // a new namespace, whoever started it
+    }
   }
 
   /** Steps in flight for longer than they should take (health). */
@@ -151,6 +154,7 @@ export class Controller implements ReconcilerView {
       netmonReady: this.d.netmonReady(),
       nsMacs: this.d.executor.nsMacs,
       imagesPresent: this.d.executor.imagesPresent,
+      dhcpRunning: (id, vnic) => this.d.executor.dhcpClients.has(`${id}/${vnic}`),
     };
   }
 
@@ -341,6 +345,8 @@ export class Controller implements ReconcilerView {
       if (step.action === 'start' || step.action === 'restart') {
         this.requestedExits.delete(step.containerId);
         rec.status.lastStartedAt = now;
+        // A new namespace has no lease yet: pending until its client reports (the address is asked for again).
+        for (const l of Object.values(rec.status.dhcp)) l.event = 'pending';
         // A crash accounted while this step was finishing keeps its backoff.
         if (rec.status.backoffUntil !== null && Date.parse(rec.status.backoffUntil) <= Date.now()) rec.status.backoffUntil = null;
         rec.status.restartCount = rec.restartCount;

@@ -37,6 +37,8 @@ export interface ExecutorDeps {
   selfContainerId: string | null;
   /** Sets a MAC inside a container's network namespace (through netmon); null when netmon is absent. */
   setMac: ((pid: number, ip: string, mac: string) => Promise<void>) | null;
+  /** A netmon command (DHCP clients); answers `{success:false, error}` when netmon is not there. */
+  netmon?: (cmd: Record<string, unknown>) => Promise<Record<string, unknown>>;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -65,6 +67,8 @@ export class Executor {
   readonly nsMacs = new Map<string, string>();
   /** Image references known to be local: the planner pulls before it creates or replaces a container. */
   readonly imagesPresent = new Set<string>();
+  /** DHCP clients netmon runs: `<container id>/<vnic>` → runtime name (a start, a restart, a re-attach or a new netmon ends them). */
+  readonly dhcpClients = new Map<string, string>();
 
   private api: [number, number] | null = null;
 
@@ -119,11 +123,13 @@ export class Executor {
       case 'createContainer':
         return this.createContainer(step.device!);
       case 'removeContainer': {
+        await this.dhcpStop(step.device);
         const c = docker.getContainer(step.containerId);
         await ignore404(ignore304(c.stop({ t: STOP_TIMEOUT_S })));
         return ignore404(c.remove({ force: true }));
       }
       case 'connect':
+        this.forgetDhcp(step.device!); // a new endpoint: its DHCP client starts again on it
         await wrapNetwork(
           docker.getNetwork(step.network).connect({
             Container: step.device!,
@@ -138,6 +144,7 @@ export class Executor {
         this.forgetMacs(step.containerId);
         return;
       case 'stop':
+        await this.dhcpStop(step.device);
         return ignore304(docker.getContainer(step.containerId).stop({ t: STOP_TIMEOUT_S }));
       case 'restart':
         await docker.getContainer(step.containerId).restart({ t: STOP_TIMEOUT_S });
@@ -159,6 +166,8 @@ export class Executor {
         return this.adopt(step.device!, step.containerId);
       case 'fixMac':
         return this.fixMac(step.device!, step.containerId, step.network, step.mac);
+      case 'dhcpStart':
+        return this.dhcpStart(step.device!, step.containerId, step.vnic, step.mac);
       case 'uninstall':
         return this.uninstall(step.stage);
       case 'wait':
@@ -204,8 +213,33 @@ export class Executor {
     this.d.log.info({ device: name, container: id, macs: endpoints.map((e) => `${e.network}=${e.mac}`) }, 'adopted the Python agent container (restart policy now no; MACs and addresses kept)');
   }
 
-  private forgetMacs(containerId: string): void {
+  /** A (re)started container has a new network namespace: MACs set and DHCP clients of the old one are gone. */
+  forgetMacs(containerId: string): void {
     for (const k of this.nsMacs.keys()) if (k.startsWith(`${containerId}/`)) this.nsMacs.delete(k);
+    for (const k of this.dhcpClients.keys()) if (k.startsWith(`${containerId}/`)) this.dhcpClients.delete(k);
+  }
+
+  /** The client of a runtime's vNIC (or of all its vNICs) is gone: the next pass starts it again. */
+  forgetDhcp(name: string, vnic?: string): void {
+    for (const [k, n] of this.dhcpClients) if (n === name && (vnic === undefined || k.endsWith(`/${vnic}`))) this.dhcpClients.delete(k);
+  }
+
+  /** netmon runs the DHCP client of a `dhcp` vNIC in the container's namespace, on the interface with its MAC. */
+  private async dhcpStart(name: string, id: string, vnic: string, mac: string): Promise<void> {
+    if (!this.d.netmon) throw new StepError(`${vnic}: a DHCP lease needs netmon`, 'network', 'DhcpUnavailable');
+    const c = await this.d.docker.getContainer(id).inspect();
+    if (!c.State.Running || !c.State.Pid) return;
+    const last = this.d.store.state.runtimes[name]?.status.dhcp[vnic]?.ip ?? undefined;
+    const a = await this.d.netmon({ command: 'dhcp_start', pid: c.State.Pid, mac, container_name: name, vnic_name: vnic, ...(last ? { request_ip: last } : {}) });
+    if (a.success !== true) throw new StepError(`${vnic}: DHCP client not started: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'network', 'DhcpUnavailable');
+    this.dhcpClients.set(`${id}/${vnic}`, name);
+  }
+
+  /** Before the agent takes a runtime down: its DHCP clients release their leases (best effort). */
+  private async dhcpStop(name: string | null): Promise<void> {
+    const rec = name === null ? undefined : this.d.store.state.runtimes[name];
+    if (!rec || !this.d.netmon || !rec.spec.vnics.some((v) => v.mode === 'dhcp')) return;
+    await this.d.netmon({ command: 'dhcp_stop', container_name: name }).catch(() => undefined);
   }
 
   /** Removes the netmon sidecar, then the agent's own container (found by label, not by name). */

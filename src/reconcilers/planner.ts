@@ -25,6 +25,8 @@ export interface HostFacts {
   nsMacs: ReadonlyMap<string, string>;
   /** Image references known to be local (learned by the executor; a create that finds one gone forgets it). */
   imagesPresent: ReadonlySet<string>;
+  /** True when netmon runs the DHCP client of this vNIC in this container's current namespace. */
+  dhcpRunning: (containerId: string, vnic: string) => boolean;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -219,6 +221,9 @@ function runtimeStep(
       return ep?.mac !== undefined && ep.mac !== null && ep.mac !== a.mac && facts.nsMacs.get(`${c.id}/${a.network}`) !== a.mac;
     });
     if (drift) return { action: 'fixMac', containerId: c.id, network: drift.network!, mac: drift.mac, reason: `Docker ignored the MAC ${drift.mac} on ${drift.network}` };
+    // A `dhcp` vNIC leases its address from the LAN's server (CONTRACT §9.1), through netmon, with its MAC set first.
+    const dhcp = atts.find((a) => a.vnic.mode === 'dhcp' && !facts.dhcpRunning(c.id, a.vnic.name));
+    if (dhcp) return { action: 'dhcpStart', containerId: c.id, vnic: dhcp.vnic.name, mac: dhcp.mac, reason: `DHCP client for ${dhcp.vnic.name} on ${dhcp.network}` };
   }
   if (facts.selfContainerId !== null && !facts.selfNetworks.includes(o.internal)) {
     return { action: 'connectSelf', network: o.internal, reason: 'the agent joins the internal network to reach the runtime' };

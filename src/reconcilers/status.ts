@@ -36,7 +36,8 @@ export function deriveStatus(
   let phase: Phase;
   if (rec.deletion) phase = 'Deleting';
   else if (waitNet) phase = 'Pending';
-  else if (failure || waitCrash) phase = 'Failed';
+  // A DHCP client that netmon cannot run leaves the runtime running (a PLC program may not need the LAN).
+  else if ((failure && !failure.reason.startsWith('Dhcp')) || waitCrash) phase = 'Failed';
   else if (converged) phase = running ? 'Running' : 'Stopped';
   else if (prev.observedGeneration < rec.generation) phase = 'Creating';
   else phase = running ? 'Running' : 'Stopped';
@@ -56,7 +57,7 @@ export function deriveStatus(
       : failure?.kind === 'network'
         ? { status: 'False', reason: failure.reason, message: failure.message }
         : c && !netStep
-          ? { status: 'True', reason: 'Attached', message: ipamNote(rec) }
+          ? (running ? dhcpCondition(rec) : null) ?? { status: 'True', reason: 'Attached', message: '' }
           : { status: c ? 'False' : 'Unknown', reason: c ? 'Attaching' : 'NotCreated', message: netStep ? step.reason : '' },
     ContainerReady: step?.action === 'wait' && step.condition === 'ContainerReady'
       ? { status: 'False', reason: /^[A-Z][A-Za-z]+(?=:)/.exec(step.reason)?.[0] ?? 'Waiting', message: step.reason }
@@ -93,7 +94,7 @@ export function deriveStatus(
     endpoints: Object.fromEntries(
       Object.entries(c?.networks ?? {})
         .filter(([n]) => n !== internalNetworkName(rec.spec.name))
-        .map(([n, e]) => [n, { ip: e.ip, mac: nsMacs.get(`${c!.id}/${n}`) ?? e.mac }]),
+        .map(([n, e]) => [n, { ip: leaseOn(rec, n) ?? e.ip, mac: nsMacs.get(`${c!.id}/${n}`) ?? e.mac }]),
     ),
     crashCount: crashReset ? 0 : prev.crashCount,
     backoffUntil: crashReset ? null : prev.backoffUntil,
@@ -106,8 +107,21 @@ function ulimitNoteOf(c: ObservedContainer): string {
   return u ? clampNote(u) : '';
 }
 
-/** CONTRACT §5.1: until a DHCP client exists, a `dhcp` vNIC's address comes from Docker's IPAM, and the status says so. */
-function ipamNote(rec: RuntimeRecord): string {
-  const dhcp = rec.spec.vnics.filter((v) => v.mode === 'dhcp').map((v) => v.name);
-  return dhcp.length === 0 ? '' : `dhcp vNIC ${dhcp.join(', ')}: address assigned by Docker's IPAM on the MACVLAN subnet, not leased from the LAN's DHCP server`;
+/** NetworkReady of `dhcp` vNICs (CONTRACT §9.1): False until the LAN's server leased an address. */
+function dhcpCondition(rec: RuntimeRecord): CondValue | null {
+  for (const v of rec.spec.vnics.filter((x) => x.mode === 'dhcp')) {
+    const l = rec.status.dhcp[v.name];
+    if (l?.event === 'bound' || l?.event === 'renew') continue;
+    if (l?.event === 'failed') return { status: 'False', reason: 'DhcpFailed', message: `${v.name}: ${l.message ?? 'no lease'}` };
+    const why = l?.event === 'lost' ? 'the lease was lost; asking again' : "waiting for a lease from the LAN's DHCP server";
+    return { status: 'False', reason: 'DhcpPending', message: `${v.name}: ${why}` };
+  }
+  return null;
+}
+
+/** The leased address of the `dhcp` vNIC on MACVLAN network `network` (macvlan_<parent>_…), if bound. */
+export function leaseOn(rec: RuntimeRecord, network: string): string | null {
+  const v = rec.spec.vnics.find((x) => x.mode === 'dhcp' && network.startsWith(`macvlan_${x.parentInterface}_`));
+  const l = v ? rec.status.dhcp[v.name] : undefined;
+  return l && (l.event === 'bound' || l.event === 'renew') ? l.ip : null;
 }

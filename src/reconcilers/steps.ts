@@ -30,6 +30,7 @@ export type Step = Base &
     | { action: 'connect'; network: string; attachment: Attachment | null }
     | { action: 'disconnect'; network: string; containerId: string }
     | { action: 'fixMac'; containerId: string; network: string; mac: string }
+    | { action: 'dhcpStart'; containerId: string; vnic: string; mac: string }
     | { action: 'start'; containerId: string; crashed: boolean }
     | { action: 'stop'; containerId: string }
     | { action: 'restart'; containerId: string }

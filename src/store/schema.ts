@@ -35,6 +35,25 @@ export const runtimeStatusSchema = z.looseObject({
   crashRestarts: z.number().int().nonnegative().default(0),
   backoffUntil: z.string().nullable(),
   lastStartedAt: z.string().nullable(),
+  /**
+   * DHCP leases of `dhcp` vNICs as netmon reported them (observed, never the desired spec): vNIC name →
+   * the last event. `pending` after a (re)start of the container until the new client reports.
+   */
+  dhcp: z
+    .record(
+      z.string(),
+      z.looseObject({
+        event: z.enum(['pending', 'bound', 'renew', 'lost', 'failed']),
+        ip: z.string().nullable(),
+        prefix: z.number().int().nullable(),
+        gateway: z.string().nullable(),
+        dns: z.array(z.string()),
+        leaseTime: z.number().int().nullable(),
+        message: z.string().nullable(),
+        at: z.string(),
+      }),
+    )
+    .default({}),
   /** MACVLAN endpoints as last observed: network name → address and MAC. */
   endpoints: z.record(z.string(), z.object({ ip: z.string().nullable(), mac: z.string().nullable() })),
 });
@@ -107,5 +126,6 @@ export const initialStatus = (): RuntimeStatus => ({
   crashRestarts: 0,
   backoffUntil: null,
   lastStartedAt: null,
+  dhcp: {},
   endpoints: {},
 });

@@ -63,7 +63,8 @@ test(`two MACVLAN vNICs on two parents: both LANs see the promised MACs (${ENGIN
   const r = normalizeCreateRequest({
     container_name: 'plc-mac2',
     vnic_configs: [
-      { name: 'eth0', parent_interface: lanA.parent, network_mode: 'dhcp' },
+      // Static (the LAN must reach it; no DHCP server here), its subnet from netmon's facts.
+      { name: 'eth0', parent_interface: lanA.parent, network_mode: 'static', ip: '198.51.100.70' },
       { name: 'eth1', parent_interface: lanB.parent, network_mode: 'static', ip: '203.0.113.20', subnet: '203.0.113.0/26', mac: REQUESTED },
     ],
   });

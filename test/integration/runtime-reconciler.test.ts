@@ -85,7 +85,7 @@ describe('runtime reconciler on a real engine', () => {
   });
 
   test('a requested MAC is the one on the MACVLAN endpoint', async () => {
-    await putRuntime(agent.store, spec('plc-mac', { network_mode: 'dhcp', mac: '02:AA:BB:00:00:01' }));
+    await putRuntime(agent.store, spec('plc-mac', { ip: '198.51.100.12', mac: '02:AA:BB:00:00:01' }));
     await waitFor('plc-mac running', () => converged('plc-mac'));
     const c = await inspect('plc-mac');
     assert.equal(c.NetworkSettings.Networks[macvlanNetworkName(lan.parent, SUBNET)]!.MacAddress, '02:aa:bb:00:00:01');

@@ -346,6 +346,13 @@ describe('the sidecar without zod', () => {
       { command: 'reboot' }, { id: 1 }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:AA:BB:CC:DD:EE' }, { command: 'set_mac', pid: 0, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' },
       { command: 'set_mac', pid: 42, ip: '198.51.100', mac: '02:aa:bb:cc:dd:ee' }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd' }, { command: 'get_macs', pid: '42' },
       { command: 'get_macs', pid: 1.5 }, { command: 'get_macs', pid: -3 }, { command: 'set_mac', pid: 42, ip: 7, mac: '02:aa:bb:cc:dd:ee' }, [1, 2], null, 'ping', 42, { command: 5 },
+      { command: 'dhcp_start', id: 3, pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0' },
+      { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0', request_ip: '203.0.113.41' },
+      { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0', request_ip: 'x' },
+      { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: '../x', vnic_name: 'eth0' },
+      { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: '' },
+      { command: 'dhcp_start', pid: 0, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0' },
+      { command: 'dhcp_stop', container_name: 'plc-1' }, { command: 'dhcp_stop', container_name: 'plc-1', vnic_name: 'eth0' }, { command: 'dhcp_stop' }, { command: 'dhcp_status', id: 9 },
     ];
     for (const c of cases) {
       const mine = parseCommand(c);

@@ -19,6 +19,7 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   netmonReady: true,
   nsMacs: new Map(),
   imagesPresent: new Set(['img:latest', 'img:v2']),
+  dhcpRunning: () => true,
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({

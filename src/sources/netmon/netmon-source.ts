@@ -3,7 +3,7 @@
 // the sidecar is gone too long, and sends commands (`{command, id}` → one answer echoing `id`).
 import net from 'node:net';
 import type { Logger } from '../../log.js';
-import { ifaceOfChange, netmonEventSchema, type Iface } from '../../netmon/protocol.js';
+import { ifaceOfChange, netmonEventSchema, type DhcpUpdateEvent, type Iface } from '../../netmon/protocol.js';
 import type { HostInterface } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { LineBuffer } from '../../line-buffer.js';
@@ -40,6 +40,10 @@ export class NetmonSource {
   private connectedAt: number | null = null;
   private lastEventAt: number | null = null;
   commandsSent = 0;
+  /** Called on every (re)connect: a new netmon has none of the old one's DHCP clients. */
+  onConnect: (() => void) | null = null;
+  /** Called when a DHCP client ended on its own (netmon says so): the reconciler starts it again. */
+  onDhcpGone: ((container: string, vnic: string) => void) | null = null;
 
   constructor(
     private readonly socketPath: string,
@@ -96,6 +100,7 @@ export class NetmonSource {
       this.sock = sock;
       this.connectedAt = Date.now();
       this.log.info({ socket: this.socketPath }, 'connected to netmon');
+      this.onConnect?.();
     });
     sock.on('data', (d) => {
       for (const line of lines.push(d)) this.line(line);
@@ -139,6 +144,11 @@ export class NetmonSource {
     this.lastEventAt = Date.now();
     this.armStale();
     const e = ev.data;
+    if (e.type === 'dhcp_update') {
+      if (e.event === 'failed' && e.message?.startsWith('udhcpc exited')) this.onDhcpGone?.(e.container_name, e.vnic_name);
+      void this.writeLease(e);
+      return;
+    }
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
       const all = e.interfaces.map(toFact).sort(byName);
@@ -169,6 +179,32 @@ export class NetmonSource {
       if (discovery && written) this.log.info({ interfaces: written.map((i) => i.interface) }, 'host facts from netmon');
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'host facts not written');
+    }
+  }
+
+  /** A lease is observed status of its runtime (never its desired spec); a write wakes the reconcilers. */
+  private async writeLease(e: DhcpUpdateEvent): Promise<void> {
+    const bound = e.event === 'bound' || e.event === 'renew';
+    this.log.info({ device: e.container_name, vnic: e.vnic_name, event: e.event, ip: e.ip, message: e.message }, `DHCP ${e.event}`);
+    try {
+      await this.store.update('host', (s) => {
+        const st = s.runtimes[e.container_name]?.status;
+        if (!st || !s.runtimes[e.container_name]!.spec.vnics.some((v) => v.name === e.vnic_name)) return;
+        const prev = st.dhcp[e.vnic_name];
+        st.dhcp[e.vnic_name] = {
+          event: e.event,
+          // A failure or a loss keeps the last address known: the next client asks for it again.
+          ip: bound ? e.ip : (prev?.ip ?? null),
+          prefix: bound ? e.prefix : (prev?.prefix ?? null),
+          gateway: bound ? e.gateway : (prev?.gateway ?? null),
+          dns: bound ? e.dns : (prev?.dns ?? []),
+          leaseTime: bound ? e.lease_time : null,
+          message: e.message ?? null,
+          at: e.timestamp,
+        };
+      });
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'DHCP lease not written');
     }
   }
 

@@ -2,6 +2,7 @@
 // Docker facts read now. `__orchestrator__` reports the uninstall's progress.
 import { z } from 'zod';
 import { statusOf } from '../../../docker/client.js';
+import { leaseOn } from '../../../reconcilers/status.js';
 import { internalNetworkName, ORCHESTRATOR_ID } from '../../../domain/names.js';
 import { baseFields, deviceIdOrOrchestrator, parsePayload, type Ack } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
@@ -24,13 +25,17 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
     const a = await ctx.netmon.command({ command: 'get_macs', pid: c.State.Pid }, 3000);
     if (a.success === true) for (const i of a.interfaces as { mac: string; ipv4: string[] }[]) for (const ip of i.ipv4) nsMacs.set(ip, i.mac);
   }
+  const rec = ctx.store.state.runtimes[id];
   const networks: Record<string, { ip_address: string | null; mac_address: string | null; gateway: string | null }> = {};
   for (const [name, ep] of Object.entries(c.NetworkSettings.Networks ?? {})) {
     if (name === internal) continue;
-    networks[name] = { ip_address: ep.IPAddress || null, mac_address: nsMacs.get(ep.IPAddress) ?? (ep.MacAddress || null), gateway: ep.Gateway || null };
+    // A `dhcp` vNIC shows its lease from the LAN's server, not the address Docker's IPAM had put there.
+    const lease = rec ? leaseOn(rec, name) : null;
+    const ip = lease ?? (ep.IPAddress || null);
+    const gateway = lease ? (Object.values(rec!.status.dhcp).find((l) => l.ip === lease)?.gateway ?? null) : ep.Gateway || null;
+    networks[name] = { ip_address: ip, mac_address: (ip ? nsMacs.get(ip) : undefined) ?? (ep.MacAddress || null), gateway };
   }
   const running = c.State.Running;
-  const rec = ctx.store.state.runtimes[id];
   return {
     container_status: c.State.Status,
     is_running: running,
