@@ -4,14 +4,12 @@
 // Run as root: node --import tsx bench/burst-create.bench.ts [N ...]   (default 1 10 50; private engine)
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { attachmentsOf } from '../src/domain/attachments.js';
-import { internalNetworkName, labelsFor } from '../src/domain/names.js';
 import { normalizeCreateRequest, type RuntimeSpec } from '../src/domain/runtime-spec.js';
-import { request144, requestBelow144 } from '../src/docker/runtime-container-request.js';
-import { apiVersion, atLeast } from '../src/docker/client.js';
+import { apiVersion } from '../src/docker/client.js';
 import { clampUlimits, hostHardUlimits, WANTED_ULIMITS } from '../src/reconcilers/ulimits.js';
 import { putRuntime } from '../src/store/desired-state.js';
 import { startAgent } from '../test/support/agent-fixture.js';
+import { plainCreate } from './plain-create.js';
 import { buildBusyboxImage } from '../test/support/images.js';
 import { createLan } from '../test/support/lan.js';
 import { startPrivateEngine } from '../test/support/private-engine.js';
@@ -44,14 +42,7 @@ async function serialScript(n: number): Promise<number> {
   const mv = `macvlan_${lan.parent}_198.51.100.0_25`;
   await engine.docker.createNetwork({ Name: mv, Driver: 'macvlan', Options: { parent: lan.parent }, IPAM: { Config: [{ Subnet: '198.51.100.0/25' }] } });
   for (let i = 0; i < n; i++) {
-    const spec = specOf('serial', i);
-    await engine.docker.createVolume({ Name: `${spec.name}_data`, Labels: labelsFor('runtime-data', spec.name) });
-    await engine.docker.createNetwork({ Name: internalNetworkName(spec.name), Driver: 'bridge', Internal: true });
-    const input = { name: spec.name, image: `${IMAGE}:latest`, spec, specHash: 'x', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: [], ulimits };
-    const req = atLeast(api, 1, 44) ? request144(input) : requestBelow144(input);
-    const c = await engine.docker.createContainer(req.create);
-    for (const x of req.connect) await engine.docker.getNetwork(x.network).connect({ Container: c.id, EndpointConfig: x.endpoint });
-    await c.start();
+    await plainCreate(engine.docker, specOf('serial', i), `${IMAGE}:latest`, api, ulimits);
   }
   return (performance.now() - t0) / 1000;
 }

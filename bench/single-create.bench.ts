@@ -4,11 +4,9 @@
 // Run as root: node --import tsx bench/single-create.bench.ts
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { attachmentsOf } from '../src/domain/attachments.js';
-import { internalNetworkName, labelsFor } from '../src/domain/names.js';
+import { internalNetworkName } from '../src/domain/names.js';
 import { normalizeCreateRequest, type RuntimeSpec } from '../src/domain/runtime-spec.js';
-import { apiVersion, atLeast } from '../src/docker/client.js';
-import { request144, requestBelow144 } from '../src/docker/runtime-container-request.js';
+import { apiVersion } from '../src/docker/client.js';
 import { clampUlimits, hostHardUlimits, WANTED_ULIMITS } from '../src/reconcilers/ulimits.js';
 import { markForDeletion, putRuntime } from '../src/store/desired-state.js';
 import { startAgent } from '../test/support/agent-fixture.js';
@@ -16,6 +14,7 @@ import { buildBusyboxImage } from '../test/support/images.js';
 import { createLan } from '../test/support/lan.js';
 import { startPrivateEngine } from '../test/support/private-engine.js';
 import { waitFor } from '../test/support/wait.js';
+import { plainCreate } from './plain-create.js';
 
 const RUNS = 10;
 const engine = await startPrivateEngine();
@@ -40,13 +39,7 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const spec = specOf(`floor-${i}`);
     const t0 = performance.now();
-    await engine.docker.createVolume({ Name: `${spec.name}_data`, Labels: labelsFor('runtime-data', spec.name) });
-    await engine.docker.createNetwork({ Name: internalNetworkName(spec.name), Driver: 'bridge', Internal: true });
-    const input = { name: spec.name, image: `${IMAGE}:latest`, spec, specHash: 'x', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: [], ulimits };
-    const req = atLeast(api, 1, 44) ? request144(input) : requestBelow144(input);
-    const c = await engine.docker.createContainer(req.create);
-    for (const x of req.connect) await engine.docker.getNetwork(x.network).connect({ Container: c.id, EndpointConfig: x.endpoint });
-    await c.start();
+    const c = await plainCreate(engine.docker, spec, `${IMAGE}:latest`, api, ulimits);
     floor.push(performance.now() - t0);
     await c.remove({ force: true });
     await engine.docker.getNetwork(internalNetworkName(spec.name)).remove();
