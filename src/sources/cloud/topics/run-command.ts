@@ -39,18 +39,28 @@ const v1Schema = z.object(command);
  * correlation_id). Shared by the cloud topic and the WebRTC data channel: same path rules, target
  * read from Docker per call, timeout and 16 MiB body cap.
  */
-export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand): Promise<Ack> {
-  const id = cmd.device_id;
+/**
+ * The runtime `id`'s address on its internal network, read from Docker now (never a stale cache), or
+ * the error ack that says why there is none.
+ */
+export async function runtimeAddress(ctx: Pick<TopicContext, 'docker'>, id: string): Promise<{ ip: string } | { ack: Ack }> {
   let ip: string | undefined;
   try {
     const c = await ctx.docker.getContainer(id).inspect();
-    if (!c.State.Running) return { status: 'error', error: `Device ${id} is not running` };
+    if (!c.State.Running) return { ack: { status: 'error', error: `Device ${id} is not running` } };
     ip = c.NetworkSettings.Networks?.[internalNetworkName(id)]?.IPAddress || undefined;
   } catch (e) {
-    if (statusOf(e) === 404) return { status: 'error', error: `Device not found: ${id}` };
-    return validationError(`device_id: cannot read ${id} from Docker: ${(e as Error).message}`);
+    if (statusOf(e) === 404) return { ack: { status: 'error', error: `Device not found: ${id}` } };
+    return { ack: validationError(`device_id: cannot read ${id} from Docker: ${(e as Error).message}`) };
   }
-  if (!ip) return { status: 'error', error: `Device ${id} has no address on ${internalNetworkName(id)}` };
+  if (!ip) return { ack: { status: 'error', error: `Device ${id} has no address on ${internalNetworkName(id)}` } };
+  return { ip };
+}
+
+export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand): Promise<Ack> {
+  const target = await runtimeAddress(ctx, cmd.device_id);
+  if ('ack' in target) return target.ack;
+  const { ip } = target;
   const port = cmd.port ?? ctx.config.runtimePort;
   const url = new URL(`${port === 8443 ? 'https' : 'http'}://${ip}:${port}/${cmd.api.replace(/^\/+/, '')}`);
   if (url.hostname !== ip) return validationError('api: must be a path on the runtime');
@@ -76,6 +86,16 @@ export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'
   return { status: http_response.ok ? 'success' : 'error', http_response };
 }
 
+/**
+ * `api:"debug"` (upstream §13.13's HTTP fallback of the debugger): `data` is a debug message for the
+ * device's debug session; ack `{status, debug_response}`.
+ */
+async function debugCommand(ctx: TopicContext, device: string, data: unknown): Promise<Ack> {
+  const { debugSessionsFor } = await import('../debug/session.js');
+  const debug_response = await debugSessionsFor(ctx).handle(`run_command:${device}`, device, data);
+  return { status: debug_response.type === 'debug_error' ? 'error' : 'success', debug_response };
+}
+
 export const runCommand: Topic = {
   name: 'run_command',
   async handle(args, ctx) {
@@ -84,10 +104,12 @@ export const runCommand: Topic = {
       if (!id.success) return validationError(`device_id: ${id.error.issues[0]?.message ?? 'invalid'}`);
       const p = parsePayload(v1Schema, args[1]);
       if (!p.ok) return p.ack;
+      if (p.value.api === 'debug') return debugCommand(ctx, id.data, p.value.data);
       return proxyToRuntime(ctx, { ...p.value, device_id: id.data });
     }
     const p = parsePayload(runCommandSchema, args[0]);
     if (!p.ok) return p.ack;
+    if (p.value.api === 'debug') return debugCommand(ctx, p.value.device_id, p.value.data);
     return proxyToRuntime(ctx, p.value);
   },
 };

@@ -8,6 +8,7 @@ import { RTCPeerConnection, type RTCDataChannel, type RTCIceCandidate } from 'we
 import type { Ack } from '../envelope.js';
 import type { TopicContext } from '../topic.js';
 import { proxyToRuntime, runCommandSchema } from '../topics/run-command.js';
+import { debugSessionsFor } from '../debug/session.js';
 import { Reassembler, frame, isChunkMessage } from './chunking.js';
 
 export const MAX_SESSIONS = 8;
@@ -38,6 +39,7 @@ class Session {
   /** Local candidates found before the answer was acked: emitted right after it. */
   private held: RTCIceCandidate[] | null = [];
   private data: RTCDataChannel | null = null;
+  private debugReassembler: Reassembler | null = null;
   private readonly reassembler = new Reassembler();
   private pingTimer: NodeJS.Timeout | null = null;
 
@@ -83,17 +85,67 @@ class Session {
       ch.onMessage.subscribe((m) => this.receive(typeof m === 'string' ? m : m.toString('utf8')));
       return;
     }
-    // The debug channel (upstream §15) is not bridged yet: said once, then the channel is left alone.
+    if (ch.label === 'debug') return this.adoptDebug(ch);
+    // Any other channel: said once, then the channel is left alone.
     this.ctx.log.warn({ session: this.id.slice(0, 64), label: ch.label.slice(0, 64) }, 'WebRTC data channel not supported');
-    const refuse = () => ch.send(JSON.stringify({ type: 'debug_error', error: `${ch.label.slice(0, 64)}: channel not supported by this agent` }));
+    const refuse = () => ch.send(JSON.stringify({ type: 'error', error: `${ch.label.slice(0, 64)}: channel not supported by this agent` }));
     if (ch.readyState === 'open') refuse();
     else ch.stateChanged.subscribe((s) => s === 'open' && refuse());
   }
 
+  /**
+   * The `debug` channel (CONTRACT §9.5, upstream §13.19): `debug_ready` on open, then each debug message
+   * answered by the debug-session module (one session per WebRTC session, on this session's device);
+   * chunked both ways like `data`. Its traffic is activity.
+   */
+  private adoptDebug(ch: RTCDataChannel): void {
+    const key = `webrtc:${this.id}`;
+    const reassembler = new Reassembler();
+    this.debugReassembler = reassembler;
+    const opened = () => this.sendOn(ch, { type: 'debug_ready', session_id: this.id, device_id: this.deviceId });
+    if (ch.readyState === 'open') opened();
+    ch.stateChanged.subscribe((s) => {
+      if (s === 'open') opened();
+      if (s === 'closed') debugSessionsFor(this.ctx).close(key, 'debug channel closed');
+    });
+    const receive = (text: string): void => {
+      let m: unknown;
+      try {
+        m = JSON.parse(text);
+      } catch {
+        return this.sendOn(ch, { type: 'debug_error', error: 'message is not JSON' });
+      }
+      if (typeof m !== 'object' || m === null || Array.isArray(m)) return this.sendOn(ch, { type: 'debug_error', error: 'message is not a JSON object' });
+      const msg = m as Record<string, unknown>;
+      this.lastActivity = Date.now();
+      if (isChunkMessage(msg)) {
+        const a = reassembler.accept(msg, Date.now());
+        if (a.kind === 'error') this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked debug message dropped');
+        if (a.kind === 'complete') receive(a.text);
+        return;
+      }
+      const echo = (['request_id', 'correlation_id'] as const).filter((k) => typeof msg[k] === 'number' || (typeof msg[k] === 'string' && (msg[k]).length <= 128));
+      const ids = Object.fromEntries(echo.map((k) => [k, msg[k]]));
+      if (msg.device_id !== undefined && msg.device_id !== this.deviceId) return this.sendOn(ch, { type: 'debug_error', ...ids, error: `device_id: this session is for ${this.deviceId}` });
+      void debugSessionsFor(this.ctx)
+        .handle(key, this.deviceId, { ...msg, device_id: undefined, request_id: undefined, correlation_id: undefined })
+        .catch((e: unknown) => ({ type: 'debug_error', error: `(agent): internal error: ${errorText(e)}` }))
+        .then((reply) => {
+          this.lastActivity = Date.now();
+          this.sendOn(ch, { ...reply, ...ids });
+        });
+    };
+    ch.onMessage.subscribe((m) => receive(typeof m === 'string' ? m : m.toString('utf8')));
+  }
+
   /** Sends one message on `data`, in chunks when it is large. */
   send(message: Record<string, unknown>): void {
-    const ch = this.data;
-    if (this.closed || !ch || ch.readyState !== 'open') return;
+    if (this.data) this.sendOn(this.data, message);
+  }
+
+  /** Sends one message on `ch`, in chunks when it is large. */
+  private sendOn(ch: RTCDataChannel, message: Record<string, unknown>): void {
+    if (this.closed || ch.readyState !== 'open') return;
     try {
       for (const part of frame(message, randomUUID())) ch.send(part);
     } catch (e) {
@@ -160,6 +212,7 @@ class Session {
 
   sweep(now: number): void {
     this.reassembler.sweep(now);
+    this.debugReassembler?.sweep(now);
   }
 
   async close(reason: string): Promise<void> {
@@ -167,6 +220,8 @@ class Session {
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.reassembler.clear();
+    this.debugReassembler?.clear();
+    debugSessionsFor(this.ctx).close(`webrtc:${this.id}`, `WebRTC session closed: ${reason}`);
     this.onClosed(this);
     this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, reason }, 'WebRTC session closed');
     // The peer is told why, and its channel is closed (a stream reset it sees), before the connection goes.
