@@ -1,5 +1,6 @@
 // Test images built locally every run (no registry is reachable): busybox from busybox-static, and an
-// OpenPLC runtime stand-in made of this machine's node binary, its shared libraries and server.mjs.
+// OpenPLC runtime stand-in made of this machine's node binary, its shared libraries and server.mjs
+// bundled with socket.io (esbuild).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -50,10 +51,13 @@ export async function buildRuntimeStandIn(docker: Docker, repo: string, tag: str
       fs.chmodSync(dest, 0o755);
     }
     fs.mkdirSync(path.join(dir, 'app'));
-    fs.copyFileSync(path.join(import.meta.dirname, 'runtime-stand-in/server.mjs'), path.join(dir, 'app/server.mjs'));
+    // server.mjs and socket.io (a devDependency) in one file: the image has no node_modules.
+    const esbuild = path.join(import.meta.dirname, '../../node_modules/.bin/esbuild');
+    execFileSync(esbuild, [path.join(import.meta.dirname, 'runtime-stand-in/server.mjs'), '--bundle', '--platform=node', '--format=cjs', '--log-level=warning',
+      '--external:bufferutil', '--external:utf-8-validate', `--outfile=${path.join(dir, 'app/server.cjs')}`], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
       '-subj', '/CN=localhost', '-keyout', path.join(dir, 'app/key.pem'), '-out', path.join(dir, 'app/cert.pem')], { stdio: 'ignore' });
-    await importDir(docker, dir, repo, tag, [`CMD ["${node}", "/app/server.mjs"]`, 'EXPOSE 8443']);
+    await importDir(docker, dir, repo, tag, [`CMD ["${node}", "/app/server.cjs"]`, 'EXPOSE 8443']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
