@@ -92,7 +92,6 @@ export class Agent {
       executor.dhcpClients.clear();
       this.controller?.wake();
     };
-    this.netmon.onDhcpGone = (container, vnic) => executor.forgetDhcp(container, vnic);
     this.controller = new Controller({
       docker: this.docker,
       store: this.store,

@@ -97,8 +97,13 @@ interface Client {
   stopping: boolean;
 }
 
+/** A client that exits on its own is started again after 1 s·2ⁿ, capped at 5 min, ±30 % (CONTRACT §9.1). */
+export const retryDelayMs = (n: number, rand = Math.random) => Math.min(1000 * 2 ** Math.max(0, n - 1), 300_000) * (0.7 + 0.6 * rand());
+
 export class DhcpClients {
   private readonly clients = new Map<string, Client>();
+  /** Consecutive exits per vNIC (reset by a lease) and the pending restart. */
+  private readonly retries = new Map<string, { n: number; timer: NodeJS.Timeout | null }>();
   private scriptPath: string | null = null;
 
   constructor(
@@ -144,7 +149,20 @@ export class DhcpClients {
     child.on('error', (e) => this.log.warn({ device: containerName, vnic: vnicName, err: e.message }, 'DHCP client could not run'));
     child.on('exit', (code, signal) => {
       if (this.clients.get(key) === client) this.clients.delete(key);
-      if (!client.stopping) this.report(client, 'failed', null, `udhcpc exited (${signal ?? code}); the agent starts it again`);
+      if (client.stopping) return;
+      const r = this.retries.get(key) ?? { n: 0, timer: null };
+      r.n += 1;
+      const delay = retryDelayMs(r.n);
+      this.report(client, 'failed', null, `udhcpc exited (${signal ?? code}); trying again in ${Math.round(delay / 1000)} s`);
+      if (r.timer) clearTimeout(r.timer);
+      r.timer = setTimeout(() => {
+        r.timer = null;
+        // Only while the runtime's namespace lives and nobody started another client meanwhile.
+        if (this.clients.has(key) || !fs.existsSync(`/proc/${pid}`)) return;
+        this.start(containerName, vnicName, pid, mac, client.bound?.ip ?? requestIp).catch((e: unknown) => this.report(client, 'failed', null, (e as Error).message));
+      }, delay);
+      r.timer.unref();
+      this.retries.set(key, r);
     });
     this.log.info({ device: containerName, vnic: vnicName, ifname: target.ifname, mac }, 'DHCP client started');
     return { ifname: target.ifname, started: true };
@@ -195,6 +213,9 @@ export class DhcpClients {
 
   private stopClient(c: Client, release = false): void {
     c.stopping = true;
+    const r = this.retries.get(c.key);
+    if (r?.timer) clearTimeout(r.timer);
+    this.retries.delete(c.key);
     if (this.clients.get(c.key) === c) this.clients.delete(c.key);
     if (c.child.exitCode !== null) return;
     if (!release) {
@@ -213,6 +234,7 @@ export class DhcpClients {
       if (p.lease) {
         await this.apply(c, p.lease, p.event === 'bound' || c.bound?.ip !== p.lease.ip);
         c.bound = p.lease;
+        this.retries.delete(c.key);
         this.report(c, p.event as 'bound' | 'renew', p.lease);
       } else if (p.event === 'deconfig') {
         if (c.bound) {

@@ -28,12 +28,12 @@ let netmon: NetmonProcess;
 let server: ChildProcess | null = null;
 let serverDir: string;
 
-/** busybox udhcpd in the LAN namespace: 203.0.113.40–50, router and DNS the LAN host (.62). */
-function startServer(): void {
+/** busybox udhcpd in the LAN namespace: by default 203.0.113.40–50, router and DNS the LAN host. */
+function startServer(range: [string, string] = ['203.0.113.40', '203.0.113.50'], router = lan.peerIp): void {
   const conf = path.join(serverDir, 'udhcpd.conf');
   fs.writeFileSync(conf, [
-    'start 203.0.113.40', 'end 203.0.113.50', `interface op${lan.parent.slice(2)}`, `lease_file ${path.join(serverDir, 'leases')}`, `pidfile ${path.join(serverDir, 'udhcpd.pid')}`,
-    'option subnet 255.255.255.192', `option router ${lan.peerIp}`, `option dns ${lan.peerIp}`, 'option lease 60', '',
+    `start ${range[0]}`, `end ${range[1]}`, `interface op${lan.parent.slice(2)}`, `lease_file ${path.join(serverDir, 'leases')}`, `pidfile ${path.join(serverDir, 'udhcpd.pid')}`,
+    'option subnet 255.255.255.192', `option router ${router}`, `option dns ${router}`, 'option lease 60', '',
   ].join('\n'));
   if (!fs.existsSync(path.join(serverDir, 'leases'))) fs.writeFileSync(path.join(serverDir, 'leases'), '');
   server = spawn('ip', ['netns', 'exec', lan.ns, 'busybox', 'udhcpd', '-f', conf], { stdio: 'ignore' });
@@ -143,5 +143,39 @@ describe('dhcp vNICs', () => {
     await markForDeletion(agent.store, 'plc-dhcp');
     await waitFor('deleted', () => !agent.store.state.runtimes['plc-dhcp'], 60_000, 100);
     await waitFor('no client left', () => !execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').some((l) => l.includes('udhcpc') && l.includes('orch-netmon-dhcp-')), 10_000, 100);
+  });
+
+  test('two runtimes on one LAN get distinct leases; the LAN renumbered (server reconfigured): new leases, no restart, same MACs', async () => {
+    // Subnets from netmon's facts this time: the host's parent gets an address on the LAN.
+    execFileSync('ip', ['addr', 'add', '203.0.113.1/26', 'dev', lan.parent]);
+    for (const name of ['plc-d1', 'plc-d2']) {
+      const r = normalizeCreateRequest({ container_name: name, vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'dhcp' }] });
+      if (!r.ok) throw new Error(r.error);
+      await putRuntime(agent.store, r.spec);
+    }
+    const leaseOf = (n: string) => agent.store.state.runtimes[n]?.status.dhcp.eth0;
+    await waitFor('both leased', () => leaseOf('plc-d1')?.event === 'bound' && leaseOf('plc-d2')?.event === 'bound', 60_000, 100);
+    assert.notEqual(leaseOf('plc-d1')!.ip, leaseOf('plc-d2')!.ip);
+    const before = await Promise.all(['plc-d1', 'plc-d2'].map((n) => engine.docker.getContainer(n).inspect()));
+    const macsBefore = before.map((c) => c.NetworkSettings.Networks[MV(lan)]!.MacAddress);
+    // Renumbering: the host, the LAN host and the server move to 203.0.113.64/26.
+    await stopServer();
+    execFileSync('ip', ['addr', 'flush', 'dev', lan.parent]);
+    execFileSync('ip', ['addr', 'add', '203.0.113.65/26', 'dev', lan.parent]);
+    const peer = `op${lan.parent.slice(2)}`;
+    lan.exec(['ip', 'addr', 'flush', 'dev', peer]);
+    lan.exec(['ip', 'addr', 'add', '203.0.113.126/26', 'dev', peer]);
+    startServer(['203.0.113.80', '203.0.113.90'], '203.0.113.126');
+    const inNew = (n: string) => leaseOf(n)?.event === 'bound' && /^203\.0\.113\.(8\d|90)$/.test(leaseOf(n)!.ip ?? '');
+    await waitFor('both leased on the new LAN', () => inNew('plc-d1') && inNew('plc-d2'), 90_000, 200);
+    const after = await Promise.all(['plc-d1', 'plc-d2'].map((n) => engine.docker.getContainer(n).inspect()));
+    const mvNew = `macvlan_${lan.parent}_203.0.113.64_26`;
+    assert.deepEqual(after.map((c) => c.State.StartedAt), before.map((c) => c.State.StartedAt), 'not restarted');
+    for (const [i, c] of after.entries()) {
+      const ns = JSON.parse(execFileSync('nsenter', ['-t', String(c.State.Pid), '-n', 'ip', '-j', 'link', 'show'], { encoding: 'utf8' })) as { address: string }[];
+      assert.ok(ns.some((l) => l.address === macsBefore[i]), `${c.Name} keeps its MAC on ${mvNew}`);
+    }
+    for (const n of ['plc-d1', 'plc-d2']) await markForDeletion(agent.store, n);
+    await waitFor('deleted', () => !agent.store.state.runtimes['plc-d1'] && !agent.store.state.runtimes['plc-d2'], 60_000, 100);
   });
 });

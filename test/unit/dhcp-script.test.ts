@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseScriptLine, prefixOf } from '../../src/netmon/dhcp.js';
+import { parseScriptLine, prefixOf, retryDelayMs } from '../../src/netmon/dhcp.js';
 
 test('prefix from busybox: `mask` as a number, else the dotted `subnet` (never "24" → /2)', () => {
   assert.equal(prefixOf('24', '255.255.255.0'), 24);
@@ -25,4 +25,10 @@ test('other events carry no lease; garbage and foreign lines are ignored; a leas
   assert.equal(parseScriptLine('udhcpc: sending discover'), null);
   assert.equal(parseScriptLine('ORCH_DHCP\tbound'), null);
   assert.deepEqual(parseScriptLine(['ORCH_DHCP', 'bound', 'eth1', '203.0.113.41', '', '', '', '', '', '', ''].join('\t')), { event: 'invalid', iface: 'eth1', lease: null });
+});
+
+test('a client that keeps exiting is retried after 1 s·2ⁿ, capped at 5 min, ±30 %', () => {
+  assert.deepEqual([1, 2, 3, 10].map((n) => retryDelayMs(n, () => 0.5)), [1000, 2000, 4000, 300_000]);
+  assert.equal(retryDelayMs(1, () => 0), 700);
+  assert.equal(Math.round(retryDelayMs(1, () => 1)), 1300);
 });

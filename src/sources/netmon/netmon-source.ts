@@ -42,8 +42,6 @@ export class NetmonSource {
   commandsSent = 0;
   /** Called on every (re)connect: a new netmon has none of the old one's DHCP clients. */
   onConnect: (() => void) | null = null;
-  /** Called when a DHCP client ended on its own (netmon says so): the reconciler starts it again. */
-  onDhcpGone: ((container: string, vnic: string) => void) | null = null;
 
   constructor(
     private readonly socketPath: string,
@@ -145,7 +143,6 @@ export class NetmonSource {
     this.armStale();
     const e = ev.data;
     if (e.type === 'dhcp_update') {
-      if (e.event === 'failed' && e.message?.startsWith('udhcpc exited')) this.onDhcpGone?.(e.container_name, e.vnic_name);
       void this.writeLease(e);
       return;
     }
