@@ -88,7 +88,7 @@ export class TestCloud {
       rejectUnauthorized: true,
     });
     this.server.on('tlsClientError', (e: Error & { code?: string }) => this.tlsErrors.push(e.code ?? e.message));
-    // Socket.IO's defaults otherwise, maxHttpBufferSize (1e6) above all: a real cloud drops a larger
+    // Socket.IO's defaults otherwise, the 1 MB packet limit above all: a real cloud drops a larger
     // packet and the connection with it, and the agent must be tested against that.
     this.io = new Server(this.server, {
       transports: ['websocket'],

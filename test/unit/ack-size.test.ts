@@ -1,5 +1,5 @@
 // ORCH_MAX_ACK_BYTES (CONTRACT §2, §4, §5.4): the size check itself, and the router over a real
-// loopback Socket.IO server left at its defaults (maxHttpBufferSize 1e6), as a cloud runs it.
+// loopback Socket.IO server left at its defaults (a 1 MB packet limit), as a cloud runs it.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -106,7 +106,7 @@ describe('the router on a Socket.IO server with default limits', () => {
 
   before(async () => {
     httpServer = http.createServer();
-    ioServer = new Server(httpServer, { transports: ['websocket'] }); // maxHttpBufferSize left at 1e6
+    ioServer = new Server(httpServer, { transports: ['websocket'], maxHttpBufferSize: 1e6 }); // Socket.IO's default, spelled out
     const connected = new Promise<ServerSocket>((r) => ioServer.on('connection', r));
     await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', () => r()));
     const log = createLogger('info', {}, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }));
