@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { RTCPeerConnection, type RTCDataChannel } from 'werift';
+import { chunkReassembler } from '../support/chunk-reassembly.js';
 import { startCloudStack, type CloudStack } from '../support/cloud-stack.js';
 import { waitFor } from '../support/wait.js';
 
@@ -37,7 +38,7 @@ class Peer {
   readonly debug: RTCDataChannel = this.pc.createDataChannel('debug');
   readonly received: Msg[] = [];
   readonly wire: Msg[] = [];
-  private readonly transfers = new Map<string, { total: number; size: number; parts: string[] }>();
+  private readonly take = chunkReassembler((m) => this.received.push(m));
   private pumping = true;
 
   constructor() {
@@ -47,20 +48,6 @@ class Peer {
       this.wire.push(m);
       this.take(m);
     });
-  }
-
-  private take(m: Msg): void {
-    const id = m.transfer_id as string;
-    if (m.type === 'chunk_start') this.transfers.set(id, { total: m.total_chunks as number, size: m.total_size as number, parts: [] });
-    else if (m.type === 'chunk_data') this.transfers.get(id)!.parts[m.sequence as number] = m.data as string;
-    else if (m.type === 'chunk_end') {
-      const t = this.transfers.get(id)!;
-      this.transfers.delete(id);
-      const text = t.parts.join('');
-      assert.equal(t.parts.filter((p) => p !== undefined).length, t.total);
-      assert.equal(text.length, t.size);
-      this.take(JSON.parse(text) as Msg);
-    } else this.received.push(m);
   }
 
   async connect(): Promise<Msg> {
