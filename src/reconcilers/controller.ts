@@ -113,7 +113,9 @@ export class Controller implements ReconcilerView {
 
   /** A Docker event of one of the agent's containers (docker-events source): notes exits asked for by hand. */
   noteContainerEvent(id: string, action: string): void {
-    if (action === 'kill' || action === 'stop' || action === 'restart') this.requestedExits.add(id);
+    // `kill` and `stop` come with a requested exit; `restart` is reported after the new `start` (it must
+    // not mark the running container, or its next real crash would pass for a requested exit).
+    if (action === 'kill' || action === 'stop') this.requestedExits.add(id);
     else if (action === 'start') {
       this.requestedExits.delete(id);
       this.d.executor.forgetMacs(id); // a new namespace, whoever started it

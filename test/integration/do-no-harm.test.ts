@@ -196,7 +196,7 @@ describe('do no harm', () => {
     const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-fulldisk-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'orch-fulldisk', mnt]);
     t.after(() => {
-      spawnSync('umount', [mnt]);
+      spawnSync('umount', ['-l', mnt]);
       fs.rmSync(mnt, { recursive: true, force: true });
     });
     for (const f of ['state.json', 'state.json.bak']) if (fs.existsSync(path.join(dataDir, f))) fs.copyFileSync(path.join(dataDir, f), path.join(mnt, f));

@@ -109,7 +109,7 @@ describe('reliability', () => {
     const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
     t.after(() => {
-      spawnSync('umount', [mnt]);
+      spawnSync('umount', ['-l', mnt]);
       fs.rmSync(mnt, { recursive: true, force: true });
     });
     const small = await startAgent(engine, { ORCH_RESYNC_INTERVAL_MS: '3600000', DOCKER_HOST: 'unix:///nonexistent.sock' }, mnt);
