@@ -7,7 +7,13 @@ export type NetmonCommand =
   | { command: 'get_macs'; id?: unknown; pid: number }
   | { command: 'dhcp_start'; id?: unknown; pid: number; mac: string; container_name: string; vnic_name: string; request_ip?: string }
   | { command: 'dhcp_stop'; id?: unknown; container_name: string; vnic_name?: string }
-  | { command: 'dhcp_status'; id?: unknown };
+  | { command: 'dhcp_status'; id?: unknown }
+  // CONTRACT §9.3: a host NIC into a runtime's network namespace (pid: the runtime's), and back.
+  | { command: 'nic_move'; id?: unknown; interface: string; pid: number; container_name: string }
+  | { command: 'nic_return'; id?: unknown; interface: string; pid?: number }
+  | { command: 'route_get'; id?: unknown; address: string }
+  // CONTRACT §9.4: the serial devices netmon knows now.
+  | { command: 'serial_devices'; id?: unknown };
 
 const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;

@@ -122,6 +122,8 @@ export class NetmonDaemon {
           return { id, success: true, stopped: this.dhcp.stop(c.container_name, c.vnic_name) };
         case 'dhcp_status':
           return { id, success: true, clients: this.dhcp.list() };
+        default:
+          return { id, success: false, error: `${c.command}: not built yet` };
       }
     } catch (e) {
       return { id, success: false, error: (e as Error).message };

@@ -13,6 +13,24 @@ export interface Iface {
   gateway: string | null;
   timestamp: string;
   status?: 'down' | 'removed' | undefined;
+  /** A default route leaves through it (CONTRACT §9.3: never dedicated to a runtime). */
+  default_route?: boolean | undefined;
+  /** Moved into this runtime's network namespace by `nic_move` (CONTRACT §9.3). */
+  dedicated_to?: string | undefined;
+}
+
+/** A serial device netmon found (CONTRACT §9.4, upstream §13.11's object). */
+export interface SerialDevice {
+  path: string;
+  by_id: string | null;
+  major: number;
+  minor: number;
+  vendor_id: string | null;
+  product_id: string | null;
+  serial: string | null;
+  subsystem: 'tty';
+  manufacturer: string | null;
+  product: string | null;
 }
 
 // CONTRACT §6 sends network_change as the Iface itself, not wrapped, and both carry `type`: at the top

@@ -3,10 +3,10 @@
 // The sidecar itself loads none of this (iface.ts and command.ts are its zod-free halves); the agent
 // validates what netmon sends with these schemas.
 import { z } from 'zod';
-import type { Iface } from './iface.js';
+import type { Iface, SerialDevice } from './iface.js';
 import type { NetmonCommand } from './command.js';
 
-export { changeEvent, IGNORED_PREFIXES, isIgnoredInterface, type Iface } from './iface.js';
+export { changeEvent, IGNORED_PREFIXES, isIgnoredInterface, type Iface, type SerialDevice } from './iface.js';
 export { parseCommand, type NetmonCommand } from './command.js';
 
 export const ifaceSchema = z.object({
@@ -19,6 +19,8 @@ export const ifaceSchema = z.object({
   gateway: z.string().nullable(),
   timestamp: z.string(),
   status: z.enum(['down', 'removed']).optional(),
+  default_route: z.boolean().optional(),
+  dedicated_to: z.string().optional(),
 });
 // The hand-written Iface and the schema must describe the same object.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -44,10 +46,29 @@ export const dhcpUpdateSchema = z.object({
 });
 export type DhcpUpdateEvent = z.infer<typeof dhcpUpdateSchema>;
 
+export const serialDeviceSchema = z.object({
+  path: z.string(),
+  by_id: z.string().nullable(),
+  major: z.number().int().nonnegative(),
+  minor: z.number().int().nonnegative(),
+  vendor_id: z.string().nullable(),
+  product_id: z.string().nullable(),
+  serial: z.string().nullable(),
+  subsystem: z.literal('tty'),
+  manufacturer: z.string().nullable(),
+  product: z.string().nullable(),
+});
+const serialMatches: Same<z.infer<typeof serialDeviceSchema>, SerialDevice> = true;
+void serialMatches;
+
 export const netmonEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('network_discovery'), interfaces: z.array(ifaceSchema), timestamp: z.string() }),
   changeEventSchema,
   dhcpUpdateSchema,
+  /** Every serial device: to each client right after it connects (CONTRACT §9.4). */
+  z.object({ type: z.literal('device_discovery'), devices: z.array(serialDeviceSchema), timestamp: z.string() }),
+  /** A device plugged in or out (hot-plug), to all clients. */
+  z.object({ type: z.literal('device_change'), action: z.enum(['add', 'remove']), device: serialDeviceSchema, timestamp: z.string() }),
 ]);
 
 export const ifaceOfChange = (e: z.infer<typeof changeEventSchema>): Iface => {
@@ -78,6 +99,16 @@ export const commandSchema = z.discriminatedUnion('command', [
   }),
   z.object({ command: z.literal('dhcp_stop'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().min(1).max(64).optional() }),
   z.object({ command: z.literal('dhcp_status'), id: z.unknown().optional() }),
+  z.object({
+    command: z.literal('nic_move'),
+    id: z.unknown().optional(),
+    interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    pid: z.number().int().positive(),
+    container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
+  }),
+  z.object({ command: z.literal('nic_return'), id: z.unknown().optional(), interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/), pid: z.number().int().positive().optional() }),
+  z.object({ command: z.literal('route_get'), id: z.unknown().optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/) }),
+  z.object({ command: z.literal('serial_devices'), id: z.unknown().optional() }),
 ]);
 const commandMatches: Same<z.infer<typeof commandSchema>, NetmonCommand> = true;
 void commandMatches;

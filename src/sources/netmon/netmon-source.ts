@@ -146,6 +146,7 @@ export class NetmonSource {
       void this.writeLease(e);
       return;
     }
+    if (e.type === 'device_discovery' || e.type === 'device_change') return; // serial facts: wired next
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
       const all = e.interfaces.map(toFact).sort(byName);
