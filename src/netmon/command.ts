@@ -21,6 +21,8 @@ const isPid = (v: unknown): v is number => typeof v === 'number' && Number.isSaf
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME.test(v);
 const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const isIfname = (v: unknown): v is string => typeof v === 'string' && IFNAME.test(v);
 
 /** The command, or why it is refused. */
 export function parseCommand(json: unknown): { ok: true; command: NetmonCommand } | { ok: false; error: string } {
@@ -31,6 +33,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
     case 'ping':
     case 'get_status':
     case 'dhcp_status':
+    case 'serial_devices':
       return { ok: true, command: { command: o.command, ...id } };
     case 'dhcp_start':
       if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
@@ -53,6 +56,18 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       if (typeof o.ip !== 'string' || !IP.test(o.ip)) return { ok: false, error: 'ip: expected a dotted IPv4 address' };
       if (typeof o.mac !== 'string' || !MAC.test(o.mac)) return { ok: false, error: 'mac: expected six lower-case hex pairs separated by ":"' };
       return { ok: true, command: { command: 'set_mac', ...id, pid: o.pid, ip: o.ip, mac: o.mac } };
+    case 'nic_move':
+      if (!isIfname(o.interface)) return { ok: false, error: 'interface: expected 1 to 15 characters from A-Z a-z 0-9 _ . -' };
+      if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
+      if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
+      return { ok: true, command: { command: 'nic_move', ...id, interface: o.interface, pid: o.pid, container_name: o.container_name } };
+    case 'nic_return':
+      if (!isIfname(o.interface)) return { ok: false, error: 'interface: expected 1 to 15 characters from A-Z a-z 0-9 _ . -' };
+      if (o.pid !== undefined && !isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
+      return { ok: true, command: { command: 'nic_return', ...id, interface: o.interface, ...(o.pid !== undefined ? { pid: o.pid } : {}) } };
+    case 'route_get':
+      if (typeof o.address !== 'string' || !IP.test(o.address)) return { ok: false, error: 'address: expected a dotted IPv4 address' };
+      return { ok: true, command: { command: 'route_get', ...id, address: o.address } };
     default:
       return { ok: false, error: typeof o.command === 'string' ? `command: unknown "${o.command.slice(0, 64)}"` : 'command: expected a string' };
   }

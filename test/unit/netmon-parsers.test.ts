@@ -353,6 +353,18 @@ describe('the sidecar without zod', () => {
       { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: '' },
       { command: 'dhcp_start', pid: 0, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0' },
       { command: 'dhcp_stop', container_name: 'plc-1' }, { command: 'dhcp_stop', container_name: 'plc-1', vnic_name: 'eth0' }, { command: 'dhcp_stop' }, { command: 'dhcp_status', id: 9 },
+      { command: 'nic_move', id: 4, interface: 'enp4s0', pid: 42, container_name: 'plc-1' },
+      { command: 'nic_move', interface: 'eth0.100', pid: 42, container_name: 'plc-1', extra: true },
+      { command: 'nic_move', interface: 'enp4s0', pid: 42 }, { command: 'nic_move', interface: 'enp4s0', container_name: 'plc-1' },
+      { command: 'nic_move', interface: 'a-very-long-name0', pid: 42, container_name: 'plc-1' }, { command: 'nic_move', interface: '', pid: 42, container_name: 'plc-1' },
+      { command: 'nic_move', interface: 'en p4', pid: 42, container_name: 'plc-1' }, { command: 'nic_move', interface: '../x', pid: 42, container_name: 'plc-1' },
+      { command: 'nic_move', interface: 'enp4s0', pid: 0, container_name: 'plc-1' }, { command: 'nic_move', interface: 'enp4s0', pid: 42, container_name: '-x' },
+      { command: 'nic_move', interface: 7, pid: 42, container_name: 'plc-1' },
+      { command: 'nic_return', interface: 'enp4s0' }, { command: 'nic_return', id: 'r', interface: 'enp4s0', pid: 42 }, { command: 'nic_return', interface: 'enp4s0', pid: -1 },
+      { command: 'nic_return', interface: 'enp4s0', pid: '42' }, { command: 'nic_return', pid: 42 }, { command: 'nic_return', interface: 'x'.repeat(16) },
+      { command: 'route_get', address: '203.0.113.7' }, { command: 'route_get', id: 2, address: '127.0.0.1' }, { command: 'route_get', address: 'example.com' },
+      { command: 'route_get', address: '203.0.113.7/32' }, { command: 'route_get' }, { command: 'route_get', address: null },
+      { command: 'serial_devices' }, { command: 'serial_devices', id: 11, extra: 'ignored' },
     ];
     for (const c of cases) {
       const mine = parseCommand(c);
