@@ -8,7 +8,7 @@ import { isIgnoredInterface, type Iface } from './iface.js';
 
 const run = promisify(execFile);
 
-interface IpAddr {
+export interface IpAddr {
   ifindex: number;
   ifname: string;
   operstate: string;
@@ -17,13 +17,23 @@ interface IpAddr {
   link_type?: string;
   addr_info?: { family: string; local: string; prefixlen: number }[];
 }
-interface IpRoute {
+export interface IpRoute {
   dst: string;
   gateway?: string;
   dev?: string;
+  /** A multipath route names its links here instead of `dev`. */
+  nexthops?: { gateway?: string; dev?: string }[];
 }
 
-/** Pure: builds the reported interfaces from `ip -j` output and the set of wireless interface names. */
+/** Wi-Fi by name (CONTRACT §9.2), for drivers that show neither `wireless` nor `phy80211` in sysfs. */
+const WIFI_PREFIXES = ['wlan', 'wlp', 'wlx'];
+
+/**
+ * Pure: builds the reported interfaces from `ip -j` output and the set of interface names known to be
+ * wireless (sysfs, or ORCH_NETMON_WIFI_INTERFACES); a name starting with wlan/wlp/wlx is Wi-Fi too.
+ * `default_route: true` when a default route leaves through the link (with or without a gateway); the
+ * field is absent otherwise.
+ */
 export function buildIfaces(addrs: IpAddr[], routes: IpRoute[], wireless: ReadonlySet<string>, now = new Date()): Iface[] {
   const timestamp = now.toISOString();
   return addrs
@@ -36,29 +46,32 @@ export function buildIfaces(addrs: IpAddr[], routes: IpRoute[], wireless: Readon
           const c = parseCidr(`${i.local}/${i.prefixlen}`)!;
           return { address: i.local, prefixlen: i.prefixlen, subnet: formatCidr(c), network_address: formatCidr(c).split('/')[0]! };
         });
-      const gw = routes.find((r) => r.dst === 'default' && r.dev === a.ifname && r.gateway)?.gateway ?? null;
+      const defaults = routes.filter((r) => r.dst === 'default').flatMap((r) => (r.nexthops ?? [r]).filter((h) => h.dev === a.ifname));
+      const gw = defaults.find((r) => r.gateway)?.gateway ?? null;
       const iface: Iface = {
         interface: a.ifname,
         index: a.ifindex,
         operstate: a.operstate.toLowerCase(),
-        type: wireless.has(a.ifname) ? 'wifi' : 'ethernet',
+        type: wireless.has(a.ifname) || WIFI_PREFIXES.some((p) => a.ifname.startsWith(p)) ? 'wifi' : 'ethernet',
         mac_address: a.address ?? null,
         ipv4_addresses: ipv4,
         gateway: gw,
         timestamp,
       };
       if (!up) iface.status = 'down';
+      if (defaults.length > 0) iface.default_route = true;
       return iface;
     });
 }
 
-export async function readIfaces(): Promise<Iface[]> {
+/** The host's interfaces; `wifiNames`: ORCH_NETMON_WIFI_INTERFACES, Wi-Fi whatever sysfs says. */
+export async function readIfaces(wifiNames: readonly string[] = []): Promise<Iface[]> {
   const [addr, route, names] = await Promise.all([
     run('ip', ['-j', 'addr', 'show'], { maxBuffer: 16 * 2 ** 20 }),
     run('ip', ['-j', '-4', 'route', 'show'], { maxBuffer: 16 * 2 ** 20 }),
     fs.readdir('/sys/class/net').catch(() => [] as string[]),
   ]);
-  const wireless = new Set<string>();
+  const wireless = new Set<string>(wifiNames);
   await Promise.all(
     names.map(async (n) => {
       const w = await fs.access(`/sys/class/net/${n}/wireless`).then(() => true, () => fs.access(`/sys/class/net/${n}/phy80211`).then(() => true, () => false));

@@ -56,7 +56,7 @@ describe('buildIfaces on recorded `ip -j` output', () => {
       {
         interface: 'eth7', index: 3, operstate: 'up', type: 'ethernet', mac_address: '02:00:00:00:07:07',
         ipv4_addresses: [{ address: '198.51.100.5', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }],
-        gateway: '198.51.100.1', timestamp: NOW.toISOString(),
+        gateway: '198.51.100.1', timestamp: NOW.toISOString(), default_route: true,
       },
       {
         interface: 'mv0', index: 4, operstate: 'up', type: 'ethernet', mac_address: '1e:21:5e:7e:cd:e2',
@@ -106,6 +106,32 @@ describe('buildIfaces on recorded `ip -j` output', () => {
     assert.deepEqual(got.map((i) => [i.interface, i.type]), [['wlan0', 'wifi'], ['eth0', 'ethernet'], ['enp1s0', 'ethernet']]);
   });
 
+  test('Wi-Fi by sysfs or by name (wlan*, wlp*, wlx*; CONTRACT §9.2); nothing else by name', () => {
+    const names = ['wlan1', 'wlp2s0', 'wlx00c0ca123456', 'radio0', 'eth0', 'enp3s0', 'wl0', 'awlan0'];
+    const got = buildIfaces(names.map((ifname, i) => ({ ifindex: i + 1, ifname, operstate: 'UP', link_type: 'ether' })), [], new Set(['radio0']), NOW);
+    assert.deepEqual(got.map((i) => [i.interface, i.type]), [
+      ['wlan1', 'wifi'], ['wlp2s0', 'wifi'], ['wlx00c0ca123456', 'wifi'], ['radio0', 'wifi'], ['eth0', 'ethernet'], ['enp3s0', 'ethernet'], ['wl0', 'ethernet'], ['awlan0', 'ethernet'],
+    ]);
+  });
+
+  test('default_route: true on every link a default route leaves through (multipath too), absent elsewhere', () => {
+    const got = buildIfaces(
+      ['eth0', 'eth1', 'eth2', 'eth3', 'eth4'].map((ifname, i) => ({ ifindex: i + 1, ifname, operstate: 'UP' })),
+      [
+        { dst: 'default', gateway: '198.51.100.1', dev: 'eth0' },
+        { dst: '203.0.113.0/24', gateway: '198.51.100.9', dev: 'eth1' }, // a gateway, but not the default
+        { dst: 'default', nexthops: [{ gateway: '203.0.113.1', dev: 'eth2' }, { gateway: '203.0.113.65', dev: 'eth3' }] },
+      ],
+      new Set(),
+      NOW,
+    );
+    assert.deepEqual(got.map((i) => [i.interface, i.default_route, i.gateway]), [
+      ['eth0', true, '198.51.100.1'], ['eth1', undefined, null], ['eth2', true, '203.0.113.1'], ['eth3', true, '203.0.113.65'], ['eth4', undefined, null],
+    ]);
+    assert.ok(!('default_route' in got[1]!) && !('default_route' in got[4]!), 'absent, not false');
+    for (const i of got) assert.ok(ifaceSchema.safeParse(i).success, i.interface);
+  });
+
   test('sparse entries (no flags, no address, no addr_info) and odd routes do not break it', () => {
     const got = buildIfaces(
       [{ ifindex: 7, ifname: 'eth9', operstate: 'UP' }],
@@ -117,7 +143,8 @@ describe('buildIfaces on recorded `ip -j` output', () => {
       new Set(),
       NOW,
     );
-    assert.deepEqual(got, [{ interface: 'eth9', index: 7, operstate: 'up', type: 'ethernet', mac_address: null, ipv4_addresses: [], gateway: null, timestamp: NOW.toISOString() }]);
+    // A default route without a gateway still leaves through eth9: it carries the host's default route.
+    assert.deepEqual(got, [{ interface: 'eth9', index: 7, operstate: 'up', type: 'ethernet', mac_address: null, ipv4_addresses: [], gateway: null, timestamp: NOW.toISOString(), default_route: true }]);
     assert.deepEqual(buildIfaces([], [], new Set(), NOW), []);
   });
 
@@ -296,6 +323,8 @@ esac
     fs.writeFileSync(path.join(dir, 'route.json'), ROUTE_JSON);
     const got = await readIfaces();
     assert.deepEqual(got.map((i) => [i.interface, i.gateway, i.ipv4_addresses.map((a) => a.subnet)]), [['eth8', null, []], ['eth7', '198.51.100.1', ['198.51.100.0/24']], ['mv0', null, ['203.0.113.0/28']]]);
+    // ORCH_NETMON_WIFI_INTERFACES names Wi-Fi links that sysfs does not mark.
+    assert.deepEqual((await readIfaces(['eth8', 'nosuch0'])).map((i) => [i.interface, i.type]), [['eth8', 'wifi'], ['eth7', 'ethernet'], ['mv0', 'ethernet']]);
     // An empty route table prints nothing at all on some iproute2 versions.
     fs.writeFileSync(path.join(dir, 'route.json'), '');
     assert.deepEqual((await readIfaces()).map((i) => i.gateway), [null, null, null]);
