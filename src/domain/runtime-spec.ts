@@ -17,10 +17,22 @@ export const vnicSpecSchema = z.object({
 });
 export type VnicSpec = z.infer<typeof vnicSpecSchema>;
 
+/** A serial port passed into the runtime (CONTRACT §9.4). */
+export const serialConfigSchema = z.object({
+  name: z.string(),
+  deviceId: z.string(),
+  containerPath: z.string(),
+  baudRate: z.number().optional(),
+});
+export type SerialConfig = z.infer<typeof serialConfigSchema>;
+
 export const runtimeSpecSchema = z.object({
   name: z.string().regex(NAME_RE),
   runtimeVersion: z.string(),
   vnics: z.array(vnicSpecSchema).min(1).max(8),
+  // Added after the first release: present only when set (the spec hash counts them only then).
+  serialConfigs: z.array(serialConfigSchema).min(1).optional(),
+  dedicatedInterface: z.string().optional(),
 });
 export type RuntimeSpec = z.infer<typeof runtimeSpecSchema>;
 
@@ -50,13 +62,27 @@ const rawVnic = z.object({
   mac_address: macStr.optional(),
 });
 
+/** `container_path`: an absolute path under /dev/ without `..` (CONTRACT §9.4). */
+const containerPath = z
+  .string()
+  .max(255)
+  .refine((p) => /^\/dev\/[^\0]+$/.test(p) && !p.split('/').includes('..') && !p.endsWith('/'), { message: 'must be an absolute path under /dev/ without ".."' });
+
+const rawSerial = z.object({
+  name: z.string().min(1, { message: 'must not be empty' }).max(64),
+  device_id: z.string().min(1, { message: 'must not be empty' }).max(256),
+  container_path: containerPath,
+  baud_rate: z.number().int().positive().max(10_000_000).nullable().optional(),
+});
+
 export const createRuntimeFields = {
   // Checked on requests only: runtimeSpecSchema keeps NAME_RE so older state files still load.
   container_name: z.string().regex(REQUEST_NAME_RE, { message: `must match ${REQUEST_NAME_RE.source} (two characters or more)` }),
   vnic_configs: z.array(rawVnic).min(1, { message: 'at least one vNIC configuration is required' }).max(8, { message: 'at most 8 vNICs' }),
   runtime_version: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: 'not an image tag' }).optional(),
-  serial_configs: z.unknown().optional(),
-  dedicated_interface: z.unknown().optional(),
+  // HEAD sends these as optional fields: null, [] and '' mean none.
+  serial_configs: z.array(rawSerial).max(16, { message: 'at most 16 serial ports' }).nullable().optional(),
+  dedicated_interface: z.union([z.literal(''), z.string().regex(IFNAME_RE, { message: 'not an interface name' })]).nullable().optional(),
 };
 const rawCreate = z.object(createRuntimeFields);
 
@@ -70,11 +96,14 @@ export function normalizeCreateRequest(payload: unknown): NormalizeResult {
   const parsed = rawCreate.safeParse(payload);
   if (!parsed.success) return { ok: false, error: firstIssueMessage(parsed.error) };
   const req = parsed.data;
-  // HEAD sends these as optional fields: an empty list / empty name means "none", which this agent can do.
-  const noSerial = req.serial_configs === undefined || req.serial_configs === null || (Array.isArray(req.serial_configs) && req.serial_configs.length === 0);
-  if (!noSerial) return { ok: false, error: 'serial_configs: not supported by this agent' };
-  const noDedicated = req.dedicated_interface === undefined || req.dedicated_interface === null || req.dedicated_interface === '';
-  if (!noDedicated) return { ok: false, error: 'dedicated_interface: not supported by this agent' };
+  const serial = req.serial_configs ?? [];
+  for (const [i, sc] of serial.entries()) {
+    const j = serial.findIndex((o) => o.container_path === sc.container_path);
+    if (j < i) return { ok: false, error: `serial_configs[${i}].container_path: ${sc.container_path} is used by serial_configs[${j}] too` };
+    const k = serial.findIndex((o) => o.name === sc.name);
+    if (k < i) return { ok: false, error: `serial_configs[${i}].name: ${quote(sc.name)} is used by serial_configs[${k}] too` };
+  }
+  const dedicated = req.dedicated_interface || undefined;
   const vnics: VnicSpec[] = [];
   const parents = new Map<string, number>();
   for (const [i, v] of req.vnic_configs.entries()) {
@@ -111,6 +140,7 @@ export function normalizeCreateRequest(payload: unknown): NormalizeResult {
     if (prev !== undefined) {
       return { ok: false, error: `${at}.parent_interface: vnic_configs[${prev}] already uses ${v.parent_interface} (one vNIC per MACVLAN network)` };
     }
+    if (v.parent_interface === dedicated) return { ok: false, error: `dedicated_interface: ${dedicated} is the parent of vnic_configs[${i}]; a dedicated NIC belongs to the runtime alone` };
     parents.set(v.parent_interface, i);
     const mac = (v.mac ?? v.mac_address)?.toLowerCase();
     if (mac !== undefined && vnics.some((o) => o.mac === mac)) {
@@ -127,7 +157,17 @@ export function normalizeCreateRequest(payload: unknown): NormalizeResult {
       ...(mac !== undefined ? { mac } : {}),
     });
   }
-  return { ok: true, spec: { name: req.container_name, runtimeVersion: req.runtime_version ?? 'latest', vnics } };
+  const spec: RuntimeSpec = { name: req.container_name, runtimeVersion: req.runtime_version ?? 'latest', vnics };
+  if (serial.length > 0) {
+    spec.serialConfigs = serial.map((sc) => ({
+      name: sc.name,
+      deviceId: sc.device_id,
+      containerPath: sc.container_path,
+      ...(sc.baud_rate !== undefined && sc.baud_rate !== null ? { baudRate: sc.baud_rate } : {}),
+    }));
+  }
+  if (dedicated !== undefined) spec.dedicatedInterface = dedicated;
+  return { ok: true, spec };
 }
 
 /** Locally administered unicast MAC derived from runtime and vNIC names: the same after every re-creation. */

@@ -1,4 +1,5 @@
 // The only ways desired state changes: typed functions used by every source (cloud, CLI).
+import { dedicationRefusal } from '../domain/dedicated-nic.js';
 import { sameSpec, vnicMac, type RuntimeSpec } from '../domain/runtime-spec.js';
 import { initialStatus, type State } from './schema.js';
 import type { Store } from './store.js';
@@ -7,8 +8,11 @@ export class DesiredStateError extends Error {}
 
 export type PutResult = 'created' | 'unchanged' | 'updated';
 
-/** Declares a runtime. Same name with a different spec is refused unless `allowUpdate` (operator apply). */
-export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?: boolean } = {}): Promise<PutResult> {
+/**
+ * Declares a runtime. Same name with a different spec is refused unless `allowUpdate` (operator apply).
+ * `cloudInterface`: the NIC the host's route to the cloud leaves through (never dedicated to a runtime).
+ */
+export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?: boolean; cloudInterface?: string | null } = {}): Promise<PutResult> {
   return store.update('desired', (s) => {
     if (s.agent.uninstall && s.agent.uninstall.step !== 'done') throw new DesiredStateError('(agent): the orchestrator is being uninstalled');
     const existing = s.runtimes[spec.name];
@@ -18,6 +22,13 @@ export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?
     }
     if (existing?.deletion) throw new DesiredStateError(`container_name: ${spec.name} is being deleted; retry when it is gone`);
     checkMacsUnique(s, spec);
+    const refusal = dedicationRefusal({
+      spec,
+      interfaces: s.host.observedAt === null ? null : s.host.interfaces,
+      others: Object.entries(s.runtimes).filter(([n, r]) => n !== spec.name && r.deletion === null).map(([, r]) => r.spec),
+      cloudInterface: opts.cloudInterface ?? null,
+    });
+    if (refusal !== null) throw new DesiredStateError(refusal);
     if (existing) {
       existing.spec = spec;
       existing.generation += 1;

@@ -3,6 +3,7 @@
 // rewrite. The version is bumped only for a change an older agent would misread (migrations.ts).
 import { z } from 'zod';
 import { runtimeSpecSchema } from '../domain/runtime-spec.js';
+import { serialDeviceSchema } from '../netmon/protocol.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -54,6 +55,23 @@ export const runtimeStatusSchema = z.looseObject({
       }),
     )
     .default({}),
+  /** Serial ports of `serialConfigs` as last derived (CONTRACT §9.4; get_device_status.serial_ports). */
+  serialPorts: z
+    .array(
+      z.looseObject({
+        name: z.string(),
+        device_id: z.string(),
+        container_path: z.string(),
+        status: z.enum(['connected', 'disconnected', 'error']),
+        current_host_path: z.string().nullable(),
+        major: z.number().int().nullable(),
+        minor: z.number().int().nullable(),
+        error: z.string().nullable().optional(),
+      }),
+    )
+    .optional(),
+  /** The dedicated NIC (CONTRACT §9.3): inside the runtime's namespace now or not. */
+  dedicatedInterface: z.looseObject({ name: z.string(), present: z.boolean() }).nullable().optional(),
   /** MACVLAN endpoints as last observed: network name → address and MAC. */
   endpoints: z.record(z.string(), z.object({ ip: z.string().nullable(), mac: z.string().nullable() })),
 });
@@ -86,6 +104,8 @@ export const hostInterfaceSchema = z.looseObject({
   ipv4_addresses: z.array(z.object({ address: z.string(), prefixlen: z.number().int(), subnet: z.string(), network_address: z.string() })),
   gateway: z.string().nullable(),
   status: z.enum(['down', 'removed']).optional(),
+  default_route: z.boolean().optional(),
+  dedicated_to: z.string().optional(),
 });
 export type HostInterface = z.infer<typeof hostInterfaceSchema>;
 
@@ -105,6 +125,8 @@ export const stateSchema = z.looseObject({
     interfaces: z.array(hostInterfaceSchema),
     observedAt: z.string().nullable(),
     stale: z.boolean(),
+    /** Serial devices netmon reported (CONTRACT §9.4), by path. */
+    serialDevices: z.array(serialDeviceSchema).default([]), // facts netmon re-reports: no unknown keys kept
   }),
 });
 export type State = z.infer<typeof stateSchema>;
@@ -113,7 +135,7 @@ export const emptyState = (): State => ({
   schemaVersion: SCHEMA_VERSION,
   agent: { uninstall: null },
   runtimes: {},
-  host: { interfaces: [], observedAt: null, stale: true },
+  host: { interfaces: [], observedAt: null, stale: true, serialDevices: [] },
 });
 
 export const initialStatus = (): RuntimeStatus => ({

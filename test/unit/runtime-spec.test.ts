@@ -44,10 +44,20 @@ test('errors name the field', () => {
     [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp', mac: '01:00:00:00:00:01' }] }, /^vnic_configs\[0\]\.mac: not a unicast/],
     [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp' }, { parent_interface: 'eth0', network_mode: 'dhcp' }] }, /^vnic_configs\[1\]\.parent_interface: /],
     [{ ...head, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp', dns: 'x' }] }, /^vnic_configs\[0\]\.dns: /],
-    [{ ...head, serial_configs: [{ name: 's0', device_id: 'ttyUSB0', container_path: '/dev/ttyS0' }] }, /^serial_configs: not supported/],
-    [{ ...head, serial_configs: {} }, /^serial_configs: not supported/],
-    [{ ...head, dedicated_interface: 'enp4s0' }, /^dedicated_interface: not supported/],
-    [{ ...head, dedicated_interface: { name: 'enp4s0' } }, /^dedicated_interface: not supported/],
+    [{ ...head, serial_configs: {} }, /^serial_configs: /],
+    [{ ...head, serial_configs: [{ name: 's0', device_id: 'ttyUSB0', container_path: 'dev/ttyS0' }] }, /^serial_configs\[0\]\.container_path: must be an absolute path under \/dev\//],
+    [{ ...head, serial_configs: [{ name: 's0', device_id: 'ttyUSB0', container_path: '/dev/../etc/passwd' }] }, /^serial_configs\[0\]\.container_path: /],
+    [{ ...head, serial_configs: [{ name: 's0', device_id: 'ttyUSB0', container_path: '/tmp/ttyS0' }] }, /^serial_configs\[0\]\.container_path: /],
+    [{ ...head, serial_configs: [{ name: 's0', device_id: '', container_path: '/dev/ttyS0' }] }, /^serial_configs\[0\]\.device_id: /],
+    [{ ...head, serial_configs: [{ device_id: 'x', container_path: '/dev/ttyS0' }] }, /^serial_configs\[0\]\.name: /],
+    [{ ...head, serial_configs: [{ name: 's0', device_id: 'x', container_path: '/dev/ttyS0', baud_rate: -1 }] }, /^serial_configs\[0\]\.baud_rate: /],
+    [
+      { ...head, serial_configs: [{ name: 's0', device_id: 'a', container_path: '/dev/m0' }, { name: 's1', device_id: 'b', container_path: '/dev/m0' }] },
+      /^serial_configs\[1\]\.container_path: \/dev\/m0 is used by serial_configs\[0\] too/,
+    ],
+    [{ ...head, dedicated_interface: 'en p4s0' }, /^dedicated_interface: /],
+    [{ ...head, dedicated_interface: { name: 'enp4s0' } }, /^dedicated_interface: /],
+    [{ ...head, dedicated_interface: head.vnic_configs[0]!.parent_interface }, /^dedicated_interface: .* is the parent of vnic_configs\[0\]/],
     [{ ...head, runtime_version: 'a b' }, /^runtime_version: /],
   ];
   for (const [payload, re] of cases) {
@@ -94,6 +104,21 @@ test('serial_configs and dedicated_interface: empty, null or absent mean none', 
     assert.ok(r.ok, `${JSON.stringify(extra)}: ${r.ok ? '' : r.error}`);
     assert.deepEqual(r.spec, plain.spec, 'the same spec as without the field');
   }
+});
+
+test('serial_configs and dedicated_interface enter the spec when set', () => {
+  const r = normalizeCreateRequest({
+    ...head,
+    serial_configs: [{ name: 'modbus_rtu', device_id: 'usb-FTDI_FT232R_A12345-if00-port0', container_path: '/dev/modbus0', baud_rate: 19200 }, { name: 's2', device_id: 'ttyACM0', container_path: '/dev/ttyS2', baud_rate: null }],
+    dedicated_interface: 'enp4s0',
+  });
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  assert.deepEqual(r.spec.serialConfigs, [
+    { name: 'modbus_rtu', deviceId: 'usb-FTDI_FT232R_A12345-if00-port0', containerPath: '/dev/modbus0', baudRate: 19200 },
+    { name: 's2', deviceId: 'ttyACM0', containerPath: '/dev/ttyS2' },
+  ]);
+  assert.equal(r.spec.dedicatedInterface, 'enp4s0');
+  assert.ok(runtimeSpecSchema.safeParse(r.spec).success);
 });
 
 test('derived MAC is stable, unicast and locally administered', () => {

@@ -3,7 +3,7 @@
 // the sidecar is gone too long, and sends commands (`{command, id}` → one answer echoing `id`).
 import net from 'node:net';
 import type { Logger } from '../../log.js';
-import { ifaceOfChange, netmonEventSchema, type DhcpUpdateEvent, type Iface } from '../../netmon/protocol.js';
+import { ifaceOfChange, netmonEventSchema, type DhcpUpdateEvent, type Iface, type SerialDevice } from '../../netmon/protocol.js';
 import type { HostInterface } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { LineBuffer } from '../../line-buffer.js';
@@ -21,6 +21,8 @@ const toFact = (i: Iface): HostInterface => ({
   ipv4_addresses: i.ipv4_addresses.map((a) => ({ address: a.address, prefixlen: a.prefixlen, subnet: a.subnet, network_address: a.network_address })),
   gateway: i.gateway,
   ...(i.status ? { status: i.status } : {}),
+  ...(i.default_route ? { default_route: true } : {}),
+  ...(i.dedicated_to !== undefined ? { dedicated_to: i.dedicated_to } : {}),
 });
 const byName = (a: HostInterface, b: HostInterface) => (a.interface < b.interface ? -1 : a.interface > b.interface ? 1 : 0);
 const same = (a: readonly HostInterface[], b: readonly HostInterface[]) => JSON.stringify(a) === JSON.stringify(b);
@@ -146,7 +148,15 @@ export class NetmonSource {
       void this.writeLease(e);
       return;
     }
-    if (e.type === 'device_discovery' || e.type === 'device_change') return; // serial facts: wired next
+    if (e.type === 'device_discovery') {
+      void this.writeDevices(() => e.devices);
+      return;
+    }
+    if (e.type === 'device_change') {
+      this.log.info({ path: e.device.path, by_id: e.device.by_id, major: e.device.major, minor: e.device.minor }, `serial device ${e.action === 'add' ? 'plugged in' : 'unplugged'}`);
+      void this.writeDevices((current) => [...current.filter((d) => d.path !== e.device.path), ...(e.action === 'add' ? [e.device] : [])]);
+      return;
+    }
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
       const all = e.interfaces.map(toFact).sort(byName);
@@ -171,12 +181,25 @@ export class NetmonSource {
       const written = await this.store.update('host', (s) => {
         const interfaces = next(s.host.interfaces);
         if (same(s.host.interfaces, interfaces) && !s.host.stale && s.host.observedAt !== null) return null;
-        s.host = { interfaces, observedAt: new Date().toISOString(), stale: false };
+        s.host = { ...s.host, interfaces, observedAt: new Date().toISOString(), stale: false };
         return interfaces;
       });
       if (discovery && written) this.log.info({ interfaces: written.map((i) => i.interface) }, 'host facts from netmon');
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'host facts not written');
+    }
+  }
+
+  /** Serial devices are host facts (CONTRACT §9.4): written when they changed; a write wakes the reconcilers. */
+  private async writeDevices(next: (current: readonly SerialDevice[]) => SerialDevice[]): Promise<void> {
+    try {
+      await this.store.update('host', (s) => {
+        const devices = next(s.host.serialDevices).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+        if (JSON.stringify(devices) === JSON.stringify(s.host.serialDevices)) return;
+        s.host.serialDevices = devices;
+      });
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'serial devices not written');
     }
   }
 

@@ -1,0 +1,56 @@
+// Serial device matching and the dedicated-NIC rules (CONTRACT §9.3, §9.4), judged from facts alone: no
+// real uplink is ever moved to test that it is refused.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { dedicationRefusal, type DedicationInput } from '../../src/domain/dedicated-nic.js';
+import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
+import { matchDevice } from '../../src/domain/serial-match.js';
+import type { SerialDevice } from '../../src/netmon/iface.js';
+
+const dev = (path: string, by_id: string | null, minor = 0): SerialDevice => ({
+  path, by_id, major: 188, minor, vendor_id: null, product_id: null, serial: null, subsystem: 'tty', manufacturer: null, product: null,
+});
+
+test('a serial port matches by stable id first (equal, contained either way), then by the basename of the path', () => {
+  const ftdi = dev('/dev/ttyUSB0', '/dev/serial/by-id/usb-FTDI_FT232R_A12345-if00-port0', 0);
+  const other = dev('/dev/ttyUSB1', '/dev/serial/by-id/usb-Prolific_PL2303-if00-port0', 1);
+  const bare = dev('/dev/ttyUSB10', null, 10);
+  const all = [other, bare, ftdi];
+  assert.equal(matchDevice({ deviceId: 'usb-FTDI_FT232R_A12345-if00-port0' }, all), ftdi);
+  assert.equal(matchDevice({ deviceId: '/dev/serial/by-id/usb-FTDI_FT232R_A12345-if00-port0' }, all), ftdi);
+  assert.equal(matchDevice({ deviceId: 'FT232R_A12345' }, all), ftdi, 'a part of the stable id');
+  assert.equal(matchDevice({ deviceId: 'ttyUSB10' }, all), bare, 'ttyUSB10 is not taken for ttyUSB1');
+  assert.equal(matchDevice({ deviceId: 'usb-Prolific_PL2303-if00-port0' }, all), other);
+  assert.equal(matchDevice({ deviceId: 'usb-CH340-nowhere' }, all), null);
+  assert.equal(matchDevice({ deviceId: 'ttyUSB0' }, []), null);
+});
+
+const spec = (name: string, parents: string[], dedicatedInterface?: string): RuntimeSpec => ({
+  name,
+  runtimeVersion: 'latest',
+  vnics: parents.map((p, i) => ({ name: `eth${i}`, parentInterface: p, mode: 'dhcp' as const, dns: [] })),
+  ...(dedicatedInterface !== undefined ? { dedicatedInterface } : {}),
+});
+const nic = (name: string, extra: Partial<DedicationInput['interfaces'] extends readonly (infer T)[] | null ? T : never> = {}) => ({ interface: name, type: 'ethernet' as const, gateway: null, ...extra });
+const facts = [nic('enp1s0', { gateway: '192.0.2.1', default_route: true }), nic('enp2s0'), nic('enp3s0'), nic('enp4s0'), nic('wlan0', { type: 'wifi' }), nic('enp5s0', { dedicated_to: 'plc-9' }), nic('enp6s0')];
+
+test('dedicated_interface: every refusal of CONTRACT §9.3 names the field; a free Ethernet NIC is accepted', () => {
+  const others = [spec('plc-2', ['enp2s0']), spec('plc-3', ['enp3s0'], 'enp4s0')];
+  const judge = (want: string, o: Partial<DedicationInput> = {}) => dedicationRefusal({ spec: spec('plc-1', ['enp2s0'], want), interfaces: facts, others, cloudInterface: null, ...o });
+  assert.equal(judge('enp6s0'), null);
+  assert.equal(dedicationRefusal({ spec: spec('plc-1', ['enp2s0']), interfaces: null, others, cloudInterface: null }), null, 'no dedicated NIC: nothing to judge');
+  const refusals: [string, RegExp, Partial<DedicationInput>?][] = [
+    ['enp9s0', /^dedicated_interface: enp9s0: netmon does not know this interface$/],
+    ['wlan0', /^dedicated_interface: wlan0 is a Wi-Fi interface/],
+    ['enp2s0', /^dedicated_interface: enp2s0 is the parent of a vNIC of plc-2$/],
+    ['enp4s0', /^dedicated_interface: enp4s0 is already dedicated to plc-3$/],
+    ['enp5s0', /^dedicated_interface: enp5s0 is already dedicated to plc-9$/],
+    ['enp1s0', /^dedicated_interface: enp1s0 carries the host's default route/],
+    ['enp6s0', /^dedicated_interface: enp6s0 carries the host's route to the cloud/, { cloudInterface: 'enp6s0' }],
+    ['enp6s0', /^dedicated_interface: enp6s0: netmon has not reported/, { interfaces: null }],
+    ['enp6s0', /^dedicated_interface: enp6s0 carries the host's default route/, { interfaces: [nic('enp6s0', { gateway: '198.51.100.1' })] }],
+  ];
+  for (const [want, re, o] of refusals) assert.match(judge(want, o) ?? 'accepted', re, want);
+  // The runtime's own NIC, already moved into it, stays acceptable (the same request again is idempotent).
+  assert.equal(dedicationRefusal({ spec: spec('plc-9', ['enp2s0'], 'enp5s0'), interfaces: facts, others, cloudInterface: null }), null);
+});
