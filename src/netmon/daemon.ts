@@ -1,6 +1,7 @@
 // The netmon sidecar (`orchestrator-agent netmon`): watches links, addresses and routes, debounces per
-// interface, re-discovers every 30 s, and serves events and commands on a unix socket (mode 0660) to
-// any number of clients. It never dies on bad input or on a client that disappears mid-line.
+// interface, re-discovers every 30 s, watches serial devices (serial.ts), keeps dedicated NICs (nic.ts),
+// and serves events and commands on a unix socket (mode 0660) to any number of clients. It never dies
+// on bad input or on a client that disappears mid-line.
 import fs from 'node:fs';
 import net from 'node:net';
 import { LineBuffer } from '../line-buffer.js';
@@ -10,6 +11,8 @@ import { changeEvent, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
+import { DedicatedNics, routeGet } from './nic.js';
+import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, SerialWatcher, type SerialChange, type SerialScanConfig } from './serial.js';
 
 /** What netmon logs through: pino's Logger, or sidecar.ts's small JSON-line logger. */
 export interface NetmonLog {
@@ -17,7 +20,15 @@ export interface NetmonLog {
   warn(o: object, msg: string): void;
 }
 
+export interface NetmonOptions {
+  serial?: SerialScanConfig;
+  /** ORCH_NETMON_WIFI_INTERFACES. */
+  wifiInterfaces?: readonly string[];
+}
+
 const REDISCOVER_MS = 30_000;
+/** How often a dedicated NIC's runtime is checked for life (a readlink per NIC): its NIC leaves the facts soon after. */
+const NIC_CHECK_MS = 2000;
 const MAX_LINE = 1024 * 1024;
 
 const comparable = (i: Iface) => JSON.stringify({ ...i, timestamp: undefined });
@@ -29,6 +40,10 @@ export class NetmonDaemon {
   private last = new Map<string, Iface>();
   private monitor: LinkMonitor | null = null;
   private rediscover: NodeJS.Timeout | null = null;
+  private nicCheck: NodeJS.Timeout | null = null;
+  private readonly serial: SerialWatcher;
+  private readonly nics: DedicatedNics;
+  private readonly wifi: readonly string[];
   private startedAt = Date.now();
   private readonly dhcp: DhcpClients;
   eventsSent = 0;
@@ -37,14 +52,24 @@ export class NetmonDaemon {
     private readonly socketPath: string,
     private readonly debounceMs: number,
     private readonly log: NetmonLog,
+    options: NetmonOptions = {},
   ) {
     this.dhcp = new DhcpClients((ev) => this.broadcast(ev), log);
+    this.wifi = options.wifiInterfaces ?? [];
+    this.nics = new DedicatedNics(log);
+    this.serial = new SerialWatcher(options.serial ?? { globs: DEFAULT_SERIAL_GLOBS, byIdDir: DEFAULT_BY_ID_DIR }, (c) => this.serialChanged(c), log);
+  }
+
+  /** Host facts with the dedicated NICs (nic.ts) in place of their absence. */
+  private async facts(): Promise<Iface[]> {
+    return this.nics.facts(await readIfaces(this.wifi));
   }
 
   async start(): Promise<void> {
     const orphans = DhcpClients.killOrphans();
     if (orphans > 0) this.log.warn({ clients: orphans }, 'DHCP clients of a previous netmon ended (the agent starts them again)');
-    this.last = new Map((await readIfaces()).map((i) => [i.interface, i]));
+    this.last = new Map((await this.facts()).map((i) => [i.interface, i]));
+    await this.serial.start();
     fs.rmSync(this.socketPath, { force: true }); // stale after a crash
     this.server = net.createServer((sock) => this.accept(sock));
     await new Promise<void>((resolve, reject) => {
@@ -55,13 +80,18 @@ export class NetmonDaemon {
     this.monitor = new LinkMonitor((iface) => this.changed(iface));
     this.monitor.start();
     this.rediscover = setInterval(() => void this.rediscoverAll(), REDISCOVER_MS);
-    this.log.info({ socket: this.socketPath, interfaces: [...this.last.keys()] }, 'netmon started');
+    this.nicCheck = setInterval(() => {
+      for (const name of this.nics.gone()) this.changed(name);
+    }, NIC_CHECK_MS);
+    this.log.info({ socket: this.socketPath, interfaces: [...this.last.keys()], serial_devices: this.serial.list.map((d) => d.path) }, 'netmon started');
   }
 
   async stop(): Promise<void> {
     this.dhcp.stopAll();
     this.monitor?.stop();
+    this.serial.stop();
     if (this.rediscover) clearInterval(this.rediscover);
+    if (this.nicCheck) clearInterval(this.nicCheck);
     for (const t of this.timers.values()) clearTimeout(t);
     for (const c of this.clients) c.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
@@ -72,7 +102,9 @@ export class NetmonDaemon {
     this.clients.add(sock);
     sock.on('close', () => this.clients.delete(sock));
     sock.on('error', () => this.clients.delete(sock));
-    this.send(sock, { type: 'network_discovery', interfaces: [...this.last.values()], timestamp: new Date().toISOString() });
+    const timestamp = new Date().toISOString();
+    this.send(sock, { type: 'network_discovery', interfaces: [...this.last.values()], timestamp });
+    this.send(sock, { type: 'device_discovery', devices: this.serial.list, timestamp });
     const lines = new LineBuffer();
     sock.on('data', (d) => {
       for (const line of lines.push(d)) void this.command(line).then((answer) => this.send(sock, answer));
@@ -122,8 +154,23 @@ export class NetmonDaemon {
           return { id, success: true, stopped: this.dhcp.stop(c.container_name, c.vnic_name) };
         case 'dhcp_status':
           return { id, success: true, clients: this.dhcp.list() };
+        case 'serial_devices':
+          await this.serial.rescan(); // changes found now go out as device_change before this answer
+          return { id, success: true, devices: this.serial.list };
+        case 'nic_move': {
+          const r = await this.nics.move(c.interface, c.pid, c.container_name);
+          this.changed(c.interface); // its facts now carry dedicated_to
+          return { id, success: true, ...r };
+        }
+        case 'nic_return': {
+          const r = await this.nics.return(c.interface, c.pid);
+          this.changed(c.interface);
+          return { id, success: true, ...r };
+        }
+        case 'route_get':
+          return { id, success: true, ...(await routeGet(c.address)) };
         default:
-          return { id, success: false, error: `${c.command}: not built yet` };
+          return { id, success: false, error: `${(c as { command: string }).command}: not built yet` };
       }
     } catch (e) {
       return { id, success: false, error: (e as Error).message };
@@ -143,16 +190,24 @@ export class NetmonDaemon {
     );
   }
 
-  private rediscoverAll(): Promise<void> {
+  private async rediscoverAll(): Promise<void> {
     this.dhcp.reap();
+    await this.serial.rescan(); // a safety net for a missed inotify event; sends only changes
     return this.report(null, true);
+  }
+
+  private serialChanged(changes: SerialChange[]): void {
+    for (const { action, device } of changes) {
+      this.log.info({ action, path: device.path, by_id: device.by_id, major: device.major, minor: device.minor }, 'serial device change');
+      this.broadcast({ type: 'device_change', action, device, timestamp: new Date().toISOString() });
+    }
   }
 
   /** Reads the facts and sends network_change for the interfaces that changed (all of them when `always`). */
   private async report(names: string[] | null, always: boolean): Promise<void> {
     let now: Iface[];
     try {
-      now = await readIfaces();
+      now = await this.facts();
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot read interfaces');
       return;

@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NetmonDaemon, type NetmonLog } from './daemon.js';
+import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, parseSerialGlobs, type SerialGlob } from './serial.js';
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
@@ -16,9 +17,20 @@ export interface SidecarConfig {
   socketPath: string;
   debounceMs: number;
   logLevel: string;
+  /** ORCH_NETMON_SERIAL_GLOBS, else ttyUSB*, ttyACM*, ttyS* (minor ≥ 64) under /dev (CONTRACT §9.4). */
+  serialGlobs: readonly SerialGlob[];
+  serialByIdDir: string;
+  /** ORCH_NETMON_WIFI_INTERFACES: Wi-Fi whatever sysfs says (CONTRACT §9.2). */
+  wifiInterfaces: string[];
 }
 
-/** ORCH_NETMON_SOCKET (default $ORCH_DATA_DIR/netmon.sock), ORCH_NETMON_DEBOUNCE_MS (3000), ORCH_LOG_LEVEL (info). */
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/**
+ * ORCH_NETMON_SOCKET (default $ORCH_DATA_DIR/netmon.sock), ORCH_NETMON_DEBOUNCE_MS (3000), ORCH_LOG_LEVEL
+ * (info), ORCH_NETMON_SERIAL_GLOBS, ORCH_NETMON_SERIAL_BY_ID_DIR (/dev/serial/by-id),
+ * ORCH_NETMON_WIFI_INTERFACES (none). An empty value is the default.
+ */
 export function sidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   const dataDir = path.resolve(env.ORCH_DATA_DIR || '/var/orchestrator');
   const d = env.ORCH_NETMON_DEBOUNCE_MS;
@@ -27,7 +39,23 @@ export function sidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConf
   }
   const level = env.ORCH_LOG_LEVEL || 'info';
   if (!(level in LEVELS)) throw new ConfigError(`invalid configuration: ORCH_LOG_LEVEL: expected one of ${Object.keys(LEVELS).join(', ')}, got "${level.slice(0, 64)}"`);
-  return { socketPath: env.ORCH_NETMON_SOCKET || path.join(dataDir, 'netmon.sock'), debounceMs: d ? Number(d) : 3000, logLevel: level };
+  const globs = env.ORCH_NETMON_SERIAL_GLOBS ? parseSerialGlobs(env.ORCH_NETMON_SERIAL_GLOBS) : DEFAULT_SERIAL_GLOBS;
+  if (typeof globs === 'string') throw new ConfigError(`invalid configuration: ORCH_NETMON_SERIAL_GLOBS: ${globs}`);
+  const byId = env.ORCH_NETMON_SERIAL_BY_ID_DIR || DEFAULT_BY_ID_DIR;
+  if (!path.isAbsolute(byId)) throw new ConfigError(`invalid configuration: ORCH_NETMON_SERIAL_BY_ID_DIR: expected an absolute path, got "${byId.slice(0, 64)}"`);
+  const wifi = (env.ORCH_NETMON_WIFI_INTERFACES ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const badWifi = wifi.find((n) => !IFNAME.test(n));
+  if (badWifi !== undefined) {
+    throw new ConfigError(`invalid configuration: ORCH_NETMON_WIFI_INTERFACES: "${badWifi.slice(0, 64)}" is not an interface name (1 to 15 characters from A-Z a-z 0-9 _ . -)`);
+  }
+  return {
+    socketPath: env.ORCH_NETMON_SOCKET || path.join(dataDir, 'netmon.sock'),
+    debounceMs: d ? Number(d) : 3000,
+    logLevel: level,
+    serialGlobs: globs,
+    serialByIdDir: path.normalize(byId).replace(/(.)\/$/, '$1'),
+    wifiInterfaces: wifi,
+  };
 }
 
 /** JSON lines on stdout in pino's shape (level numbers, epoch ms `time`), for the same collectors. */
@@ -41,7 +69,10 @@ export function lineLogger(level: string, write: (line: string) => void = (l) =>
 
 export async function runNetmonSidecar(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = sidecarConfig(env);
-  const daemon = new NetmonDaemon(config.socketPath, config.debounceMs, lineLogger(config.logLevel));
+  const daemon = new NetmonDaemon(config.socketPath, config.debounceMs, lineLogger(config.logLevel), {
+    serial: { globs: config.serialGlobs, byIdDir: config.serialByIdDir },
+    wifiInterfaces: config.wifiInterfaces,
+  });
   await daemon.start();
   const stop = () => void daemon.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);
