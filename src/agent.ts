@@ -85,6 +85,7 @@ export class Agent {
       selfContainerId,
       setMac,
       netmon: (cmd) => this.netmon.command(cmd),
+      serialMajors: config.serialMajors,
     });
     // A (re)started netmon runs none of the DHCP clients the agent asked the previous one for.
     this.netmon.onConnect = () => {

@@ -47,6 +47,17 @@ const envSchema = z.object({
   // An error ack must still fit, hence the floor.
   ORCH_MAX_ACK_BYTES: positiveInt('ORCH_MAX_ACK_BYTES', DEFAULT_MAX_ACK_BYTES, 'bytes', 1024),
   ORCH_LEGACY_EMITS: z.enum(['0', '1']).default('1'),
+  ORCH_SERIAL_MAJORS: z
+    .string()
+    .default('188,166,4')
+    .transform((v, ctx) => {
+      const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+      if (list.some((m) => !/^\d{1,4}$/.test(m) || Number(m) > 4095)) {
+        ctx.addIssue({ code: 'custom', message: `ORCH_SERIAL_MAJORS: expected a comma list of device major numbers (0-4095), got "${v.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return [...new Set(list.map(Number))];
+    }),
   ORCH_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ORCH_CLOUD_TRANSPORTS: z
     .string()
@@ -134,6 +145,8 @@ export interface Config {
   /** The largest ack or event sent to the cloud, in UTF-8 bytes of its JSON (CONTRACT §2). */
   maxAckBytes: number;
   legacyEmits: boolean;
+  /** Device majors a runtime with serial ports may open (`c <major>:* rmw` at create, CONTRACT §9.4). */
+  serialMajors: number[];
   logLevel: string;
   cloudTransports: ('websocket' | 'polling')[];
   /** ICE servers for WebRTC sessions (CONTRACT §9.5); empty = host candidates only. */
@@ -177,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runCommandTimeoutMs: e.ORCH_RUN_COMMAND_TIMEOUT_MS,
     maxAckBytes: e.ORCH_MAX_ACK_BYTES,
     legacyEmits: e.ORCH_LEGACY_EMITS === '1',
+    serialMajors: e.ORCH_SERIAL_MAJORS,
     logLevel: e.ORCH_LOG_LEVEL,
     cloudTransports: e.ORCH_CLOUD_TRANSPORTS,
     webrtcIceServers: e.ORCH_WEBRTC_ICE_SERVERS,

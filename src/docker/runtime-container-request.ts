@@ -17,6 +17,8 @@ export interface RuntimeContainerInput {
   attachments: Attachment[]; // every one with a known network
   dns: string[];
   ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
+  /** ORCH_SERIAL_MAJORS: with serial ports, the container may make and open character devices of these majors. */
+  serialMajors: readonly number[];
 }
 
 export interface ContainerRequest {
@@ -46,7 +48,11 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
     },
     HostConfig: {
       RestartPolicy: { Name: 'no' },
-      CapAdd: ['SYS_NICE'],
+      // Serial ports: nodes are made inside the running container (MKNOD) and opened through the device
+      // cgroup rules, so a re-plug needs no restart. A dedicated NIC is for raw-frame protocols. Not in
+      // the spec hash: ORCH_SERIAL_MAJORS is fixed at create (CONTRACT §9.3, §9.4).
+      CapAdd: ['SYS_NICE', ...(input.spec.serialConfigs ? ['MKNOD'] : []), ...(input.spec.dedicatedInterface !== undefined ? ['NET_RAW', 'NET_ADMIN'] : [])],
+      ...(input.spec.serialConfigs ? { DeviceCgroupRules: input.serialMajors.map((m) => `c ${m}:* rmw`) } : {}),
       Ulimits: [
         { Name: 'rtprio', Soft: rtprio, Hard: rtprio },
         { Name: 'memlock', Soft: memlock, Hard: memlock },

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
 import { plan, type HostFacts } from './planner.js';
 import { crashBackoffMs, failureBackoffMs } from './restart-policy.js';
+import { passthroughStatus } from './passthrough-status.js';
 import { deriveStatus, type Failure } from './status.js';
 import { isActionable, type Step } from './steps.js';
 import type { ReconcilerView } from './view.js';
@@ -157,6 +158,8 @@ export class Controller implements ReconcilerView {
       nsMacs: this.d.executor.nsMacs,
       imagesPresent: this.d.executor.imagesPresent,
       dhcpRunning: (id, vnic) => this.d.executor.dhcpClients.has(`${id}/${vnic}`),
+      serialDevices: this.d.store.state.host.serialDevices,
+      serialNodes: this.d.executor.serialNodes,
     };
   }
 
@@ -284,13 +287,16 @@ export class Controller implements ReconcilerView {
 
   private async writeStatuses(observed: Observed, steps: Step[], now: number): Promise<void> {
     const byName = new Map(observed.containers.map((c) => [c.name, c]));
-    const stepOf = new Map(steps.filter((s) => s.device !== null).map((s) => [s.device!, s]));
+    // A runtime's own steps (its hardware's steps have keys of their own and show in their own status).
+    const stepOf = new Map(steps.filter((s) => s.device !== null && s.key.startsWith('runtime/')).map((s) => [s.device!, s]));
     await this.d.store.update('status', (s) => {
       for (const [name, rec] of Object.entries(s.runtimes)) {
         const step = stepOf.get(name);
         // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
         const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
         rec.status = deriveStatus(rec, byName.get(name), step, failure, now, this.d.executor.nsMacs);
+        Object.assign(rec.status, passthroughStatus(rec, byName.get(name), s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`)));
+        if (rec.status.dedicatedInterface === null) delete rec.status.dedicatedInterface;
       }
     });
   }

@@ -39,6 +39,8 @@ export interface ExecutorDeps {
   setMac: ((pid: number, ip: string, mac: string) => Promise<void>) | null;
   /** A netmon command (DHCP clients); answers `{success:false, error}` when netmon is not there. */
   netmon?: (cmd: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  /** ORCH_SERIAL_MAJORS (device cgroup rules of runtimes with serial ports). */
+  serialMajors?: readonly number[];
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -69,6 +71,8 @@ export class Executor {
   readonly imagesPresent = new Set<string>();
   /** DHCP clients netmon runs: `<container id>/<vnic>` → runtime name (a start, a restart, a re-attach or a new netmon ends them). */
   readonly dhcpClients = new Map<string, string>();
+  /** Serial device nodes made in containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
+  readonly serialNodes = new Map<string, string>();
 
   private api: [number, number] | null = null;
 
@@ -124,6 +128,7 @@ export class Executor {
         return this.createContainer(step.device!);
       case 'removeContainer': {
         await this.dhcpStop(step.device);
+        await this.nicReturn(step.device, step.containerId);
         const c = docker.getContainer(step.containerId);
         await ignore404(ignore304(c.stop({ t: STOP_TIMEOUT_S })));
         return ignore404(c.remove({ force: true }));
@@ -145,8 +150,10 @@ export class Executor {
         return;
       case 'stop':
         await this.dhcpStop(step.device);
+        await this.nicReturn(step.device, step.containerId);
         return ignore304(docker.getContainer(step.containerId).stop({ t: STOP_TIMEOUT_S }));
       case 'restart':
+        await this.nicReturn(step.device, step.containerId);
         await docker.getContainer(step.containerId).restart({ t: STOP_TIMEOUT_S });
         this.forgetMacs(step.containerId);
         return;
@@ -168,6 +175,10 @@ export class Executor {
         return this.fixMac(step.device!, step.containerId, step.network, step.mac);
       case 'dhcpStart':
         return this.dhcpStart(step.device!, step.containerId, step.vnic, step.mac);
+      case 'nicMove':
+        return this.nicMove(step.device!, step.containerId, step.nic);
+      case 'serialNode':
+        return this.serialNode(step.device!, step.containerId, step.path, step.major, step.minor, step.hostPath);
       case 'uninstall':
         return this.uninstall(step.stage);
       case 'wait':
@@ -217,6 +228,63 @@ export class Executor {
   forgetMacs(containerId: string): void {
     for (const k of this.nsMacs.keys()) if (k.startsWith(`${containerId}/`)) this.nsMacs.delete(k);
     for (const k of this.dhcpClients.keys()) if (k.startsWith(`${containerId}/`)) this.dhcpClients.delete(k);
+    for (const k of this.serialNodes.keys()) if (k.startsWith(`${containerId}/`)) this.serialNodes.delete(k);
+  }
+
+  /** The running container's pid (its network namespace), or null when it does not run. */
+  private async pidOf(id: string): Promise<number | null> {
+    try {
+      const c = await this.d.docker.getContainer(id).inspect();
+      return c.State.Running && c.State.Pid ? c.State.Pid : null;
+    } catch (e) {
+      if (statusOf(e) === 404) return null;
+      throw e;
+    }
+  }
+
+  /** netmon moves the dedicated NIC into the runtime's namespace (CONTRACT §9.3). */
+  private async nicMove(name: string, id: string, nic: string): Promise<void> {
+    if (!this.d.netmon) throw new StepError(`dedicated NIC ${nic}: netmon is needed to move it`, 'network', 'NicUnavailable');
+    const pid = await this.pidOf(id);
+    if (pid === null) return;
+    const a = await this.d.netmon({ command: 'nic_move', interface: nic, pid, container_name: name });
+    if (a.success !== true) throw new StepError(`dedicated NIC ${nic} not moved into ${name}: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'network', 'NicNotMoved');
+    if (a.moved === true) this.d.log.info({ device: name, nic }, 'dedicated NIC moved into the runtime');
+  }
+
+  /**
+   * Before the agent stops a runtime, its dedicated NIC goes back to the host: a veth would die with the
+   * namespace, and a physical NIC would be down until the kernel noticed (best effort: never blocks the stop).
+   */
+  private async nicReturn(name: string | null, id: string): Promise<void> {
+    const nic = name === null ? undefined : this.d.store.state.runtimes[name]?.spec.dedicatedInterface;
+    if (nic === undefined || !this.d.netmon) return;
+    const pid = await this.pidOf(id).catch(() => null);
+    if (pid === null) return;
+    const a: Record<string, unknown> = await this.d.netmon({ command: 'nic_return', interface: nic, pid }).catch((e: Error) => ({ success: false, error: e.message }));
+    if (a.success !== true) this.d.log.warn({ device: name, nic, err: a.error }, 'dedicated NIC not returned to the host before the stop');
+    else if (a.returned === true) this.d.log.info({ device: name, nic }, 'dedicated NIC returned to the host');
+  }
+
+  /**
+   * Makes the serial device's node at `path` inside the running container, with the host device's major and
+   * minor (CONTRACT §9.4): no restart, the device cgroup rules of the container allow opening it.
+   */
+  private async serialNode(name: string, id: string, path: string, major: number, minor: number, hostPath: string): Promise<void> {
+    const script = 'mkdir -p "$(dirname "$1")" && rm -f "$1" && mknod -m 666 "$1" c "$2" "$3"';
+    const exec = await this.d.docker.getContainer(id).exec({ Cmd: ['sh', '-c', script, 'sh', path, String(major), String(minor)], User: '0', AttachStdout: true, AttachStderr: true });
+    const stream = await withTimeout(exec.start({}), CALL_TIMEOUT_MS, `exec in ${name}`);
+    let out = '';
+    stream.on('data', (d: Buffer) => (out = (out + d.toString('latin1')).slice(-2000)));
+    await withTimeout(new Promise((r) => stream.on('end', r)), CALL_TIMEOUT_MS, `exec in ${name}`, () => stream.destroy());
+    const code = (await exec.inspect()).ExitCode;
+    if (code !== 0) {
+      // Docker's multiplexed frames carry 8-byte headers: keep the printable text.
+      const text = out.replace(/[^\x20-\x7e\n]/g, '').trim();
+      throw new StepError(`serial node ${path} in ${name}: exit ${code}${text ? `: ${text}` : ''}`, 'container', 'SerialNodeFailed');
+    }
+    this.serialNodes.set(`${id}/${path}`, `${major}:${minor}`);
+    this.d.log.info({ device: name, path, hostPath, major, minor }, 'serial device node made in the runtime');
   }
 
   /** The client of a runtime's vNIC (or of all its vNICs) is gone: the next pass starts it again. */
@@ -318,6 +386,7 @@ export class Executor {
       attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces),
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
+      serialMajors: this.d.serialMajors ?? [188, 166, 4],
     };
     const req = atLeast(await this.apiVersion(), 1, 44) ? request144(input) : requestBelow144(input);
     let container: Docker.Container;

@@ -6,6 +6,8 @@ import { hashMatches, specHash } from '../domain/spec-hash.js';
 import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/schema.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
+import { matchDevice } from '../domain/serial-match.js';
+import type { SerialDevice } from '../netmon/iface.js';
 
 export interface HostFacts {
   interfaces: readonly HostInterface[];
@@ -27,6 +29,10 @@ export interface HostFacts {
   imagesPresent: ReadonlySet<string>;
   /** True when netmon runs the DHCP client of this vNIC in this container's current namespace. */
   dhcpRunning: (containerId: string, vnic: string) => boolean;
+  /** Serial devices netmon reported (CONTRACT §9.4). */
+  serialDevices: readonly SerialDevice[];
+  /** Device nodes made in running containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
+  serialNodes: ReadonlyMap<string, string>;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -106,6 +112,7 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       add({ action: 'wait', until: null, condition: 'ImageReady', image: step.image, reason: `Pulling: ${step.reason}` });
       steps.push({ key: `image/${step.image}`, device: null, ...step });
     } else if (step) add(step);
+    if (c?.state === 'running' && upToDate(rec, c)) steps.push(...passthroughSteps(name, rec, c, facts));
   }
 
   // Shared MACVLAN networks: create the needed ones, remove the agent's unneeded (or stale) ones once nothing uses them.
@@ -229,6 +236,42 @@ function runtimeStep(
     return { action: 'connectSelf', network: o.internal, reason: 'the agent joins the internal network to reach the runtime' };
   }
   return null;
+}
+
+/**
+ * Hardware passed into a running runtime, each on a key of its own (a missing device never holds up the
+ * runtime's other steps): its dedicated NIC, moved in whenever netmon sees it on the host (after every start
+ * the namespace is new; a runtime that died gave a physical NIC back), and its serial ports' device nodes,
+ * made after every start and every re-plug (CONTRACT §9.3, §9.4).
+ */
+function passthroughSteps(name: string, rec: RuntimeRecord, c: ObservedContainer, facts: HostFacts): Step[] {
+  const steps: Step[] = [];
+  const nic = rec.spec.dedicatedInterface;
+  if (nic !== undefined && facts.hostKnown) {
+    const f = facts.interfaces.find((i) => i.interface === nic);
+    // On the host, or unknown to netmon (a restarted netmon forgets what it moved: nic_move finds it inside).
+    if (f === undefined || (f.dedicated_to === undefined && f.status !== 'removed') || (f.dedicated_to !== undefined && f.dedicated_to !== name)) {
+      steps.push({ key: `nic/${name}`, device: name, action: 'nicMove', containerId: c.id, nic, reason: `dedicated NIC ${nic} is not in the runtime's namespace` });
+    }
+  }
+  for (const sc of rec.spec.serialConfigs ?? []) {
+    const d = matchDevice(sc, facts.serialDevices);
+    if (!d || facts.serialNodes.get(`${c.id}/${sc.containerPath}`) === `${d.major}:${d.minor}`) continue;
+    steps.push({
+      key: `serial/${name}`,
+      device: name,
+      action: 'serialNode',
+      containerId: c.id,
+      port: sc.name,
+      path: sc.containerPath,
+      major: d.major,
+      minor: d.minor,
+      hostPath: d.path,
+      reason: `serial port ${sc.name}: ${d.path} (${d.major}:${d.minor}) at ${sc.containerPath}`,
+    });
+    break; // one node per pass and key; the next pass makes the next
+  }
+  return steps;
 }
 
 /** Uninstall: every runtime goes (above), then the agent's networks, then netmon, then the agent itself. */

@@ -12,7 +12,7 @@ export interface MacvlanNetworkSpec {
 }
 
 interface Base {
-  key: string; // runtime/<name> or network/<name>: steps with one key never run concurrently
+  key: string; // runtime/<name>, network/<name>, image/<ref>, nic/<name>, serial/<name>: steps with one key never run concurrently
   device: string | null;
   reason: string;
 }
@@ -31,6 +31,8 @@ export type Step = Base &
     | { action: 'disconnect'; network: string; containerId: string }
     | { action: 'fixMac'; containerId: string; network: string; mac: string }
     | { action: 'dhcpStart'; containerId: string; vnic: string; mac: string }
+    | { action: 'nicMove'; containerId: string; nic: string }
+    | { action: 'serialNode'; containerId: string; port: string; path: string; major: number; minor: number; hostPath: string }
     | { action: 'start'; containerId: string; crashed: boolean }
     | { action: 'stop'; containerId: string }
     | { action: 'restart'; containerId: string }

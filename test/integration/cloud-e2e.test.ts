@@ -173,7 +173,7 @@ describe('cloud link end to end', () => {
   });
 
   test('a topic the agent does not implement is acked as not supported', async () => {
-    assert.deepEqual(await cloud.call('get_serial_devices', { correlation_id: 'ser-1' }), { action: 'get_serial_devices', correlation_id: 'ser-1', status: 'error', error: 'get_serial_devices: not supported by this agent' });
+    assert.deepEqual(await cloud.call('update_firmware', { correlation_id: 'fw-1' }), { action: 'update_firmware', correlation_id: 'fw-1', status: 'error', error: 'update_firmware: not supported by this agent' });
     assert.deepEqual(await cloud.call('no_such_topic'), { action: 'no_such_topic', correlation_id: null, status: 'error', error: 'no_such_topic: not supported by this agent' });
     // A known topic gets its handler's answer (the fallback would answer first, synchronously).
     const known = await deviceStatus('plc-head');

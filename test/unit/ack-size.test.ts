@@ -146,7 +146,7 @@ describe('the router on a Socket.IO server with default limits', () => {
   });
 
   test('an unknown topic is acked as not supported; a known one is answered by its handler alone', async () => {
-    assert.deepEqual(await call('get_serial_devices', { correlation_id: 'u-1' }), { action: 'get_serial_devices', correlation_id: 'u-1', status: 'error', error: 'get_serial_devices: not supported by this agent' });
+    assert.deepEqual(await call('update_firmware', { correlation_id: 'u-1' }), { action: 'update_firmware', correlation_id: 'u-1', status: 'error', error: 'update_firmware: not supported by this agent' });
     assert.deepEqual(await call('no_payload'), { action: 'no_payload', correlation_id: null, status: 'error', error: 'no_payload: not supported by this agent' });
     assert.deepEqual(await call('slow', { correlation_id: 3 }), { action: 'slow', correlation_id: 3, status: 'success' });
     serverSide.emit('unknown_without_ack', {}); // nothing to answer: logged only

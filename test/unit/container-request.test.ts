@@ -13,7 +13,7 @@ const spec: RuntimeSpec = {
   ],
 };
 const input: RuntimeContainerInput = {
-  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 },
+  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 }, serialMajors: [188, 166, 4],
 };
 
 test('API < 1.44: created on the first MACVLAN with Config.MacAddress; the rest connected, internal last', () => {
@@ -41,4 +41,16 @@ test('API >= 1.44: every endpoint with its own MAC at create, nothing to connect
   assert.equal(eps['macvlan_lan0_198.51.100.0_24']!.MacAddress, '02:00:00:00:00:01');
   assert.equal(eps['macvlan_lan1_203.0.113.0_24']!.MacAddress, input.attachments[1]!.mac);
   assert.equal(eps['macvlan_lan1_203.0.113.0_24']!.IPAMConfig, undefined);
+});
+
+test('serial ports add MKNOD and a device cgroup rule per ORCH_SERIAL_MAJORS; a dedicated NIC adds NET_RAW and NET_ADMIN', () => {
+  assert.equal(request144(input).create.HostConfig?.DeviceCgroupRules, undefined, 'none without serial ports');
+  const serial = { ...input, spec: { ...spec, serialConfigs: [{ name: 's0', deviceId: 'ttyUSB0', containerPath: '/dev/modbus0' }] } };
+  for (const r of [request144(serial), requestBelow144(serial)]) {
+    assert.deepEqual(r.create.HostConfig?.CapAdd, ['SYS_NICE', 'MKNOD']);
+    assert.deepEqual(r.create.HostConfig?.DeviceCgroupRules, ['c 188:* rmw', 'c 166:* rmw', 'c 4:* rmw']);
+  }
+  const nic = request144({ ...input, spec: { ...spec, dedicatedInterface: 'enp4s0' } });
+  assert.deepEqual(nic.create.HostConfig?.CapAdd, ['SYS_NICE', 'NET_RAW', 'NET_ADMIN']);
+  assert.equal(nic.create.HostConfig?.DeviceCgroupRules, undefined);
 });

@@ -54,3 +54,24 @@ test('dedicated_interface: every refusal of CONTRACT §9.3 names the field; a fr
   // The runtime's own NIC, already moved into it, stays acceptable (the same request again is idempotent).
   assert.equal(dedicationRefusal({ spec: spec('plc-9', ['enp2s0'], 'enp5s0'), interfaces: facts, others, cloudInterface: null }), null);
 });
+
+test('status: a port is connected once its node is made in the running container, disconnected when unplugged, error when making it failed', async () => {
+  const { passthroughStatus } = await import('../../src/reconcilers/passthrough-status.js');
+  const { initialStatus } = await import('../../src/store/schema.js');
+  const s: RuntimeSpec = { ...spec('plc-1', ['enp2s0'], 'tdn0'), serialConfigs: [{ name: 'rtu', deviceId: 'usb-FTDI_FT232R_A12345-if00-port0', containerPath: '/dev/modbus0' }] };
+  const rec = { spec: s, generation: 1, running: true, restartCount: 0, deletion: null, createdAt: 'x', status: initialStatus() };
+  const c = { id: 'cid', name: 'plc-1', image: 'i', state: 'running', status: '', labels: {}, networks: {} };
+  const ftdi = dev('/dev/ttyUSB0', '/dev/serial/by-id/usb-FTDI_FT232R_A12345-if00-port0', 0);
+  const ifaces = [{ interface: 'tdn0', operstate: 'up', type: 'ethernet' as const, mac_address: null, ipv4_addresses: [], gateway: null, dedicated_to: 'plc-1' }];
+  const made = new Map([['cid//dev/modbus0', '188:0']]);
+  const st = passthroughStatus(rec, c, { interfaces: ifaces, serialDevices: [ftdi] }, made, undefined);
+  assert.deepEqual(st.serialPorts, [{ name: 'rtu', device_id: 'usb-FTDI_FT232R_A12345-if00-port0', container_path: '/dev/modbus0', status: 'connected', current_host_path: '/dev/ttyUSB0', major: 188, minor: 0, error: null }]);
+  assert.deepEqual(st.dedicatedInterface, { name: 'tdn0', present: true });
+  assert.equal(passthroughStatus(rec, c, { interfaces: [], serialDevices: [] }, made, undefined).serialPorts![0]!.status, 'disconnected', 'unplugged');
+  assert.deepEqual(passthroughStatus(rec, c, { interfaces: [], serialDevices: [] }, made, undefined).dedicatedInterface, { name: 'tdn0', present: false });
+  assert.equal(passthroughStatus(rec, c, { interfaces: ifaces, serialDevices: [ftdi] }, new Map(), undefined).serialPorts![0]!.status, 'disconnected', 'not made yet');
+  const failure = { message: 'serial node /dev/modbus0 in plc-1: exit 1: mknod: Operation not permitted', kind: 'container' as const, reason: 'SerialNodeFailed', count: 1, until: 0 };
+  const err = passthroughStatus(rec, c, { interfaces: ifaces, serialDevices: [ftdi] }, new Map(), failure).serialPorts![0]!;
+  assert.deepEqual([err.status, err.error], ['error', failure.message]);
+  assert.equal(passthroughStatus({ ...rec, spec: spec('p', ['enp2s0']) }, c, { interfaces: [], serialDevices: [] }, made, undefined).serialPorts, undefined, 'none configured: no serial_ports');
+});

@@ -4,6 +4,7 @@ import type { Observed, ObservedContainer } from '../../src/docker/observed.js';
 import { plan, type HostFacts } from '../../src/reconcilers/planner.js';
 import { LABEL, labelsFor } from '../../src/domain/names.js';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
+import type { SerialDevice } from '../../src/netmon/iface.js';
 import { specHash } from '../../src/domain/spec-hash.js';
 import { initialStatus, type RuntimeRecord } from '../../src/store/schema.js';
 
@@ -20,6 +21,8 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   nsMacs: new Map(),
   imagesPresent: new Set(['img:latest', 'img:v2']),
   dhcpRunning: () => true,
+  serialDevices: [],
+  serialNodes: new Map(),
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
@@ -196,4 +199,40 @@ test('a MAC Docker ignored is set in the namespace once, then remembered', () =>
   const [fix] = plan({ a: rec(s) }, w, facts());
   assert.ok(fix?.action === 'fixMac');
   assert.deepEqual(plan({ a: rec(s) }, w, facts({ nsMacs: new Map([[`id-a/macvlan_eth1_198.51.100.0_24`, fix.mac]]) })), []);
+});
+
+test('a dedicated NIC is moved in whenever netmon sees it on the host, never while it is inside; a veth gone with its namespace is looked for again', () => {
+  const s: RuntimeSpec = { ...spec('a'), dedicatedInterface: 'tdn0' };
+  const eth1 = { interface: 'eth1', index: 2, operstate: 'up', type: 'ethernet' as const, mac_address: null, ipv4_addresses: [], gateway: null };
+  const nic = (over: object = {}) => ({ interface: 'tdn0', index: 7, operstate: 'up', type: 'ethernet' as const, mac_address: null, ipv4_addresses: [], gateway: null, ...over });
+  const world = convergedWorld(s);
+  const moves = (interfaces: HostFacts['interfaces'], state = 'running') => plan({ a: rec(s) }, state === 'running' ? world : convergedWorld(s, state), facts({ hostKnown: true, interfaces })).filter((x) => x.action === 'nicMove');
+  // After a start (a new namespace) or after the runtime died on its own (the kernel gave the physical NIC back): on the host.
+  assert.deepEqual(moves([eth1, nic()]).map((x) => [x.key, x.action === 'nicMove' && x.nic, x.action === 'nicMove' && x.containerId]), [['nic/a', 'tdn0', 'id-a']]);
+  assert.deepEqual(moves([eth1, nic({ dedicated_to: 'a' })]), [], 'inside: nothing to do');
+  // A restarted netmon forgets what it moved; a veth stand-in dies with the namespace: asked again, netmon finds it or says it is gone.
+  assert.equal(moves([eth1]).length, 1);
+  assert.deepEqual(moves([eth1, nic()], 'exited').length, 0, 'never into a container that does not run');
+  assert.deepEqual(plan({ a: rec(s) }, world, facts({ hostKnown: false, interfaces: [eth1, nic()] })).filter((x) => x.action === 'nicMove'), [], 'no facts: no move');
+  // The runtime's other steps are not held up by its NIC (keys differ).
+  const both = plan({ a: rec(s, { restartCount: 1 }) }, world, facts({ hostKnown: true, interfaces: [eth1, nic()] }));
+  assert.deepEqual(both.map((x) => [x.key, x.action]), [['runtime/a', 'restart'], ['nic/a', 'nicMove']]);
+});
+
+test('serial ports: a node per matched device after every start and re-plug; an unplugged device plans nothing', () => {
+  const s: RuntimeSpec = { ...spec('a'), serialConfigs: [{ name: 'rtu', deviceId: 'usb-FTDI_X-if00-port0', containerPath: '/dev/modbus0' }, { name: 'two', deviceId: 'ttyACM0', containerPath: '/dev/ttyS9' }] };
+  const usb: SerialDevice = { path: '/dev/ttyUSB0', by_id: '/dev/serial/by-id/usb-FTDI_X-if00-port0', major: 188, minor: 0, vendor_id: null, product_id: null, serial: null, subsystem: 'tty' as const, manufacturer: null, product: null };
+  const acm = { ...usb, path: '/dev/ttyACM0', by_id: null, major: 166, minor: 3 };
+  const nodes = (devs: SerialDevice[], made: [string, string][] = []) =>
+    plan({ a: rec(s) }, convergedWorld(s), facts({ serialDevices: devs, serialNodes: new Map(made) })).filter((x) => x.action === 'serialNode');
+  const first = nodes([usb, acm]);
+  assert.equal(first.length, 1, 'one node per pass');
+  assert.ok(first[0]!.action === 'serialNode' && first[0]!.path === '/dev/modbus0' && first[0]!.major === 188 && first[0]!.minor === 0 && first[0]!.key === 'serial/a');
+  const second = nodes([usb, acm], [['id-a//dev/modbus0', '188:0']]);
+  assert.ok(second[0]?.action === 'serialNode' && second[0].path === '/dev/ttyS9' && second[0].major === 166 && second[0].minor === 3);
+  assert.deepEqual(nodes([usb, acm], [['id-a//dev/modbus0', '188:0'], ['id-a//dev/ttyS9', '166:3']]), [], 'both made');
+  assert.deepEqual(nodes([]), [], 'unplugged: nothing to make (the node stays, status says disconnected)');
+  const replug = nodes([{ ...usb, minor: 1, path: '/dev/ttyUSB1' }], [['id-a//dev/modbus0', '188:0']]);
+  assert.ok(replug[0]?.action === 'serialNode' && replug[0].minor === 1, 're-plugged as another minor: made again');
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s, 'exited'), facts({ serialDevices: [usb] })).filter((x) => x.action === 'serialNode'), [], 'not running: nothing');
 });

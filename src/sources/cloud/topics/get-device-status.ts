@@ -88,6 +88,22 @@ export const getDeviceStatus: Topic = {
       observed_generation: st.observedGeneration,
       conditions: st.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime })),
       ...(nextRetry ? { next_retry_at: nextRetry } : {}),
+      // CONTRACT §9.4 / §9.3: only when configured.
+      ...(rec.spec.serialConfigs
+        ? {
+            serial_ports: (st.serialPorts ?? []).map((sp) => ({
+              name: sp.name,
+              device_id: sp.device_id,
+              container_path: sp.container_path,
+              status: sp.status,
+              current_host_path: sp.current_host_path,
+              major: sp.major,
+              minor: sp.minor,
+              ...(sp.error ? { error: sp.error } : {}),
+            })),
+          }
+        : {}),
+      ...(rec.spec.dedicatedInterface !== undefined ? { dedicated_interface: { name: rec.spec.dedicatedInterface, present: st.dedicatedInterface?.present ?? false } } : {}),
     };
   },
 };

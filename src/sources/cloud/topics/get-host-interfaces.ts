@@ -26,6 +26,8 @@ export const getHostInterfaces: Topic = {
         type: i.type,
         operstate: i.operstate,
         ...(detailed ? { subnet: i.ipv4_addresses[0]?.subnet ?? null, gateway: i.gateway } : {}),
+        // CONTRACT §9.3: a NIC inside a runtime's namespace names it; an Ethernet NIC without IPv4 is a candidate.
+        ...(i.dedicated_to !== undefined ? { dedicated_to: i.dedicated_to } : i.type === 'ethernet' && i.ipv4_addresses.length === 0 ? { dedicated_only: true } : {}),
       }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return Promise.resolve({ status: 'success', interfaces });

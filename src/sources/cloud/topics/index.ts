@@ -7,6 +7,7 @@ import { deleteOrchestrator } from './delete-orchestrator.js';
 import { getAgentState, getPlan } from './extensions.js';
 import { getDeviceStatus } from './get-device-status.js';
 import { getHostInterfaces } from './get-host-interfaces.js';
+import { getSerialDevices } from './get-serial-devices.js';
 import { restartDevice, startDevice, stopDevice } from './lifecycle.js';
 import { runCommand } from './run-command.js';
 import { webrtcDisconnect, webrtcIce, webrtcOffer } from './webrtc.js';
@@ -22,6 +23,7 @@ export const TOPICS: readonly Topic[] = [
   getConsumptionDevice,
   getDeviceStatus,
   getHostInterfaces,
+  getSerialDevices,
   deleteOrchestrator,
   getAgentState,
   getPlan,
