@@ -12,12 +12,14 @@ export class NetmonProcess {
   constructor(
     readonly socketPath: string,
     readonly debounceMs: number,
+    /** More environment for the sidecar (e.g. ORCH_NETMON_SERIAL_GLOBS). */
+    readonly env: Record<string, string> = {},
   ) {}
 
   async start(): Promise<void> {
     const log = fs.openSync(`${this.socketPath}.log`, 'a');
     this.child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'netmon'], {
-      env: { PATH: process.env.PATH ?? '', ORCH_NETMON_SOCKET: this.socketPath, ORCH_NETMON_DEBOUNCE_MS: String(this.debounceMs), ORCH_LOG_LEVEL: 'info', ORCH_DATA_DIR: path.dirname(this.socketPath) },
+      env: { PATH: process.env.PATH ?? '', ORCH_NETMON_SOCKET: this.socketPath, ORCH_NETMON_DEBOUNCE_MS: String(this.debounceMs), ORCH_LOG_LEVEL: 'info', ORCH_DATA_DIR: path.dirname(this.socketPath), ...this.env },
       stdio: ['ignore', log, log],
     });
     fs.closeSync(log);
