@@ -304,7 +304,7 @@ export class ProxyArpPaths {
     try {
       await this.ensureVeth(rec, changed);
       await this.ensureInside(rec, changed);
-      this.settleSysctls(changed);
+      this.settleSysctls(changed, true);
       await this.ensureHost(rec, changed);
     } catch (e) {
       this.log.warn({ device: p.container_name, vnic: p.vnic_name, err: errText(e) }, 'proxy-ARP path could not be built; what was made is removed');
@@ -434,11 +434,16 @@ export class ProxyArpPaths {
    * Sysctls follow the paths: one any path needs is set to 1 (its earlier value recorded the first time);
    * one no path needs goes back to its earlier value. A value someone else changed since is left alone.
    */
-  private settleSysctls(changed: string[] = []): void {
+  private settleSysctls(changed: string[] = [], strict = false): void {
     const needed = new Set([...this.paths.values()].flatMap((x) => x.sysctls));
     for (const p of needed) {
       const now = readSysctlSafe(p);
-      if (now === null) throw new Error(`cannot read ${p}`);
+      if (now === null) {
+        // A parent that went away (a Wi-Fi stick unplugged): its path is repaired when it is set up again.
+        if (strict) throw new Error(`cannot read ${p}`);
+        this.log.warn({ sysctl: sysctlName(p) }, 'sysctl of a proxy-ARP path cannot be read (interface gone?)');
+        continue;
+      }
       if (!this.sysctls.has(p)) this.sysctls.set(p, { path: p, earlier: now, value: '1' });
       if (now !== '1') {
         fs.writeFileSync(p, '1');

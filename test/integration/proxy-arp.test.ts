@@ -271,6 +271,12 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
     const rt3 = await startRuntime();
     await paths.setup({ ...p, pid: rt3.pid! });
     await stopRuntime(rt3);
+    assert.equal(await paths.reap(), 1, 'a path whose runtime died is reaped');
+    assert.equal(neighProxies(), '');
+    assert.equal(readSys(IP_FORWARD), sysctlsBefore.get(IP_FORWARD));
+    await paths.setup({ ...p, pid: (await startRuntime()).pid! });
+    assert.equal(await paths.reap(), 0, 'a live path is not reaped');
+    for (const r of [...runtimes]) await stopRuntime(r);
     assert.equal(await paths.teardown(p.container_name), 1);
     assert.equal(neighProxies(), '');
     assert.ok(!logs.some((l) => l.msg === 'proxy-ARP path removed with errors'));
