@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildIfaces, readIfaces } from '../../src/netmon/interface-facts.js';
 import { interfaceOfLine, LinkMonitor } from '../../src/netmon/link-monitor.js';
 import { changeEvent, commandSchema, ifaceOfChange, ifaceSchema, isIgnoredInterface, netmonEventSchema, parseCommand, type Iface } from '../../src/netmon/protocol.js';
+import { routeGet } from '../../src/netmon/nic.js';
 import { lineLogger, sidecarConfig } from '../../src/netmon/sidecar.js';
 import { waitFor } from '../support/wait.js';
 
@@ -367,6 +368,19 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+describe('routeGet on recorded `ip -j route get` output', () => {
+  test('the interface and gateway; a local route has no gateway; an error names the command', async () => {
+    const fake = (out: string) => (cmd: string, args: string[]) => (assert.deepEqual([cmd, ...args.slice(0, 3)], ['ip', '-j', 'route', 'get']), Promise.resolve(out));
+    assert.deepEqual(
+      await routeGet('203.0.113.5', fake('[{"dst":"203.0.113.5","gateway":"192.0.2.1","dev":"eth0","prefsrc":"192.0.2.2","flags":[],"uid":0,"cache":[]}]')),
+      { interface: 'eth0', gateway: '192.0.2.1' },
+    );
+    assert.deepEqual(await routeGet('127.0.0.1', fake('[{"type":"local","dst":"127.0.0.1","dev":"lo","prefsrc":"127.0.0.1","flags":[],"uid":0,"cache":["local"]}]')), { interface: 'lo', gateway: null });
+    await assert.rejects(routeGet('203.0.113.5', fake('[]')), /no route to 203.0.113.5/);
+    await assert.rejects(routeGet('203.0.113.5', () => Promise.reject(new Error('ip -j route get 203.0.113.5: RTNETLINK answers: Network is unreachable'))), /Network is unreachable/);
+  });
+});
 
 describe('the sidecar without zod', () => {
   test('parseCommand accepts and refuses exactly what commandSchema does', () => {
