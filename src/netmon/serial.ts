@@ -155,6 +155,7 @@ export class SerialWatcher {
   private again = false;
   private stopped = false;
   private readonly matchers: { dir: string; re: RegExp }[];
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly config: SerialScanConfig,
@@ -189,25 +190,29 @@ export class SerialWatcher {
     }
     this.running = (async () => {
       const all: SerialChange[] = [];
-      do {
-        this.again = false;
-        this.watchDirs();
-        let now: SerialDevice[];
-        try {
-          now = await scanSerial(this.config);
-        } catch (e) {
-          this.log.warn({ err: (e as Error).message }, 'cannot scan serial devices');
-          break;
-        }
-        const changes = diffSerial(this.devices, now);
-        this.devices = now;
-        if (changes.length > 0 && !this.stopped) {
-          all.push(...changes);
-          this.onChange(changes);
-        }
-      } while (this.again);
+      try {
+        do {
+          this.again = false;
+          this.watchDirs();
+          let now: SerialDevice[];
+          try {
+            now = await scanSerial(this.config);
+          } catch (e) {
+            this.log.warn({ err: (e as Error).message }, 'cannot scan serial devices');
+            break;
+          }
+          const changes = diffSerial(this.devices, now);
+          this.devices = now;
+          if (changes.length > 0 && !this.stopped) {
+            all.push(...changes);
+            this.onChange(changes);
+          }
+        } while (this.again);
+      } finally {
+        this.running = null; // in the same tick as the last `again` check: no request falls in between
+      }
       return all;
-    })().finally(() => (this.running = null));
+    })();
     return this.running;
   }
 
@@ -254,7 +259,10 @@ export class SerialWatcher {
           if (this.watches.get(dir)?.watcher === watcher) this.watches.delete(dir);
         });
         this.watches.set(dir, { watcher, id });
+        this.warned.delete(dir);
       } catch (e) {
+        if (this.warned.has(dir)) continue; // once, not every 30 s
+        this.warned.add(dir);
         this.log.warn({ dir, err: (e as Error).message }, 'cannot watch a serial device directory (rescanned every 30 s)');
       }
     }
