@@ -44,6 +44,8 @@ export interface ExecutorDeps {
 }
 
 const STOP_TIMEOUT_S = 10;
+/** How long a stop waits for netmon to hand a dedicated NIC back (the Python agent's 10 s). */
+const NIC_RETURN_WAIT_MS = 10_000;
 /** No single Docker call may hang a step for ever (a wedged engine): stop waits up to 10 s of its own. */
 const CALL_TIMEOUT_MS = 60_000;
 /** A pull on a slow plant uplink may take long, but not for ever. */
@@ -261,7 +263,12 @@ export class Executor {
     if (nic === undefined || !this.d.netmon) return;
     const pid = await this.pidOf(id).catch(() => null);
     if (pid === null) return;
-    const a: Record<string, unknown> = await this.d.netmon({ command: 'nic_return', interface: nic, pid }).catch((e: Error) => ({ success: false, error: e.message }));
+    // A netmon that is restarting is waited for a little (a veth would die with the namespace).
+    let a: Record<string, unknown>;
+    for (const deadline = Date.now() + NIC_RETURN_WAIT_MS; ; await new Promise((r) => setTimeout(r, 250))) {
+      a = await this.d.netmon({ command: 'nic_return', interface: nic, pid }).catch((e: Error) => ({ success: false, error: e.message }));
+      if (a.success === true || a.error !== 'Not connected to network monitor' || Date.now() > deadline) break;
+    }
     if (a.success !== true) this.d.log.warn({ device: name, nic, err: a.error }, 'dedicated NIC not returned to the host before the stop');
     else if (a.returned === true) this.d.log.info({ device: name, nic }, 'dedicated NIC returned to the host');
   }
