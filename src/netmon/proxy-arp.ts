@@ -5,13 +5,15 @@
 // neighbour proxy entry), and forwards between the two. Everything the path changes on the host is owned
 // here: the earlier values of the sysctls it turns on are kept (in a small JSON file, so that a netmon
 // restart does not lose them) and written back when the last path that needed them goes.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
-import type { Lease } from './dhcp.js';
+import { parseScriptLine, retryDelayMs, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
 const run = promisify(execFile);
@@ -555,4 +557,185 @@ export function wifiDhcpArgv(a: WifiDhcpArgs): string[] {
 /** The path a Wi-Fi lease asks for (to hand to setup()). */
 export function leaseToParams(containerName: string, vnicName: string, pid: number, parent: string, lease: Lease): ProxyArpParams {
   return { container_name: containerName, vnic_name: vnicName, pid, parent, ip: lease.ip, prefix: lease.prefix, gateway: lease.gateway };
+}
+
+interface WifiClient {
+  key: string;
+  containerName: string;
+  vnicName: string;
+  pid: number;
+  parent: string;
+  clientId: string;
+  child: ChildProcess;
+  bound: Lease | null;
+  stopping: boolean;
+}
+
+export interface WifiDhcpStart {
+  container_name: string;
+  vnic_name: string;
+  /** A process in the runtime (the path is built into its namespace when the lease arrives). */
+  pid: number;
+  parent: string;
+  /** Option 61 as text; default upstream's `<container>:<vnic>`. */
+  client_id?: string;
+  /** The address of the last lease, asked for again. */
+  request_ip?: string;
+}
+
+/**
+ * DHCP for vNICs on a Wi-Fi parent: one busybox udhcpc per vNIC on the host's Wi-Fi interface (its script
+ * only prints), the path built (or moved) when a lease binds, removed when it is lost, each event reported
+ * as a `dhcp_update` like dhcp.ts's (mac_address: the parent's MAC, the one the LAN sees).
+ * Its script directory is named `orch-netmon-dhcp-…` so that DhcpClients.killOrphans() ends the clients a
+ * killed netmon left behind.
+ */
+export class WifiDhcpClients {
+  private readonly clients = new Map<string, WifiClient>();
+  private readonly retries = new Map<string, { n: number; timer: NodeJS.Timeout | null }>();
+  private scriptPath: string | null = null;
+
+  constructor(
+    private readonly paths: ProxyArpPaths,
+    private readonly emit: (ev: DhcpUpdate) => void,
+    private readonly log: NetmonLog,
+  ) {}
+
+  private script(): string {
+    if (this.scriptPath && fs.existsSync(this.scriptPath)) return this.scriptPath;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-netmon-dhcp-wifi-'));
+    this.scriptPath = path.join(dir, 'event.sh');
+    fs.writeFileSync(this.scriptPath, WIFI_DHCP_SCRIPT, { mode: 0o755 });
+    return this.scriptPath;
+  }
+
+  /**
+   * Starts (or keeps) the client of one vNIC. The same vNIC in a new namespace (a container restart) keeps
+   * its client and lease: only the path moves to the new pid.
+   */
+  async start(a: WifiDhcpStart): Promise<{ started: boolean }> {
+    validateParams({ container_name: a.container_name, vnic_name: a.vnic_name, pid: a.pid, parent: a.parent, ip: '0.0.0.0', prefix: 32, gateway: null });
+    const key = keyOf(a.container_name, a.vnic_name);
+    const clientId = a.client_id ?? wifiClientId(a.container_name, a.vnic_name);
+    const old = this.clients.get(key);
+    if (old && old.parent === a.parent && old.clientId === clientId && old.child.exitCode === null && !old.stopping) {
+      if (old.pid !== a.pid) {
+        old.pid = a.pid;
+        if (old.bound) await this.paths.setup(leaseToParams(old.containerName, old.vnicName, old.pid, old.parent, old.bound));
+      }
+      return { started: false };
+    }
+    if (old) this.stopClient(old, true);
+    const argv = wifiDhcpArgv({ parent: a.parent, scriptPath: this.script(), clientId, hostname: a.container_name, requestIp: a.request_ip ?? old?.bound?.ip });
+    const child = spawn('busybox', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c: WifiClient = { key, containerName: a.container_name, vnicName: a.vnic_name, pid: a.pid, parent: a.parent, clientId, child, bound: null, stopping: false };
+    this.clients.set(key, c);
+    const lines = new LineBuffer();
+    let queue = Promise.resolve();
+    child.stdout.on('data', (d: Buffer) => {
+      for (const line of lines.push(d)) queue = queue.then(() => this.onLine(c, line));
+    });
+    child.stderr.on('data', () => undefined);
+    child.on('error', (e) => this.log.warn({ device: c.containerName, vnic: c.vnicName, err: e.message }, 'Wi-Fi DHCP client could not run'));
+    child.on('exit', (code, signal) => {
+      if (this.clients.get(key) === c) this.clients.delete(key);
+      if (c.stopping) return;
+      const r = this.retries.get(key) ?? { n: 0, timer: null };
+      r.n += 1;
+      const delay = retryDelayMs(r.n);
+      this.report(c, 'failed', null, `udhcpc exited (${signal ?? code}); trying again in ${Math.round(delay / 1000)} s`);
+      if (r.timer) clearTimeout(r.timer);
+      r.timer = setTimeout(() => {
+        r.timer = null;
+        if (this.clients.has(key) || !fs.existsSync(`/proc/${c.pid}`)) return;
+        this.start({ container_name: c.containerName, vnic_name: c.vnicName, pid: c.pid, parent: c.parent, client_id: c.clientId, ...(c.bound ? { request_ip: c.bound.ip } : {}) }).catch((e: unknown) => this.report(c, 'failed', null, (e as Error).message));
+      }, delay);
+      r.timer.unref();
+      this.retries.set(key, r);
+    });
+    this.log.info({ device: a.container_name, vnic: a.vnic_name, parent: a.parent, client_id: clientId }, 'Wi-Fi DHCP client started');
+    return { started: true };
+  }
+
+  /** The runtime goes: its clients release their leases and its paths are removed. */
+  async stop(containerName: string, vnicName?: string): Promise<number> {
+    let n = 0;
+    for (const c of [...this.clients.values()]) {
+      if (c.containerName === containerName && (vnicName === undefined || c.vnicName === vnicName)) {
+        this.stopClient(c, true);
+        n++;
+      }
+    }
+    await this.paths.teardown(containerName, vnicName);
+    return n;
+  }
+
+  /** netmon stops: clients end without releasing; paths stay (the PLC keeps its address). */
+  stopAll(): void {
+    for (const c of [...this.clients.values()]) this.stopClient(c, false);
+  }
+
+  list(): { container_name: string; vnic_name: string; pid: number; parent: string; client_id: string; ip: string | null }[] {
+    return [...this.clients.values()].map((c) => ({ container_name: c.containerName, vnic_name: c.vnicName, pid: c.pid, parent: c.parent, client_id: c.clientId, ip: c.bound?.ip ?? null }));
+  }
+
+  private stopClient(c: WifiClient, release: boolean): void {
+    c.stopping = true;
+    const r = this.retries.get(c.key);
+    if (r?.timer) clearTimeout(r.timer);
+    this.retries.delete(c.key);
+    if (this.clients.get(c.key) === c) this.clients.delete(c.key);
+    if (c.child.exitCode !== null) return;
+    if (!release) {
+      c.child.kill('SIGTERM');
+      return;
+    }
+    c.child.kill('SIGUSR2'); // DHCPRELEASE, then SIGTERM
+    setTimeout(() => c.child.kill('SIGTERM'), 300).unref();
+  }
+
+  private async onLine(c: WifiClient, line: string): Promise<void> {
+    const p = parseScriptLine(line);
+    if (!p || c.stopping) return;
+    try {
+      if (p.lease) {
+        // The path follows the lease (a new address moves it; the same one changes nothing).
+        await this.paths.setup(leaseToParams(c.containerName, c.vnicName, c.pid, c.parent, p.lease));
+        c.bound = p.lease;
+        this.retries.delete(c.key);
+        this.report(c, p.event as 'bound' | 'renew', p.lease);
+      } else if (p.event === 'deconfig') {
+        if (c.bound) {
+          await this.paths.teardown(c.containerName, c.vnicName);
+          c.bound = null;
+          this.report(c, 'lost', null, 'the lease was lost');
+        }
+      } else if (p.event === 'leasefail') {
+        this.report(c, 'failed', null, 'no answer from a DHCP server (retrying)');
+      } else if (p.event === 'nak') {
+        this.report(c, 'failed', null, 'the DHCP server refused the request (NAK; retrying)');
+      } else if (p.event === 'invalid') {
+        this.report(c, 'failed', null, 'the server offered a lease without a usable address or netmask');
+      }
+    } catch (e) {
+      this.report(c, 'failed', null, `lease not applied: ${(e as Error).message}`);
+    }
+  }
+
+  private report(c: WifiClient, event: DhcpEvent, l: Lease | null, message?: string): void {
+    this.emit({
+      type: 'dhcp_update',
+      container_name: c.containerName,
+      vnic_name: c.vnicName,
+      mac_address: readSysctlSafe(`/sys/class/net/${c.parent}/address`) ?? '',
+      ip: l?.ip ?? null,
+      prefix: l?.prefix ?? null,
+      gateway: l?.gateway ?? null,
+      dns: l?.dns ?? [],
+      lease_time: l?.leaseTime ?? null,
+      event,
+      ...(message ? { message } : {}),
+      timestamp: new Date().toISOString(),
+    });
+  }
 }

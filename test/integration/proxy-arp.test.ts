@@ -11,7 +11,8 @@ import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { NetmonLog } from '../../src/netmon/daemon.js';
 import { parseScriptLine } from '../../src/netmon/dhcp.js';
-import { leaseToParams, ProxyArpPaths, vethName, WIFI_DHCP_SCRIPT, wifiClientId, wifiDhcpArgv, type HostChange, type ProxyArpParams } from '../../src/netmon/proxy-arp.js';
+import type { DhcpUpdate } from '../../src/netmon/dhcp.js';
+import { leaseToParams, ProxyArpPaths, vethName, WIFI_DHCP_SCRIPT, wifiClientId, WifiDhcpClients, wifiDhcpArgv, type HostChange, type ProxyArpParams } from '../../src/netmon/proxy-arp.js';
 import { waitFor } from '../support/wait.js';
 
 const sh = (cmd: string, args: string[], timeout = 20_000) => execFileSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -320,6 +321,51 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
     assert.equal(readSys(IP_FORWARD), sysctlsBefore.get(IP_FORWARD));
     await assert.rejects(paths.setup(params(rt, 1, { parent: 'nosuchif0' })), /no interface nosuchif0/);
     assert.throws(() => void paths.setup(params(rt, 1, { vnic_name: 'eth1 up' })), /vnic_name/);
+  });
+
+  test('DHCP over Wi-Fi: the lease is asked on the parent with the vNIC client id; the path follows it; the host interface is untouched', async () => {
+    const paths = newPaths();
+    const rt = await startRuntime();
+    const srvDir = fs.mkdtempSync(path.join(dir, 'udhcpd-'));
+    const conf = path.join(srvDir, 'udhcpd.conf');
+    fs.writeFileSync(path.join(srvDir, 'leases'), '');
+    fs.writeFileSync(conf, [`start ${NET}.100`, `end ${NET}.110`, `interface ${LAN_PEER}`, `lease_file ${path.join(srvDir, 'leases')}`, `pidfile ${path.join(srvDir, 'pid')}`, 'option subnet 255.255.255.0', `option router ${lanIp()}`, 'option lease 600', ''].join('\n'));
+    const server = spawn('ip', ['netns', 'exec', LAN_NS, 'busybox', 'udhcpd', '-f', conf], { stdio: 'ignore' });
+    const events: DhcpUpdate[] = [];
+    const clients = new WifiDhcpClients(paths, (e) => void events.push(e), log);
+    const hostAddrs = ip('-4', '-o', 'addr', 'show', 'dev', PARENT);
+    try {
+      const name = `plc-wdhcp-${id}`;
+      assert.deepEqual(await clients.start({ container_name: name, vnic_name: 'eth1', pid: rt.pid!, parent: PARENT }), { started: true });
+      const bound = await waitFor('a Wi-Fi lease', () => events.find((e) => e.event === 'bound'), 30_000);
+      assert.match(bound.ip ?? '', new RegExp(`^${NET.replace(/\./g, '\\.')}\\.1(0\\d|10)$`));
+      assert.deepEqual([bound.prefix, bound.gateway, bound.mac_address], [24, lanIp(), parentMac()]);
+      await reachable(bound.ip!);
+      assert.equal(paths.list()[0]?.ip, bound.ip);
+      assert.equal(ip('-4', '-o', 'addr', 'show', 'dev', PARENT), hostAddrs, 'the host interface is never configured');
+      assert.deepEqual(await clients.start({ container_name: name, vnic_name: 'eth1', pid: rt.pid!, parent: PARENT }), { started: false });
+      // A container restart: the lease stays, the path moves to the new namespace.
+      await stopRuntime(rt);
+      const rt2 = await startRuntime();
+      assert.deepEqual(await clients.start({ container_name: name, vnic_name: 'eth1', pid: rt2.pid!, parent: PARENT }), { started: false });
+      await reachable(bound.ip!);
+      const hex = Buffer.from(`${name}:eth1`).toString('hex');
+      const cmdlines = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((d) => {
+        try {
+          return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        } catch {
+          return [];
+        }
+      });
+      assert.equal(cmdlines.filter((c) => c.includes('udhcpc') && c.includes(`0x3d:${hex}`) && c.includes(PARENT)).length, 1, 'one client, on the parent, with the vNIC client id');
+      assert.equal(await clients.stop(name), 1);
+      assert.deepEqual(paths.list(), []);
+      assert.equal(neighProxies(), '');
+      assert.equal(readSys(IP_FORWARD), sysctlsBefore.get(IP_FORWARD));
+    } finally {
+      clients.stopAll();
+      server.kill('SIGTERM');
+    }
   });
 
   test('a FORWARD chain that drops: accept rules for the path, removed with it', { skip: forwardPolicyUnknown() }, async () => {
