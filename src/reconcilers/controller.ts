@@ -295,7 +295,7 @@ export class Controller implements ReconcilerView {
         // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
         const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
         rec.status = deriveStatus(rec, byName.get(name), step, failure, now, this.d.executor.nsMacs);
-        Object.assign(rec.status, passthroughStatus(rec, byName.get(name), s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`)));
+        Object.assign(rec.status, passthroughStatus(rec, byName.get(name), s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`)));
         if (rec.status.dedicatedInterface === null) delete rec.status.dedicatedInterface;
       }
     });

@@ -12,6 +12,7 @@ export function passthroughStatus(
   facts: { interfaces: readonly HostInterface[]; serialDevices: readonly SerialDevice[] },
   serialNodes: ReadonlyMap<string, string>,
   serialFailure: Failure | undefined,
+  nicFailure?: Failure,
 ): Pick<RuntimeStatus, 'serialPorts' | 'dedicatedInterface'> {
   const running = c?.state === 'running';
   const serialPorts = rec.spec.serialConfigs?.map((sc) => {
@@ -33,6 +34,12 @@ export function passthroughStatus(
   const nic = rec.spec.dedicatedInterface;
   return {
     ...(serialPorts ? { serialPorts } : {}),
-    dedicatedInterface: nic === undefined ? null : { name: nic, present: running && facts.interfaces.some((i) => i.interface === nic && i.dedicated_to === rec.spec.name) },
+    dedicatedInterface:
+      nic === undefined
+        ? null
+        : (() => {
+            const present = running && facts.interfaces.some((i) => i.interface === nic && i.dedicated_to === rec.spec.name);
+            return { name: nic, present, ...(!present && nicFailure ? { error: nicFailure.message } : {}) };
+          })(),
   };
 }

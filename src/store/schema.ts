@@ -71,7 +71,7 @@ export const runtimeStatusSchema = z.looseObject({
     )
     .optional(),
   /** The dedicated NIC (CONTRACT §9.3): inside the runtime's namespace now or not. */
-  dedicatedInterface: z.looseObject({ name: z.string(), present: z.boolean() }).nullable().optional(),
+  dedicatedInterface: z.looseObject({ name: z.string(), present: z.boolean(), error: z.string().optional() }).nullable().optional(),
   /** MACVLAN endpoints as last observed: network name → address and MAC. */
   endpoints: z.record(z.string(), z.object({ ip: z.string().nullable(), mac: z.string().nullable() })),
 });

@@ -75,3 +75,12 @@ test('status: a port is connected once its node is made in the running container
   assert.deepEqual([err.status, err.error], ['error', failure.message]);
   assert.equal(passthroughStatus({ ...rec, spec: spec('p', ['enp2s0']) }, c, { interfaces: [], serialDevices: [] }, made, undefined).serialPorts, undefined, 'none configured: no serial_ports');
 });
+
+test('status: a NIC that could not be moved says why', async () => {
+  const { passthroughStatus } = await import('../../src/reconcilers/passthrough-status.js');
+  const { initialStatus } = await import('../../src/store/schema.js');
+  const rec = { spec: spec('plc-1', ['enp2s0'], 'tdn0'), generation: 1, running: true, restartCount: 0, deletion: null, createdAt: 'x', status: initialStatus() };
+  const c = { id: 'cid', name: 'plc-1', image: 'i', state: 'running', status: '', labels: {}, networks: {} };
+  const failure = { message: "dedicated NIC tdn0 not moved into plc-1: interface tdn0: not found on the host or in the runtime's namespace", kind: 'network' as const, reason: 'NicNotMoved', count: 1, until: 0 };
+  assert.deepEqual(passthroughStatus(rec, c, { interfaces: [], serialDevices: [] }, new Map(), undefined, failure).dedicatedInterface, { name: 'tdn0', present: false, error: failure.message });
+});

@@ -103,7 +103,9 @@ export const getDeviceStatus: Topic = {
             })),
           }
         : {}),
-      ...(rec.spec.dedicatedInterface !== undefined ? { dedicated_interface: { name: rec.spec.dedicatedInterface, present: st.dedicatedInterface?.present ?? false } } : {}),
+      ...(rec.spec.dedicatedInterface !== undefined
+        ? { dedicated_interface: { name: rec.spec.dedicatedInterface, present: st.dedicatedInterface?.present ?? false, ...(st.dedicatedInterface?.error ? { error: st.dedicatedInterface.error } : {}) } }
+        : {}),
     };
   },
 };
