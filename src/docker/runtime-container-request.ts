@@ -14,7 +14,7 @@ export interface RuntimeContainerInput {
   specHash: string;
   /** Set when the ulimits are clamped (`rtprio=…,memlock=…`): recorded on the container, it outlives the agent process. */
   ulimitsLabel: string | null;
-  attachments: Attachment[]; // every one with a known network
+  attachments: Attachment[]; // the MACVLAN ones, each with a known network (none: a runtime on Wi-Fi parents only)
   dns: string[];
   ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
   /** ORCH_SERIAL_MAJORS: with serial ports, the container may make and open character devices of these majors. */
@@ -66,7 +66,8 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
 
 export function requestBelow144(input: RuntimeContainerInput): ContainerRequest {
   const [first, ...rest] = input.attachments;
-  if (!first?.network) throw new Error('a runtime needs at least one MACVLAN network');
+  if (!first) return request144(input); // its internal network only: one network at create either way
+  if (!first.network) throw new Error(`vNIC ${first.vnic.name}: no MACVLAN network known yet`);
   const create = base(input);
   create.MacAddress = first.mac;
   create.HostConfig!.NetworkMode = first.network;
@@ -81,7 +82,8 @@ export function requestBelow144(input: RuntimeContainerInput): ContainerRequest 
 }
 
 export function request144(input: RuntimeContainerInput): ContainerRequest {
-  if (!input.attachments[0]?.network) throw new Error('a runtime needs at least one MACVLAN network');
+  const unknown = input.attachments.find((a) => !a.network);
+  if (unknown) throw new Error(`vNIC ${unknown.vnic.name}: no MACVLAN network known yet`);
   const create = base(input);
   // The internal network never changes; API 1.45 refuses a connect while NetworkMode names a network that
   // is gone (a MACVLAN network replaced after a subnet change).

@@ -12,8 +12,17 @@ export interface Attachment {
   ip: string | null; // static address, else Docker IPAM picks one (until DHCP exists)
   subnet: string | null; // null: unknown yet (netmon has not reported the parent)
   gateway: string | null;
-  network: string | null; // macvlan_<parent>_<a.b.c.d>_<prefix>, null while the subnet is unknown
+  network: string | null; // macvlan_<parent>_<a.b.c.d>_<prefix>, null while the subnet is unknown or on Wi-Fi
+  /** The parent is Wi-Fi (CONTRACT §9.2): no MACVLAN network, the proxy-ARP path through netmon instead. */
+  wifi: boolean;
 }
+
+/** Wi-Fi by netmon's facts (sysfs, or ORCH_NETMON_WIFI_INTERFACES), or by name before netmon reported. */
+export const isWifiParent = (parent: string, host: readonly HostInterface[]) =>
+  host.find((h) => h.interface === parent)?.type === 'wifi' || /^(wlan|wlp|wlx)/.test(parent);
+
+/** The status network name of a vNIC on a Wi-Fi parent (CONTRACT §9.2). */
+export const wifiNetworkName = (parent: string, vnic: string) => `wifi_${parent}_${vnic}`;
 
 export function attachmentsOf(spec: RuntimeSpec, host: readonly HostInterface[]): Attachment[] {
   return spec.vnics.map((vnic) => {
@@ -31,6 +40,7 @@ export function attachmentsOf(spec: RuntimeSpec, host: readonly HostInterface[])
     const ip = vnic.mode === 'static' && vnic.ip !== undefined ? vnic.ip : null;
     const c = subnet === null ? null : parseCidr(subnet);
     const fits = ip !== null && c !== null && cidrContains(c, parseIpv4(ip)!);
+    const wifi = isWifiParent(vnic.parentInterface, host);
     return {
       vnic,
       parent: vnic.parentInterface,
@@ -38,7 +48,8 @@ export function attachmentsOf(spec: RuntimeSpec, host: readonly HostInterface[])
       ip: fits ? ip : null,
       subnet,
       gateway,
-      network: subnet === null ? null : macvlanNetworkName(vnic.parentInterface, subnet),
+      network: subnet === null || wifi ? null : macvlanNetworkName(vnic.parentInterface, subnet),
+      wifi,
     };
   });
 }

@@ -160,6 +160,7 @@ export class Controller implements ReconcilerView {
       dhcpRunning: (id, vnic) => this.d.executor.dhcpClients.has(`${id}/${vnic}`),
       serialDevices: this.d.store.state.host.serialDevices,
       serialNodes: this.d.executor.serialNodes,
+      wifiPaths: this.d.executor.wifiPaths,
     };
   }
 

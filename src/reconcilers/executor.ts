@@ -11,7 +11,7 @@ import { specHash } from '../domain/spec-hash.js';
 import type { Store } from '../store/store.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import { keepIdentity, macvlanEndpoints } from './container-identity.js';
-import { imageOf } from './planner.js';
+import { imageOf, wifiPathKey } from './planner.js';
 import type { Step } from './steps.js';
 import { clampLabel, clampNote, clampUlimits, hostHardUlimits, isRlimitRefusal, parseClampLabel, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
 
@@ -73,6 +73,8 @@ export class Executor {
   readonly imagesPresent = new Set<string>();
   /** DHCP clients netmon runs: `<container id>/<vnic>` → runtime name (a start, a restart, a re-attach or a new netmon ends them). */
   readonly dhcpClients = new Map<string, string>();
+  /** Proxy-ARP paths netmon built: `<container id>/<vnic>` → wifiPathKey() (a start forgets them: a new namespace). */
+  readonly wifiPaths = new Map<string, string>();
   /** Serial device nodes made in containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
   readonly serialNodes = new Map<string, string>();
 
@@ -130,6 +132,7 @@ export class Executor {
         return this.createContainer(step.device!);
       case 'removeContainer': {
         await this.dhcpStop(step.device);
+        await this.wifiTeardown(step.device);
         await this.nicReturn(step.device, step.containerId);
         const c = docker.getContainer(step.containerId);
         await ignore404(ignore304(c.stop({ t: STOP_TIMEOUT_S })));
@@ -152,6 +155,7 @@ export class Executor {
         return;
       case 'stop':
         await this.dhcpStop(step.device);
+        await this.wifiTeardown(step.device);
         await this.nicReturn(step.device, step.containerId);
         return ignore304(docker.getContainer(step.containerId).stop({ t: STOP_TIMEOUT_S }));
       case 'restart':
@@ -177,6 +181,10 @@ export class Executor {
         return this.fixMac(step.device!, step.containerId, step.network, step.mac);
       case 'dhcpStart':
         return this.dhcpStart(step.device!, step.containerId, step.vnic, step.mac);
+      case 'wifiPath':
+        return this.wifiPath(step);
+      case 'wifiDhcpStart':
+        return this.wifiDhcpStart(step.device!, step.containerId, step.vnic, step.parent);
       case 'nicMove':
         return this.nicMove(step.device!, step.containerId, step.nic);
       case 'serialNode':
@@ -231,6 +239,49 @@ export class Executor {
     for (const k of this.nsMacs.keys()) if (k.startsWith(`${containerId}/`)) this.nsMacs.delete(k);
     for (const k of this.dhcpClients.keys()) if (k.startsWith(`${containerId}/`)) this.dhcpClients.delete(k);
     for (const k of this.serialNodes.keys()) if (k.startsWith(`${containerId}/`)) this.serialNodes.delete(k);
+    for (const k of this.wifiPaths.keys()) if (k.startsWith(`${containerId}/`)) this.wifiPaths.delete(k);
+  }
+
+  /** netmon builds the proxy-ARP path of a static vNIC on a Wi-Fi parent in the container's namespace (CONTRACT §9.2). */
+  private async wifiPath(step: Extract<Step, { action: 'wifiPath' }>): Promise<void> {
+    const name = step.device!;
+    if (!this.d.netmon) throw new StepError(`${step.vnic}: a Wi-Fi parent needs netmon (proxy ARP)`, 'network', 'ProxyArpUnavailable');
+    const pid = await this.pidOf(step.containerId);
+    if (pid === null) return;
+    const a = await this.d.netmon({ command: 'proxy_arp_setup', container_name: name, vnic_name: step.vnic, pid, parent: step.parent, ip: step.ip, prefix: step.prefix, gateway: step.gateway });
+    await this.recordHostChanges(a);
+    if (a.success !== true) throw new StepError(`${step.vnic}: proxy-ARP path on ${step.parent} not built: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'network', 'ProxyArpFailed');
+    this.wifiPaths.set(`${step.containerId}/${step.vnic}`, wifiPathKey(step));
+  }
+
+  /** netmon's DHCP client on the Wi-Fi parent, for a `dhcp` vNIC there (option 61 = `<runtime>:<vnic>`). */
+  private async wifiDhcpStart(name: string, id: string, vnic: string, parent: string): Promise<void> {
+    if (!this.d.netmon) throw new StepError(`${vnic}: a Wi-Fi parent needs netmon (proxy ARP)`, 'network', 'DhcpUnavailable');
+    const pid = await this.pidOf(id);
+    if (pid === null) return;
+    const last = this.d.store.state.runtimes[name]?.status.dhcp[vnic]?.ip ?? undefined;
+    const a = await this.d.netmon({ command: 'wifi_dhcp_start', container_name: name, vnic_name: vnic, pid, parent, ...(last ? { request_ip: last } : {}) });
+    await this.recordHostChanges(a);
+    if (a.success !== true) throw new StepError(`${vnic}: DHCP client on ${parent} not started: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'network', 'DhcpUnavailable');
+    this.dhcpClients.set(`${id}/${vnic}`, name);
+  }
+
+  /** Before the agent takes a runtime down: its proxy-ARP paths (and Wi-Fi DHCP clients) go (best effort). */
+  private async wifiTeardown(name: string | null): Promise<void> {
+    const rec = name === null ? undefined : this.d.store.state.runtimes[name];
+    if (!rec || !this.d.netmon || !attachmentsOf(rec.spec, this.d.store.state.host.interfaces).some((a) => a.wifi)) return;
+    const a = await this.d.netmon({ command: 'proxy_arp_teardown', container_name: name }).catch((e: Error) => ({ success: false, error: e.message }));
+    await this.recordHostChanges(a);
+    if (a.success !== true) this.d.log.warn({ device: name, err: a.error }, 'proxy-ARP path not torn down');
+  }
+
+  /** What netmon owns on the host for proxy-ARP paths goes into the state file's host section (CONTRACT §9.2). */
+  private async recordHostChanges(answer: Record<string, unknown>): Promise<void> {
+    if (!Array.isArray(answer.host_changes)) return;
+    const changes = (answer.host_changes as unknown[]).filter((c): c is { kind: string } => typeof c === 'object' && c !== null && typeof (c as { kind?: unknown }).kind === 'string');
+    await this.d.store.update('host', (s) => {
+      if (JSON.stringify(s.host.hostChanges) !== JSON.stringify(changes)) s.host.hostChanges = changes;
+    });
   }
 
   /** The running container's pid (its network namespace), or null when it does not run. */

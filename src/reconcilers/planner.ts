@@ -5,6 +5,7 @@ import { dataVolumeName, internalNetworkName, LABEL } from '../domain/names.js';
 import { hashMatches, specHash } from '../domain/spec-hash.js';
 import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/schema.js';
 import { attachmentsOf } from '../domain/attachments.js';
+import { parseCidr } from '../domain/ipv4.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 import { matchDevice } from '../domain/serial-match.js';
 import type { SerialDevice } from '../netmon/iface.js';
@@ -31,6 +32,8 @@ export interface HostFacts {
   dhcpRunning: (containerId: string, vnic: string) => boolean;
   /** Serial devices netmon reported (CONTRACT §9.4). */
   serialDevices: readonly SerialDevice[];
+  /** Proxy-ARP paths built for running containers: `<container id>/<vnic>` → wifiPathKey() (a start forgets them). */
+  wifiPaths: ReadonlyMap<string, string>;
   /** Device nodes made in running containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
   serialNodes: ReadonlyMap<string, string>;
 }
@@ -45,6 +48,9 @@ function parentProblem(parent: string, facts: HostFacts): string | null {
 }
 
 export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
+
+/** What a proxy-ARP path is built for: another value builds it again. */
+export const wifiPathKey = (p: { parent: string; ip: string; prefix: number; gateway: string | null }) => `${p.parent}|${p.ip}/${p.prefix}|${p.gateway ?? ''}`;
 
 export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
   const steps: Step[] = [];
@@ -89,7 +95,9 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       continue;
     }
 
-    const atts = attsByName.get(name)!;
+    const all = attsByName.get(name)!;
+    // vNICs on Wi-Fi parents have no MACVLAN network: their proxy-ARP path is built once the container runs.
+    const atts = all.filter((a) => !a.wifi);
     const conflict = atts.find((a) => a.network && chosen.get(a.parent) !== a.network);
     for (const a of atts) {
       if (a.network && a.subnet && !conflict && !parentProblem(a.parent, facts)) {
@@ -98,7 +106,7 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       }
     }
     const blocked =
-      atts.some((a) => a.vnic.subnet === undefined) && !facts.netmonReady
+      all.some((a) => a.vnic.subnet === undefined) && !facts.netmonReady
         ? 'WaitingForNetmon: the subnet comes from netmon, which has not reported since the agent started'
         : (atts.map((a) => (a.network === null ? null : parentProblem(a.parent, facts))).find((p) => p !== null) ??
           (conflict ? `ParentConflict: ${conflict.parent} already carries ${chosen.get(conflict.parent)}; Docker allows one MACVLAN network per parent` : null));
@@ -106,7 +114,7 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       add({ action: 'wait', until: null, condition: 'NetworkReady', reason: blocked });
       continue;
     }
-    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets });
+    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets }) ?? (c?.state === 'running' && rec.running && upToDate(rec, c) ? wifiStep(c, all, facts) : null);
     if (step?.action === 'pullImage') {
       // Download before kill: the image is local before a container is created or the running one replaced.
       add({ action: 'wait', until: null, condition: 'ImageReady', image: step.image, reason: `Pulling: ${step.reason}` });
@@ -234,6 +242,30 @@ function runtimeStep(
   }
   if (facts.selfContainerId !== null && !facts.selfNetworks.includes(o.internal)) {
     return { action: 'connectSelf', network: o.internal, reason: 'the agent joins the internal network to reach the runtime' };
+  }
+  return null;
+}
+
+/**
+ * vNICs on Wi-Fi parents (CONTRACT §9.2): a static address gets its proxy-ARP path built by netmon in the
+ * container's current namespace; a `dhcp` one gets netmon's client on the Wi-Fi parent (option 61 = the
+ * vNIC's client id), which builds the path when the lease arrives.
+ */
+function wifiStep(c: ObservedContainer, all: ReturnType<typeof attachmentsOf>, facts: HostFacts): StepBody | null {
+  for (const a of all.filter((x) => x.wifi)) {
+    const base = { containerId: c.id, vnic: a.vnic.name, parent: a.parent };
+    if (a.vnic.mode === 'dhcp') {
+      if (!facts.dhcpRunning(c.id, a.vnic.name)) return { action: 'wifiDhcpStart', ...base, reason: `DHCP client on Wi-Fi parent ${a.parent} for ${a.vnic.name}` };
+      continue;
+    }
+    const cidr = a.subnet === null ? null : parseCidr(a.subnet);
+    if (cidr === null || a.vnic.ip === undefined) {
+      return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${a.parent}` };
+    }
+    const want = { parent: a.parent, ip: a.vnic.ip, prefix: cidr.prefix, gateway: a.gateway };
+    if (facts.wifiPaths.get(`${c.id}/${a.vnic.name}`) !== wifiPathKey(want)) {
+      return { action: 'wifiPath', ...base, ...want, reason: `proxy-ARP path for ${a.vnic.ip} on Wi-Fi parent ${a.parent}` };
+    }
   }
   return null;
 }

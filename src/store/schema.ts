@@ -127,6 +127,8 @@ export const stateSchema = z.looseObject({
     stale: z.boolean(),
     /** Serial devices netmon reported (CONTRACT §9.4), by path. */
     serialDevices: z.array(serialDeviceSchema).default([]), // facts netmon re-reports: no unknown keys kept
+    /** What netmon changed on the host for proxy-ARP paths (sysctls with earlier values, veths, routes, neighbour proxies, rules). */
+    hostChanges: z.array(z.looseObject({ kind: z.string() })).default([]),
   }),
 });
 export type State = z.infer<typeof stateSchema>;
@@ -135,7 +137,7 @@ export const emptyState = (): State => ({
   schemaVersion: SCHEMA_VERSION,
   agent: { uninstall: null },
   runtimes: {},
-  host: { interfaces: [], observedAt: null, stale: true, serialDevices: [] },
+  host: { interfaces: [], observedAt: null, stale: true, serialDevices: [], hostChanges: [] },
 });
 
 export const initialStatus = (): RuntimeStatus => ({

@@ -23,6 +23,7 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   dhcpRunning: () => true,
   serialDevices: [],
   serialNodes: new Map(),
+  wifiPaths: new Map(),
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
@@ -235,4 +236,30 @@ test('serial ports: a node per matched device after every start and re-plug; an 
   const replug = nodes([{ ...usb, minor: 1, path: '/dev/ttyUSB1' }], [['id-a//dev/modbus0', '188:0']]);
   assert.ok(replug[0]?.action === 'serialNode' && replug[0].minor === 1, 're-plugged as another minor: made again');
   assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s, 'exited'), facts({ serialDevices: [usb] })).filter((x) => x.action === 'serialNode'), [], 'not running: nothing');
+});
+
+test('a vNIC on a Wi-Fi parent gets no MACVLAN network: the container is made on its internal network, then netmon builds the proxy-ARP path', () => {
+  const wlan = { interface: 'wlan0', index: 3, operstate: 'up', type: 'wifi' as const, mac_address: '02:00:00:00:aa:01', ipv4_addresses: [{ address: '192.0.2.5', prefixlen: 24, subnet: '192.0.2.0/24', network_address: '192.0.2.0' }], gateway: '192.0.2.1' };
+  const s: RuntimeSpec = { name: 'w', runtimeVersion: 'latest', vnics: [{ name: 'eth1', parentInterface: 'wlan0', mode: 'static', ip: '192.0.2.80', dns: [] }] };
+  const f = (over: Partial<HostFacts> = {}) => facts({ hostKnown: true, interfaces: [wlan], ...over });
+  assert.deepEqual(plan({ w: rec(s) }, empty(), f()).map((x) => [x.key, x.action]), [['runtime/w', 'createContainer']], 'no MACVLAN network on a Wi-Fi parent');
+  const c: ObservedContainer = { id: 'id-w', name: 'w', image: 'img:latest', state: 'running', status: '', labels: { ...labelsFor('runtime', 'w'), [LABEL.specHash]: specHash(s) }, networks: { w_internal: { ip: null, mac: null } } };
+  const world: Observed = {
+    containers: [c],
+    networks: [{ id: 'n2', name: 'w_internal', labels: labelsFor('internal-network', 'w'), driver: 'bridge', parent: null, subnet: null }],
+    volumes: [{ name: 'w_data', labels: labelsFor('runtime-data', 'w') }],
+  };
+  const [step] = plan({ w: rec(s) }, world, f());
+  assert.deepEqual(step, { key: 'runtime/w', device: 'w', action: 'wifiPath', containerId: 'id-w', vnic: 'eth1', parent: 'wlan0', ip: '192.0.2.80', prefix: 24, gateway: '192.0.2.1', reason: 'proxy-ARP path for 192.0.2.80 on Wi-Fi parent wlan0' });
+  assert.deepEqual(plan({ w: rec(s) }, world, f({ wifiPaths: new Map([['id-w/eth1', 'wlan0|192.0.2.80/24|192.0.2.1']]) })), [], 'built for this namespace');
+  // A new namespace (the executor forgot the path on start) or a new gateway builds it again.
+  assert.equal(plan({ w: rec(s) }, world, f({ wifiPaths: new Map([['id-w/eth1', 'wlan0|192.0.2.80/24|192.0.2.254']]) }))[0]?.action, 'wifiPath');
+  const d: RuntimeSpec = { ...s, vnics: [{ name: 'eth1', parentInterface: 'wlan0', mode: 'dhcp', dns: [] }] };
+  const dc = { ...c, labels: { ...c.labels, [LABEL.specHash]: specHash(d) } };
+  const dw = { ...world, containers: [dc] };
+  assert.deepEqual(plan({ w: rec(d) }, dw, f({ dhcpRunning: () => false })).map((x) => [x.action, x.action === 'wifiDhcpStart' && x.parent]), [['wifiDhcpStart', 'wlan0']]);
+  assert.deepEqual(plan({ w: rec(d) }, dw, f({ dhcpRunning: () => true })), []);
+  // Before netmon reported, a wlan* name alone keeps MACVLAN away from a Wi-Fi parent.
+  const early = plan({ w: rec({ ...s, vnics: [{ ...s.vnics[0]!, subnet: '192.0.2.0/24' }] }) }, empty(), facts({ hostKnown: false }));
+  assert.ok(!early.some((x) => x.action === 'createMacvlanNetwork'), JSON.stringify(early));
 });

@@ -2,6 +2,7 @@
 // Docker facts read now. `__orchestrator__` reports the uninstall's progress.
 import { z } from 'zod';
 import { statusOf } from '../../../docker/client.js';
+import { attachmentsOf, wifiNetworkName } from '../../../domain/attachments.js';
 import { leaseOn } from '../../../reconcilers/status.js';
 import { internalNetworkName, ORCHESTRATOR_ID } from '../../../domain/names.js';
 import { baseFields, deviceIdOrOrchestrator, parsePayload, type Ack } from '../envelope.js';
@@ -34,6 +35,16 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
     const ip = lease ?? (ep.IPAddress || null);
     const gateway = lease ? (Object.values(rec!.status.dhcp).find((l) => l.ip === lease)?.gateway ?? null) : ep.Gateway || null;
     networks[name] = { ip_address: ip, mac_address: (ip ? nsMacs.get(ip) : undefined) ?? (ep.MacAddress || null), gateway };
+  }
+  // vNICs on Wi-Fi parents (CONTRACT §9.2): no Docker network; the LAN sees the host's MAC for them.
+  for (const a of rec ? attachmentsOf(rec.spec, ctx.store.state.host.interfaces).filter((x) => x.wifi) : []) {
+    const l = rec!.status.dhcp[a.vnic.name];
+    const leased = l && (l.event === 'bound' || l.event === 'renew') ? l : null;
+    networks[wifiNetworkName(a.parent, a.vnic.name)] = {
+      ip_address: a.vnic.mode === 'dhcp' ? (leased?.ip ?? null) : (a.vnic.ip ?? null),
+      mac_address: null,
+      gateway: a.vnic.mode === 'dhcp' ? (leased?.gateway ?? null) : a.gateway,
+    };
   }
   const running = c.State.Running;
   return {
