@@ -13,7 +13,12 @@ export type NetmonCommand =
   | { command: 'nic_return'; id?: unknown; interface: string; pid?: number }
   | { command: 'route_get'; id?: unknown; address: string }
   // CONTRACT §9.4: the serial devices netmon knows now.
-  | { command: 'serial_devices'; id?: unknown };
+  | { command: 'serial_devices'; id?: unknown }
+  // CONTRACT §9.2: proxy-ARP paths for vNICs on Wi-Fi parents (proxy-arp.ts).
+  | { command: 'proxy_arp_setup'; id?: unknown; container_name: string; vnic_name: string; pid: number; parent: string; ip: string; prefix: number; gateway: string | null }
+  | { command: 'proxy_arp_teardown'; id?: unknown; container_name: string; vnic_name?: string }
+  | { command: 'wifi_dhcp_start'; id?: unknown; container_name: string; vnic_name: string; pid: number; parent: string; request_ip?: string }
+  | { command: 'proxy_arp_status'; id?: unknown };
 
 const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -23,6 +28,15 @@ const isName = (v: unknown): v is string => typeof v === 'string' && NAME.test(v
 const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const isIfname = (v: unknown): v is string => typeof v === 'string' && IFNAME.test(v);
+
+/** The runtime, vNIC, pid and Wi-Fi parent of a proxy-ARP command, or what is wrong. */
+function runtimeVnic(o: Record<string, unknown>): { container_name: string; vnic_name: string; pid: number; parent: string } | string {
+  if (!isName(o.container_name)) return 'container_name: not a container name';
+  if (typeof o.vnic_name !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(o.vnic_name)) return 'vnic_name: expected an interface name (1 to 15 characters from A-Z a-z 0-9 _ . -)';
+  if (!isPid(o.pid)) return 'pid: expected a positive integer';
+  if (!isIfname(o.parent)) return 'parent: expected 1 to 15 characters from A-Z a-z 0-9 _ . -';
+  return { container_name: o.container_name, vnic_name: o.vnic_name, pid: o.pid, parent: o.parent };
+}
 
 /** The command, or why it is refused. */
 export function parseCommand(json: unknown): { ok: true; command: NetmonCommand } | { ok: false; error: string } {
@@ -65,6 +79,26 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       if (!isIfname(o.interface)) return { ok: false, error: 'interface: expected 1 to 15 characters from A-Z a-z 0-9 _ . -' };
       if (o.pid !== undefined && !isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
       return { ok: true, command: { command: 'nic_return', ...id, interface: o.interface, ...(o.pid !== undefined ? { pid: o.pid } : {}) } };
+    case 'proxy_arp_status':
+      return { ok: true, command: { command: o.command, ...id } };
+    case 'proxy_arp_setup': {
+      const base = runtimeVnic(o);
+      if (typeof base === 'string') return { ok: false, error: base };
+      if (typeof o.ip !== 'string' || !IP.test(o.ip)) return { ok: false, error: 'ip: expected a dotted IPv4 address' };
+      if (typeof o.prefix !== 'number' || !Number.isInteger(o.prefix) || o.prefix < 0 || o.prefix > 32) return { ok: false, error: 'prefix: expected an integer 0-32' };
+      if (o.gateway !== null && (typeof o.gateway !== 'string' || !IP.test(o.gateway))) return { ok: false, error: 'gateway: expected a dotted IPv4 address or null' };
+      return { ok: true, command: { command: 'proxy_arp_setup', ...id, ...base, ip: o.ip, prefix: o.prefix, gateway: o.gateway } };
+    }
+    case 'wifi_dhcp_start': {
+      const base = runtimeVnic(o);
+      if (typeof base === 'string') return { ok: false, error: base };
+      if (o.request_ip !== undefined && (typeof o.request_ip !== 'string' || !IP.test(o.request_ip))) return { ok: false, error: 'request_ip: expected a dotted IPv4 address' };
+      return { ok: true, command: { command: 'wifi_dhcp_start', ...id, ...base, ...(o.request_ip !== undefined ? { request_ip: o.request_ip } : {}) } };
+    }
+    case 'proxy_arp_teardown':
+      if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
+      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      return { ok: true, command: { command: 'proxy_arp_teardown', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
     case 'route_get':
       if (typeof o.address !== 'string' || !IP.test(o.address)) return { ok: false, error: 'address: expected a dotted IPv4 address' };
       return { ok: true, command: { command: 'route_get', ...id, address: o.address } };

@@ -4,6 +4,7 @@
 // on bad input or on a client that disappears mid-line.
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { LineBuffer } from '../line-buffer.js';
 import { parseCommand } from './command.js';
 import { DhcpClients } from './dhcp.js';
@@ -12,6 +13,7 @@ import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
 import { DedicatedNics, routeGet } from './nic.js';
+import { ProxyArpPaths, WifiDhcpClients } from './proxy-arp.js';
 import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, SerialWatcher, type SerialChange, type SerialScanConfig } from './serial.js';
 
 /** What netmon logs through: pino's Logger, or sidecar.ts's small JSON-line logger. */
@@ -46,6 +48,8 @@ export class NetmonDaemon {
   private readonly wifi: readonly string[];
   private startedAt = Date.now();
   private readonly dhcp: DhcpClients;
+  private readonly proxyArp: ProxyArpPaths;
+  private readonly wifiDhcp: WifiDhcpClients;
   eventsSent = 0;
 
   constructor(
@@ -57,6 +61,9 @@ export class NetmonDaemon {
     this.dhcp = new DhcpClients((ev) => this.broadcast(ev), log);
     this.wifi = options.wifiInterfaces ?? [];
     this.nics = new DedicatedNics(log);
+    // Ownership of what the paths changed on the host outlives a netmon restart (earlier sysctl values).
+    this.proxyArp = new ProxyArpPaths({ log, stateFile: path.join(path.dirname(socketPath), 'netmon-proxy-arp.json') });
+    this.wifiDhcp = new WifiDhcpClients(this.proxyArp, (ev) => this.broadcast(ev), log);
     this.serial = new SerialWatcher(options.serial ?? { globs: DEFAULT_SERIAL_GLOBS, byIdDir: DEFAULT_BY_ID_DIR }, (c) => this.serialChanged(c), log);
   }
 
@@ -68,6 +75,9 @@ export class NetmonDaemon {
   async start(): Promise<void> {
     const orphans = DhcpClients.killOrphans();
     if (orphans > 0) this.log.warn({ clients: orphans }, 'DHCP clients of a previous netmon ended (the agent starts them again)');
+    const adopted = this.proxyArp.load();
+    if (adopted.paths > 0 || adopted.sysctls > 0) this.log.info(adopted, 'proxy-ARP paths of a previous netmon taken over');
+    await this.proxyArp.reap(); // paths whose runtime is gone: what the kernel left of them
     this.last = new Map((await this.facts()).map((i) => [i.interface, i]));
     await this.serial.start();
     fs.rmSync(this.socketPath, { force: true }); // stale after a crash
@@ -88,6 +98,7 @@ export class NetmonDaemon {
 
   async stop(): Promise<void> {
     this.dhcp.stopAll();
+    this.wifiDhcp.stopAll(); // paths stay: the PLCs keep their addresses while netmon restarts
     this.monitor?.stop();
     this.serial.stop();
     if (this.rediscover) clearInterval(this.rediscover);
@@ -169,8 +180,19 @@ export class NetmonDaemon {
         }
         case 'route_get':
           return { id, success: true, ...(await routeGet(c.address)) };
-        default:
-          return { id, success: false, error: `${(c as { command: string }).command}: not built yet` };
+        case 'proxy_arp_setup': {
+          const built = await this.proxyArp.setup({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ip: c.ip, prefix: c.prefix, gateway: c.gateway });
+          return { id, success: true, path: built, host_changes: this.proxyArp.hostChanges() };
+        }
+        case 'wifi_dhcp_start':
+          return { id, success: true, ...(await this.wifiDhcp.start({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ...(c.request_ip ? { request_ip: c.request_ip } : {}) })), host_changes: this.proxyArp.hostChanges() };
+        case 'proxy_arp_teardown': {
+          const clients = await this.wifiDhcp.stop(c.container_name, c.vnic_name); // tears its paths down too
+          const paths = await this.proxyArp.teardown(c.container_name, c.vnic_name);
+          return { id, success: true, clients, paths, host_changes: this.proxyArp.hostChanges() };
+        }
+        case 'proxy_arp_status':
+          return { id, success: true, paths: this.proxyArp.list(), clients: this.wifiDhcp.list(), host_changes: this.proxyArp.hostChanges() };
       }
     } catch (e) {
       return { id, success: false, error: (e as Error).message };

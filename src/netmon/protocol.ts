@@ -109,6 +109,28 @@ export const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('nic_return'), id: z.unknown().optional(), interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/), pid: z.number().int().positive().optional() }),
   z.object({ command: z.literal('route_get'), id: z.unknown().optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/) }),
   z.object({ command: z.literal('serial_devices'), id: z.unknown().optional() }),
+  z.object({
+    command: z.literal('proxy_arp_setup'),
+    id: z.unknown().optional(),
+    container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
+    vnic_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    pid: z.number().int().positive(),
+    parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/),
+    prefix: z.number().int().min(0).max(32),
+    gateway: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).nullable(),
+  }),
+  z.object({
+    command: z.literal('wifi_dhcp_start'),
+    id: z.unknown().optional(),
+    container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
+    vnic_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    pid: z.number().int().positive(),
+    parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    request_ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional(),
+  }),
+  z.object({ command: z.literal('proxy_arp_teardown'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().min(1).max(64).optional() }),
+  z.object({ command: z.literal('proxy_arp_status'), id: z.unknown().optional() }),
 ]);
 const commandMatches: Same<z.infer<typeof commandSchema>, NetmonCommand> = true;
 void commandMatches;

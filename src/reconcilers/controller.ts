@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import PQueue from 'p-queue';
 import { observe, type Observed } from '../docker/observed.js';
+import { attachmentsOf } from '../domain/attachments.js';
 import type { Logger } from '../log.js';
 import { UNINSTALL_STAGES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -355,7 +356,9 @@ export class Controller implements ReconcilerView {
         this.requestedExits.delete(step.containerId);
         rec.status.lastStartedAt = now;
         // A new namespace has no lease yet: pending until its client reports (the address is asked for again).
-        for (const l of Object.values(rec.status.dhcp)) l.event = 'pending';
+        // A Wi-Fi vNIC's client runs on the host's parent and keeps its lease: only its path moves.
+        const wifi = new Set(attachmentsOf(rec.spec, s.host.interfaces).filter((a) => a.wifi).map((a) => a.vnic.name));
+        for (const [vnic, l] of Object.entries(rec.status.dhcp)) if (!wifi.has(vnic)) l.event = 'pending';
         // A crash accounted while this step was finishing keeps its backoff.
         if (rec.status.backoffUntil !== null && Date.parse(rec.status.backoffUntil) <= Date.now()) rec.status.backoffUntil = null;
         rec.status.restartCount = rec.restartCount;
