@@ -158,7 +158,11 @@ export class ProxyArpPaths {
    * old path down first. Returns the path as built.
    */
   setup(p: ProxyArpParams): Promise<ProxyArpPath> {
-    validateParams(p);
+    try {
+      validateParams(p);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.serial(() => this.setupLocked({ container_name: p.container_name, vnic_name: p.vnic_name, pid: p.pid, parent: p.parent, ip: p.ip, prefix: p.prefix, gateway: p.gateway }));
   }
 

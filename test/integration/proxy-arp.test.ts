@@ -320,7 +320,7 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
     assert.equal(neighProxies(), '');
     assert.equal(readSys(IP_FORWARD), sysctlsBefore.get(IP_FORWARD));
     await assert.rejects(paths.setup(params(rt, 1, { parent: 'nosuchif0' })), /no interface nosuchif0/);
-    assert.throws(() => void paths.setup(params(rt, 1, { vnic_name: 'eth1 up' })), /vnic_name/);
+    await assert.rejects(paths.setup(params(rt, 1, { vnic_name: 'eth1 up' })), /vnic_name/);
   });
 
   test('DHCP over Wi-Fi: the lease is asked on the parent with the vNIC client id; the path follows it; the host interface is untouched', async () => {
