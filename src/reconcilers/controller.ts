@@ -296,7 +296,9 @@ export class Controller implements ReconcilerView {
         const step = stepOf.get(name);
         // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
         const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
-        rec.status = deriveStatus(rec, byName.get(name), step, failure, now, this.d.executor.nsMacs);
+        const c = byName.get(name);
+        const wifiPending = attachmentsOf(rec.spec, s.host.interfaces).find((a) => a.wifi && a.vnic.mode === 'static' && !(c && this.d.executor.wifiPaths.has(`${c.id}/${a.vnic.name}`)));
+        rec.status = deriveStatus(rec, c, step, failure, now, this.d.executor.nsMacs, wifiPending?.vnic.name ?? null);
         Object.assign(rec.status, passthroughStatus(rec, byName.get(name), s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`)));
         if (rec.status.dedicatedInterface === null) delete rec.status.dedicatedInterface;
       }

@@ -441,7 +441,7 @@ export class Executor {
       spec: rec.spec,
       specHash: specHash(rec.spec),
       ulimitsLabel: this.ulimits === WANTED_ULIMITS ? null : clampLabel(this.ulimits),
-      attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces),
+      attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces).filter((a) => !a.wifi), // Wi-Fi vNICs: proxy ARP after start
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
       serialMajors: this.d.serialMajors ?? [188, 166, 4],

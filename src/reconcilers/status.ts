@@ -25,6 +25,8 @@ export function deriveStatus(
   failure: Failure | undefined,
   now: number,
   nsMacs: ReadonlyMap<string, string> = new Map(),
+  /** A static vNIC on a Wi-Fi parent whose proxy-ARP path is not built in the current namespace (CONTRACT §9.2). */
+  wifiPending: string | null = null,
 ): RuntimeStatus {
   const prev = rec.status;
   const running = c?.state === 'running';
@@ -57,7 +59,10 @@ export function deriveStatus(
       : failure?.kind === 'network'
         ? { status: 'False', reason: failure.reason, message: failure.message }
         : c && !netStep
-          ? (running ? dhcpCondition(rec) : null) ?? { status: 'True', reason: 'Attached', message: '' }
+          ? (wifiPending !== null
+              ? { status: 'False', reason: 'ProxyArpPending', message: `${wifiPending}: the proxy-ARP path on its Wi-Fi parent is built once the container runs` }
+              : null) ??
+            (running ? dhcpCondition(rec) : null) ?? { status: 'True', reason: 'Attached', message: '' }
           : { status: c ? 'False' : 'Unknown', reason: c ? 'Attaching' : 'NotCreated', message: netStep ? step.reason : '' },
     ContainerReady: step?.action === 'wait' && step.condition === 'ContainerReady'
       ? { status: 'False', reason: /^[A-Z][A-Za-z]+(?=:)/.exec(step.reason)?.[0] ?? 'Waiting', message: step.reason }

@@ -77,3 +77,10 @@ test('a crash count resets after 10 min running, not before', () => {
   const reset = deriveStatus(rec({ status: looping }), container(), undefined, undefined, T0 + CRASH_RESET_MS + 1);
   assert.deepEqual([reset.crashCount, reset.backoffUntil, reset.crashRestarts], [0, null, 3], 'crashRestarts never goes down');
 });
+
+test('a static vNIC on a Wi-Fi parent is not NetworkReady until its proxy-ARP path is built', () => {
+  const pending = deriveStatus(rec(), container(), undefined, undefined, T0, new Map(), 'eth1');
+  const net = pending.conditions.find((c) => c.type === 'NetworkReady')!;
+  assert.deepEqual([net.status, net.reason], ['False', 'ProxyArpPending']);
+  assert.equal(deriveStatus(rec(), container(), undefined, undefined, T0).conditions.find((c) => c.type === 'NetworkReady')!.status, 'True');
+});
