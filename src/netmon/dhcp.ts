@@ -48,6 +48,12 @@ export interface DhcpUpdate {
   timestamp: string;
 }
 
+/** The lease's DNS servers into the runtime's own /etc/resolv.conf, reached through its root (netmon shares the host's pid namespace). */
+export function writeLeaseDns(pid: number, vnic: string, dns: readonly string[]): void {
+  if (dns.length === 0) return;
+  fs.writeFileSync(`/proc/${pid}/root/etc/resolv.conf`, `# from the DHCP lease on ${vnic} (orchestrator-agent netmon)\n${dns.map((d) => `nameserver ${d}`).join('\n')}\n`);
+}
+
 /** Prefix length from busybox's `mask` (a number) or `subnet` (a dotted netmask). Never "24" → /2. */
 export function prefixOf(mask: string, subnet: string): number | null {
   if (/^\d{1,2}$/.test(mask) && Number(mask) <= 32) return Number(mask);
@@ -261,10 +267,7 @@ export class DhcpClients {
     if (l.mtu !== null) await nsRun(c.pid, ['ip', 'link', 'set', 'dev', c.ifname, 'mtu', String(l.mtu)]);
     if (l.gateway) await nsRun(c.pid, ['ip', 'route', 'replace', 'default', 'via', l.gateway, 'dev', c.ifname]);
     for (const r of l.routes) await nsRun(c.pid, ['ip', 'route', 'replace', r.dest, 'via', r.via, 'dev', c.ifname]);
-    if (l.dns.length > 0) {
-      // The container's own /etc/resolv.conf, reached through its root (netmon shares the host's pid namespace).
-      fs.writeFileSync(`/proc/${c.pid}/root/etc/resolv.conf`, `# from the DHCP lease on ${c.vnicName} (orchestrator-agent netmon)\n${l.dns.map((d) => `nameserver ${d}`).join('\n')}\n`);
-    }
+    writeLeaseDns(c.pid, c.vnicName, l.dns);
   }
 
   private report(c: Client, event: DhcpEvent, l: Lease | null, message?: string): void {

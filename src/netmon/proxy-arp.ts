@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
-import { parseScriptLine, retryDelayMs, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
+import { parseScriptLine, retryDelayMs, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
 const run = promisify(execFile);
@@ -157,12 +157,8 @@ export class ProxyArpPaths {
    * missing is put back); other values (address, parent, a new pid after a container restart) tear the
    * old path down first. Returns the path as built.
    */
-  setup(p: ProxyArpParams): Promise<ProxyArpPath> {
-    try {
-      validateParams(p);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async setup(p: ProxyArpParams): Promise<ProxyArpPath> {
+    validateParams(p); // async: a bad parameter is a rejection, never a synchronous throw
     return this.serial(() => this.setupLocked({ container_name: p.container_name, vnic_name: p.vnic_name, pid: p.pid, parent: p.parent, ip: p.ip, prefix: p.prefix, gateway: p.gateway }));
   }
 
@@ -625,7 +621,10 @@ export class WifiDhcpClients {
     if (old && old.parent === a.parent && old.clientId === clientId && old.child.exitCode === null && !old.stopping) {
       if (old.pid !== a.pid) {
         old.pid = a.pid;
-        if (old.bound) await this.paths.setup(leaseToParams(old.containerName, old.vnicName, old.pid, old.parent, old.bound));
+        if (old.bound) {
+          await this.paths.setup(leaseToParams(old.containerName, old.vnicName, old.pid, old.parent, old.bound));
+          writeLeaseDns(old.pid, old.vnicName, old.bound.dns); // a new container root after a restart
+        }
       }
       return { started: false };
     }
@@ -705,6 +704,7 @@ export class WifiDhcpClients {
       if (p.lease) {
         // The path follows the lease (a new address moves it; the same one changes nothing).
         await this.paths.setup(leaseToParams(c.containerName, c.vnicName, c.pid, c.parent, p.lease));
+        writeLeaseDns(c.pid, c.vnicName, p.lease.dns);
         c.bound = p.lease;
         this.retries.delete(c.key);
         this.report(c, p.event as 'bound' | 'renew', p.lease);
