@@ -50,6 +50,8 @@ function leftovers(container: string, vnic: string, addr: string): string[] {
 
 describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
   before(async () => {
+    // Another interface in this subnet would take the runtime's traffic (the host routes by prefix).
+    if (ip('-4', '-o', 'addr').includes(` ${NET}.`)) throw new Error(`${NET}.0/24 is already used by an interface on this machine`);
     ip('netns', 'add', LAN_NS);
     ip('link', 'add', WIFI, 'type', 'veth', 'peer', 'name', PEER);
     ip('link', 'set', PEER, 'netns', LAN_NS);
@@ -130,6 +132,29 @@ describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('netmon restarted: the paths stay (the PLCs keep their addresses), the DHCP client comes back with the same lease', async () => {
+    const wd = (await wifiNet('plc-wd', 'eth1'))!.ip_address!;
+    const pid = (await stack.engine.docker.getContainer('plc-wd').inspect()).State.Pid;
+    assert.match(fs.readFileSync(`/proc/${pid}/root/etc/resolv.conf`, 'utf8'), new RegExp(`nameserver ${LAN_IP.replace(/\./g, '\\.')}`), 'DNS from the lease');
+    await netmon.stop();
+    assert.ok(ping(`${NET}.20`) && ping(wd), 'reachable while netmon is away');
+    await netmon.start();
+    const client = await NetmonClient.connect(netmon.socketPath);
+    try {
+      let n = 0;
+      const st = await waitFor('the client again, bound', async () => {
+        const a = await client.ask({ command: 'proxy_arp_status', id: `ps${n++}` });
+        const c = (a.clients as { container_name: string; ip: string | null }[]).find((x) => x.container_name === 'plc-wd');
+        return c?.ip ? a : null;
+      }, 60_000, 300);
+      assert.equal((st.clients as { container_name: string; ip: string }[]).find((x) => x.container_name === 'plc-wd')!.ip, wd, 'the same lease');
+      assert.equal((st.paths as unknown[]).length, 2, 'both paths taken over from the previous netmon');
+    } finally {
+      client.close();
+    }
+    assert.ok(ping(`${NET}.20`) && ping(wd));
   });
 
   test('delete: nothing is left on the host, and the sysctls are back when no runtime needs them', async () => {
