@@ -51,7 +51,15 @@ if (unit.length + integration.length === 0) {
 }
 const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
 if (unit.length > 0) run(process.execPath, [...runner, ...unit]);
-for (const engine of integration.length > 0 ? engines : []) {
+// Suites that start no Docker engine (netmon alone, proxy-ARP paths on namespaces) run once, first.
+const usesEngine = (f) => /from '\.\.\/support\/(private-engine|cloud-stack|agent-fixture|agent-process)\.js'/.test(fs.readFileSync(f, 'utf8'));
+const engineFree = integration.filter((f) => !usesEngine(f));
+const dockerSuites = integration.filter(usesEngine);
+if (engineFree.length > 0) {
+  console.log('\n# Integration suites without a Docker engine');
+  run(process.execPath, [...runner, ...engineFree]);
+}
+for (const engine of dockerSuites.length > 0 ? engines : []) {
   console.log(`\n# Docker integration suites on engine: ${engine}`);
-  run(process.execPath, [...runner, ...integration], { ...process.env, ORCH_TEST_ENGINE: engine });
+  run(process.execPath, [...runner, ...dockerSuites], { ...process.env, ORCH_TEST_ENGINE: engine });
 }
