@@ -64,6 +64,70 @@ export function prefixOf(mask: string, subnet: string): number | null {
   return /^1*$/.test(ones) ? ones.length : null;
 }
 
+/** Who a client's `dhcp_update` events are about. */
+export interface LeaseOwner {
+  container_name: string;
+  vnic_name: string;
+  mac_address: string;
+}
+
+/** A client's news as the flat `dhcp_update` event (CONTRACT §9.1). */
+export function dhcpUpdate(who: LeaseOwner, event: DhcpEvent, l: Lease | null, message?: string): DhcpUpdate {
+  return {
+    type: 'dhcp_update',
+    ...who,
+    ip: l?.ip ?? null,
+    prefix: l?.prefix ?? null,
+    gateway: l?.gateway ?? null,
+    dns: l?.dns ?? [],
+    lease_time: l?.leaseTime ?? null,
+    event,
+    ...(message ? { message } : {}),
+    timestamp: new Date().toISOString(),
+  };
+}
+
+/** What a client (in a runtime's namespace, or on a Wi-Fi parent) does with its lease. */
+export interface LeaseHandler {
+  stopping: boolean;
+  bound: Lease | null;
+  /** Puts the lease in place (`fresh`: a new address, or a first bind). */
+  apply(l: Lease, fresh: boolean): Promise<void>;
+  /** Takes the lost lease's address away. */
+  drop(): Promise<void>;
+  report(event: DhcpEvent, l: Lease | null, message?: string): void;
+  /** A lease is in place: the retry count starts over. */
+  settled(): void;
+}
+
+/** One line of udhcpc's script: the lease applied or dropped, then reported. Never throws. */
+export async function handleScriptLine(h: LeaseHandler, line: string): Promise<void> {
+  const p = parseScriptLine(line);
+  if (!p || h.stopping) return;
+  try {
+    if (p.lease) {
+      await h.apply(p.lease, p.event === 'bound' || h.bound?.ip !== p.lease.ip);
+      h.bound = p.lease;
+      h.settled();
+      h.report(p.event as 'bound' | 'renew', p.lease);
+    } else if (p.event === 'deconfig') {
+      if (h.bound) {
+        await h.drop();
+        h.bound = null;
+        h.report('lost', null, 'the lease was lost');
+      }
+    } else if (p.event === 'leasefail') {
+      h.report('failed', null, 'no answer from a DHCP server (retrying)');
+    } else if (p.event === 'nak') {
+      h.report('failed', null, 'the DHCP server refused the request (NAK; retrying)');
+    } else if (p.event === 'invalid') {
+      h.report('failed', null, 'the server offered a lease without a usable address or netmask');
+    }
+  } catch (e) {
+    h.report('failed', null, `lease not applied: ${(e as Error).message}`);
+  }
+}
+
 /** One line of the script's output, as a lease (bound/renew) or just the event. */
 export function parseScriptLine(line: string): { event: string; iface: string; lease: Lease | null } | null {
   const f = line.split('\t');
@@ -233,31 +297,25 @@ export class DhcpClients {
     setTimeout(() => c.child.kill('SIGTERM'), 300).unref();
   }
 
-  private async onLine(c: Client, line: string): Promise<void> {
-    const p = parseScriptLine(line);
-    if (!p || c.stopping) return;
-    try {
-      if (p.lease) {
-        await this.apply(c, p.lease, p.event === 'bound' || c.bound?.ip !== p.lease.ip);
-        c.bound = p.lease;
-        this.retries.delete(c.key);
-        this.report(c, p.event as 'bound' | 'renew', p.lease);
-      } else if (p.event === 'deconfig') {
-        if (c.bound) {
-          await nsRun(c.pid, ['ip', 'addr', 'flush', 'dev', c.ifname]).catch(() => undefined);
-          c.bound = null;
-          this.report(c, 'lost', null, 'the lease was lost');
-        }
-      } else if (p.event === 'leasefail') {
-        this.report(c, 'failed', null, 'no answer from a DHCP server (retrying)');
-      } else if (p.event === 'nak') {
-        this.report(c, 'failed', null, 'the DHCP server refused the request (NAK; retrying)');
-      } else if (p.event === 'invalid') {
-        this.report(c, 'failed', null, 'the server offered a lease without a usable address or netmask');
-      }
-    } catch (e) {
-      this.report(c, 'failed', null, `lease not applied: ${(e as Error).message}`);
-    }
+  private onLine(c: Client, line: string): Promise<void> {
+    return handleScriptLine(
+      {
+        get stopping() {
+          return c.stopping;
+        },
+        get bound() {
+          return c.bound;
+        },
+        set bound(l) {
+          c.bound = l;
+        },
+        apply: (l, fresh) => this.apply(c, l, fresh),
+        drop: () => nsRun(c.pid, ['ip', 'addr', 'flush', 'dev', c.ifname]).then(() => undefined, () => undefined),
+        report: (event, l, message) => this.report(c, event, l, message),
+        settled: () => void this.retries.delete(c.key),
+      },
+      line,
+    );
   }
 
   /** Address with its real prefix, MTU, default route, option-121 routes, DNS into the runtime's resolv.conf. */
@@ -271,21 +329,9 @@ export class DhcpClients {
   }
 
   private report(c: Client, event: DhcpEvent, l: Lease | null, message?: string): void {
-    this.emit({
-      type: 'dhcp_update',
-      container_name: c.containerName,
-      vnic_name: c.vnicName,
-      mac_address: c.mac,
-      ip: l?.ip ?? null,
-      prefix: l?.prefix ?? null,
-      gateway: l?.gateway ?? null,
-      dns: l?.dns ?? [],
-      lease_time: l?.leaseTime ?? null,
-      event,
-      ...(message ? { message } : {}),
-      timestamp: new Date().toISOString(),
-    });
+    this.emit(dhcpUpdate({ container_name: c.containerName, vnic_name: c.vnicName, mac_address: c.mac }, event, l, message));
   }
+
 }
 
 const nsRun = (pid: number, args: string[]) => run('nsenter', ['-t', String(pid), '-n', ...args], { timeout: 5000 });

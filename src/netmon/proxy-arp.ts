@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
-import { parseScriptLine, retryDelayMs, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
+import { dhcpUpdate, handleScriptLine, retryDelayMs, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
 const run = promisify(execFile);
@@ -697,49 +697,34 @@ export class WifiDhcpClients {
     setTimeout(() => c.child.kill('SIGTERM'), 300).unref();
   }
 
-  private async onLine(c: WifiClient, line: string): Promise<void> {
-    const p = parseScriptLine(line);
-    if (!p || c.stopping) return;
-    try {
-      if (p.lease) {
+  private onLine(c: WifiClient, line: string): Promise<void> {
+    return handleScriptLine(
+      {
+        get stopping() {
+          return c.stopping;
+        },
+        get bound() {
+          return c.bound;
+        },
+        set bound(l) {
+          c.bound = l;
+        },
         // The path follows the lease (a new address moves it; the same one changes nothing).
-        await this.paths.setup(leaseToParams(c.containerName, c.vnicName, c.pid, c.parent, p.lease));
-        writeLeaseDns(c.pid, c.vnicName, p.lease.dns);
-        c.bound = p.lease;
-        this.retries.delete(c.key);
-        this.report(c, p.event as 'bound' | 'renew', p.lease);
-      } else if (p.event === 'deconfig') {
-        if (c.bound) {
-          await this.paths.teardown(c.containerName, c.vnicName);
-          c.bound = null;
-          this.report(c, 'lost', null, 'the lease was lost');
-        }
-      } else if (p.event === 'leasefail') {
-        this.report(c, 'failed', null, 'no answer from a DHCP server (retrying)');
-      } else if (p.event === 'nak') {
-        this.report(c, 'failed', null, 'the DHCP server refused the request (NAK; retrying)');
-      } else if (p.event === 'invalid') {
-        this.report(c, 'failed', null, 'the server offered a lease without a usable address or netmask');
-      }
-    } catch (e) {
-      this.report(c, 'failed', null, `lease not applied: ${(e as Error).message}`);
-    }
+        apply: async (l) => {
+          await this.paths.setup(leaseToParams(c.containerName, c.vnicName, c.pid, c.parent, l));
+          writeLeaseDns(c.pid, c.vnicName, l.dns);
+        },
+        drop: () => this.paths.teardown(c.containerName, c.vnicName).then(() => undefined),
+        report: (event, l, message) => this.report(c, event, l, message),
+        settled: () => void this.retries.delete(c.key),
+      },
+      line,
+    );
   }
 
   private report(c: WifiClient, event: DhcpEvent, l: Lease | null, message?: string): void {
-    this.emit({
-      type: 'dhcp_update',
-      container_name: c.containerName,
-      vnic_name: c.vnicName,
-      mac_address: readSysctlSafe(`/sys/class/net/${c.parent}/address`) ?? '',
-      ip: l?.ip ?? null,
-      prefix: l?.prefix ?? null,
-      gateway: l?.gateway ?? null,
-      dns: l?.dns ?? [],
-      lease_time: l?.leaseTime ?? null,
-      event,
-      ...(message ? { message } : {}),
-      timestamp: new Date().toISOString(),
-    });
+    // mac_address: the parent's, the one the LAN sees.
+    this.emit(dhcpUpdate({ container_name: c.containerName, vnic_name: c.vnicName, mac_address: readSysctlSafe(`/sys/class/net/${c.parent}/address`) ?? '' }, event, l, message));
   }
+
 }
