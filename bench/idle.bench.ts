@@ -8,7 +8,15 @@
 // Run as root, after `npm run build`:
 //   flock /tmp/orch-docker-tests.lock node --import tsx bench/idle.bench.ts
 // Env: BENCH_RUNTIMES="0,10", BENCH_WINDOW_S=60, BENCH_REPEAT=1, BENCH_NODE_FLAGS="" (extra node flags
-// for both processes), BENCH_MAIN=dist/main.js, BENCH_NETMON_ARGS="" (overrides `<main> netmon`).
+// for both processes), BENCH_MAIN=dist/main.js, BENCH_NETMON_ARGS="" (overrides `<main> netmon`),
+// BENCH_STOPPED_S=30 (engine window with the agent stopped; 0 skips it).
+// BENCH_VARIANTS="|--max-semi-space-size=1|MALLOC_ARENA_MAX=2 netmon:--lite-mode": run the whole
+// measurement once per variant (`|`-separated; each a list of node flags and NAME=value environment
+// variables given to both processes, or to one with an `agent:`/`netmon:` prefix, added to
+// BENCH_NODE_FLAGS; `main=dist-bundle/main.mjs` runs another agent entry) on the same engine, in turn, BENCH_REPEAT
+// rounds; between variants both processes stop and every labelled object is removed.
+// BENCH_PROBE=1: both processes preload bench/mem-probe.mjs; after each window the benchmark prints where
+// their memory lives (/proc/<pid>/smaps groups, V8 heap spaces before/after a forced GC, external).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -22,6 +30,7 @@ import { startPrivateEngine } from '../test/support/private-engine.js';
 import { agentMtlsDir, makePki, TestCloud } from '../test/support/test-cloud.js';
 import { waitFor } from '../test/support/wait.js';
 import { allStats, machine, sampleWindow, treeOf, type Selector, type Window } from './proc-stats.js';
+import { smapsBreakdown, threads } from './smaps.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const MAIN = path.resolve(root, process.env.BENCH_MAIN ?? 'dist/main.js');
@@ -30,6 +39,26 @@ const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 1);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const NETMON_ARGS = process.env.BENCH_NETMON_ARGS ? process.env.BENCH_NETMON_ARGS.split(' ') : [MAIN, 'netmon'];
+const STOPPED_S = Number(process.env.BENCH_STOPPED_S ?? 30);
+const PROBE = process.env.BENCH_PROBE === '1';
+interface Variant {
+  label: string;
+  main: string; // the agent's entry (token main=<path>; BENCH_MAIN otherwise)
+  agent: { flags: string[]; env: Record<string, string> };
+  netmon: { flags: string[]; env: Record<string, string> };
+}
+/** A token applies to both processes, or to one with an `agent:` or `netmon:` prefix. */
+function variantFor(tokens: string[], who: 'agent' | 'netmon'): { flags: string[]; env: Record<string, string> } {
+  const mine = tokens.flatMap((t) => (t.startsWith(`${who}:`) ? [t.slice(who.length + 1)] : /^(agent|netmon):/.test(t) ? [] : [t]));
+  const isEnv = (t: string) => /^[A-Z_][A-Z0-9_]*=/.test(t);
+  return { flags: mine.filter((t) => !isEnv(t)), env: Object.fromEntries(mine.filter(isEnv).map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)])) };
+}
+const VARIANTS: Variant[] = (process.env.BENCH_VARIANTS ?? '').split('|').map((v) => {
+  const all = v.split(' ').filter(Boolean);
+  const main = all.find((t) => t.startsWith('main='));
+  const tokens = all.filter((t) => t !== main);
+  return { label: all.join(' ') || '(none)', main: main ? path.resolve(root, main.slice(5)) : MAIN, agent: variantFor(tokens, 'agent'), netmon: variantFor(tokens, 'netmon') };
+});
 if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} missing: run \`npm run build\` first`);
 
 function pickLan(): Lan {
@@ -50,9 +79,11 @@ const canConnect = (p: string) =>
     s.on('error', () => resolve(false));
   });
 
-function spawnNode(args: string[], env: Record<string, string>, logFile: string): ChildProcess {
+function spawnNode(v: Variant['agent'], args: string[], env: Record<string, string>, logFile: string): ChildProcess {
   const log = fs.openSync(logFile, 'a');
-  const c = spawn(process.execPath, [...NODE_FLAGS, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', log, log], cwd: root });
+  const probe = PROBE ? ['--import', path.join(root, 'bench/mem-probe.mjs')] : [];
+  const probeEnv: Record<string, string> = PROBE ? { MEM_PROBE_DIR: dir } : {};
+  const c = spawn(process.execPath, [...NODE_FLAGS, ...v.flags, ...probe, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...v.env, ...probeEnv, ...env }, stdio: ['ignore', log, log], cwd: root });
   fs.closeSync(log);
   return c;
 }
@@ -72,7 +103,51 @@ const pki = makePki();
 const cloud = new TestCloud(pki);
 let agent: ChildProcess | null = null;
 let netmon: ChildProcess | null = null;
-const rows: { n: number; run: number; w: Window[]; engineAlone: Window[] }[] = [];
+const rows: { variant: string; n: number; run: number; w: Window[]; engineAlone: Window[] }[] = [];
+const probes: string[] = [];
+const mib = (kib: number) => (kib / 1024).toFixed(1);
+const MiB = (b: number) => (b / 2 ** 20).toFixed(1);
+
+/** Where the process's memory lives (bench/smaps.ts, and bench/mem-probe.mjs's V8 figures). */
+async function probe(label: string, pid: number): Promise<string> {
+  const lines = [`#### ${label} (pid ${pid}, ${threads(pid)} threads)`, '', '| smaps group | mappings | Rss MiB | Pss MiB | Anonymous MiB |', '|---|---|---|---|---|'];
+  const groups = Object.entries(smapsBreakdown(pid)).filter(([, g]) => g.rssKiB > 0).sort((a, b) => b[1].rssKiB - a[1].rssKiB);
+  for (const [name, g] of groups) lines.push(`| ${name} | ${g.count} | ${mib(g.rssKiB)} | ${mib(g.pssKiB)} | ${mib(g.anonKiB)} |`);
+  const sum = (k: 'rssKiB' | 'pssKiB' | 'anonKiB') => groups.reduce((a, [, g]) => a + g[k], 0);
+  lines.push(`| all | | ${mib(sum('rssKiB'))} | ${mib(sum('pssKiB'))} | ${mib(sum('anonKiB'))} |`);
+  const file = path.join(dir, `${pid}.json`);
+  fs.rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  try {
+    await waitFor('probe output', () => fs.existsSync(file), 10_000, 100);
+  } catch {
+    return [...lines, '', '(no probe output)'].join('\n');
+  }
+  await sleep(200);
+  type Snap = { memoryUsage: NodeJS.MemoryUsage; heap: { total_physical_size: number; malloced_memory: number; peak_malloced_memory: number }; spaces: Record<string, { size: number; used: number; physical: number }> };
+  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as { before: Snap; after: Snap; resources: Record<string, number> };
+  lines.push('', '| V8 space | size MiB | physical MiB | used MiB | used after full GC MiB |', '|---|---|---|---|---|');
+  for (const [name, sp] of Object.entries(p.before.spaces)) {
+    lines.push(`| ${name} | ${MiB(sp.size)} | ${MiB(sp.physical)} | ${MiB(sp.used)} | ${MiB(p.after.spaces[name]?.used ?? 0)} |`);
+  }
+  const mu = p.before.memoryUsage;
+  lines.push('', `rss ${MiB(mu.rss)}, heapTotal ${MiB(mu.heapTotal)}, heapUsed ${MiB(mu.heapUsed)} (after GC ${MiB(p.after.memoryUsage.heapUsed)}), V8 physical ${MiB(p.before.heap.total_physical_size)}, external ${MiB(mu.external)} (arrayBuffers ${MiB(mu.arrayBuffers)}), V8 malloced ${MiB(p.before.heap.malloced_memory)} (peak ${MiB(p.before.heap.peak_malloced_memory)}); after GC rss ${MiB(p.after.memoryUsage.rss)}`);
+  lines.push(`active resources: ${JSON.stringify(p.resources)}`);
+  return lines.join('\n');
+}
+
+/** Stops both processes and removes every object the agent made, so that the next variant starts from nothing. */
+async function teardown(): Promise<void> {
+  await stopChild(agent);
+  await stopChild(netmon);
+  agent = netmon = null;
+  await waitFor('agent disconnected', () => cloud.sockets().length === 0, 15_000, 100);
+  const label = ['edge.autonomy.managed=true'];
+  for (const c of await engine.docker.listContainers({ all: true, filters: { label } })) await engine.docker.getContainer(c.Id).remove({ force: true, v: true });
+  for (const n of await engine.docker.listNetworks({ filters: { label } })) await engine.docker.getNetwork(n.Id).remove();
+  for (const v of (await engine.docker.listVolumes({ filters: { label } })).Volumes ?? []) await engine.docker.getVolume(v.Name).remove();
+}
+
 try {
   await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
   await cloud.start();
@@ -87,65 +162,81 @@ try {
         return false;
       }
     });
-
-  const netmonSock = path.join(dir, 'netmon.sock');
-  netmon = spawnNode(NETMON_ARGS, { ORCH_NETMON_SOCKET: netmonSock, ORCH_DATA_DIR: path.join(dir, 'netmon') }, path.join(dir, 'netmon.log'));
-  await waitFor('netmon socket', async () => {
-    if (netmon?.exitCode !== null) throw new Error(`netmon exited: ${fs.readFileSync(path.join(dir, 'netmon.log'), 'utf8').slice(-1000)}`);
-    return fs.existsSync(netmonSock) && (await canConnect(netmonSock));
-  }, 20_000);
-
-  const dataDir = path.join(dir, 'agent');
-  fs.mkdirSync(dataDir);
-  agent = spawnNode([MAIN, 'run'], {
-    ORCH_DATA_DIR: dataDir,
-    ORCH_CLOUD_URL: cloud.url,
-    ORCH_MTLS_DIR: agentMtlsDir(pki, 'bench-agent'),
-    DOCKER_HOST: engine.dockerHost,
-    ORCH_RUNTIME_IMAGE: TEST_IMAGE,
-    ORCH_NETMON_SOCKET: netmonSock,
-  }, path.join(dir, 'agent.log'));
-  await cloud.waitForAgent(30_000);
-
   const prefix = lan.subnet.split('.').slice(0, 3).join('.');
   const base = Number(lan.subnet.split('.')[3]!.split('/')[0]);
-  let created = 0;
-  for (const n of COUNTS.sort((a, b) => a - b)) {
-    for (; created < n; created++) {
-      const ack = await cloud.call('create_new_runtime', {
-        correlation_id: 1000 + created,
-        container_name: `idle-${created}`,
-        vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip: `${prefix}.${base + 10 + created}`, subnet: '255.255.255.192', gateway: `${prefix}.${base + 1}` }],
-      });
-      if (ack.status !== 'creating') throw new Error(`create idle-${created}: ${JSON.stringify(ack)}`);
-    }
-    await waitFor(`${n} runtimes running`, async () => {
-      for (let i = 0; i < n; i++) {
-        const s = await cloud.call('get_device_status', { device_id: `idle-${i}` });
-        if (s.status !== 'success' || s.is_running !== true) return false;
+  // With several variants, the rounds alternate them (machine noise drifts; a variant is not always first).
+  const rounds = VARIANTS.length > 1 ? REPEAT : 1;
+  const windows = VARIANTS.length > 1 ? 1 : REPEAT;
+  let seq = 0;
+  for (let round = 1; round <= rounds; round++) {
+    for (const v of VARIANTS) {
+      seq++;
+      const vdir = path.join(dir, `v${seq}`);
+      fs.mkdirSync(vdir);
+      const netmonSock = path.join(vdir, 'netmon.sock');
+      const nm = spawnNode(v.netmon, NETMON_ARGS, { ORCH_NETMON_SOCKET: netmonSock, ORCH_DATA_DIR: path.join(vdir, 'netmon') }, path.join(vdir, 'netmon.log'));
+      netmon = nm;
+      await waitFor('netmon socket', async () => {
+        if (nm.exitCode !== null) throw new Error(`netmon exited: ${fs.readFileSync(path.join(vdir, 'netmon.log'), 'utf8').slice(-1000)}`);
+        return fs.existsSync(netmonSock) && (await canConnect(netmonSock));
+      }, 20_000);
+      const dataDir = path.join(vdir, 'agent');
+      fs.mkdirSync(dataDir);
+      const ag = spawnNode(v.agent, [v.main, 'run'], {
+        ORCH_DATA_DIR: dataDir,
+        ORCH_CLOUD_URL: cloud.url,
+        ORCH_MTLS_DIR: agentMtlsDir(pki, 'bench-agent'),
+        DOCKER_HOST: engine.dockerHost,
+        ORCH_RUNTIME_IMAGE: TEST_IMAGE,
+        ORCH_NETMON_SOCKET: netmonSock,
+      }, path.join(vdir, 'agent.log'));
+      agent = ag;
+      await cloud.waitForAgent(30_000);
+      const beats0 = cloud.received('heartbeat').length;
+
+      let created = 0;
+      for (const n of [...COUNTS].sort((a, b) => a - b)) {
+        for (; created < n; created++) {
+          const ack = await cloud.call('create_new_runtime', {
+            correlation_id: 1000 + created,
+            container_name: `idle-${created}`,
+            vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip: `${prefix}.${base + 10 + created}`, subnet: '255.255.255.192', gateway: `${prefix}.${base + 1}` }],
+          });
+          if (ack.status !== 'creating') throw new Error(`create idle-${created}: ${JSON.stringify(ack)}`);
+        }
+        await waitFor(`${n} runtimes running`, async () => {
+          for (let i = 0; i < n; i++) {
+            const s = await cloud.call('get_device_status', { device_id: `idle-${i}` });
+            if (s.status !== 'success' || s.is_running !== true) return false;
+          }
+          return (await engine.docker.listContainers({ filters: { status: ['running'] } })).length === n;
+        }, 300_000, 1000);
+        await sleep(20_000); // past start-up work: first samples, first history flush, status writes
+        for (let run = 1; run <= windows; run++) {
+          const w = await sampleWindow([
+            { label: 'agent', select: treeOf(ag.pid!), memory: true },
+            { label: 'netmon', select: treeOf(nm.pid!), memory: true },
+            { label: 'engine (dockerd+containerd)', select: daemons, memory: true },
+            { label: 'shims', select: shims, memory: false },
+          ], WINDOW_S);
+          if (PROBE) probes.push(`### ${v.label}, ${n} runtimes, round ${round}, window ${run}`, '', await probe('agent', ag.pid!), '', await probe('netmon', nm.pid!), '');
+          let engineAlone: Window[] = [];
+          if (STOPPED_S > 0) {
+            ag.kill('SIGSTOP');
+            engineAlone = await sampleWindow([
+              { label: 'engine, agent stopped', select: daemons, memory: false },
+              { label: 'shims, agent stopped', select: shims, memory: false },
+            ], Math.min(STOPPED_S, WINDOW_S));
+            ag.kill('SIGCONT');
+          }
+          rows.push({ variant: v.label, n, run: VARIANTS.length > 1 ? round : run, w, engineAlone });
+          await sleep(5000); // the agent catches up after SIGCONT
+        }
       }
-      return (await engine.docker.listContainers({ filters: { status: ['running'] } })).length === n;
-    }, 300_000, 1000);
-    await sleep(20_000); // past start-up work: first samples, first history flush, status writes
-    for (let run = 1; run <= REPEAT; run++) {
-      const w = await sampleWindow([
-        { label: 'agent', select: treeOf(agent.pid!), memory: true },
-        { label: 'netmon', select: treeOf(netmon.pid!), memory: true },
-        { label: 'engine (dockerd+containerd)', select: daemons, memory: true },
-        { label: 'shims', select: shims, memory: false },
-      ], WINDOW_S);
-      agent.kill('SIGSTOP');
-      const engineAlone = await sampleWindow([
-        { label: 'engine, agent stopped', select: daemons, memory: false },
-        { label: 'shims, agent stopped', select: shims, memory: false },
-      ], Math.min(30, WINDOW_S));
-      agent.kill('SIGCONT');
-      rows.push({ n, run, w, engineAlone });
-      await sleep(5000); // the agent catches up after SIGCONT
+      if (cloud.received('heartbeat').length - beats0 < 2) throw new Error('no heartbeats reached the cloud: the agent was not connected');
+      await teardown();
     }
   }
-  const beats = cloud.received('heartbeat');
-  if (beats.length < 2) throw new Error('no heartbeats reached the cloud: the agent was not connected');
 } finally {
   await stopChild(agent);
   await stopChild(netmon);
@@ -159,15 +250,17 @@ try {
 
 const f = (x: number, d = 1) => x.toFixed(d);
 console.log(`machine: ${machine()}`);
-console.log(`date: ${new Date().toISOString()}  main: ${path.relative(root, MAIN)}  node flags: ${NODE_FLAGS.join(' ') || '(none)'}  window: ${WINDOW_S} s`);
+console.log(`date: ${new Date().toISOString()}  main: ${path.relative(root, MAIN)}  netmon: ${NETMON_ARGS.map((a) => path.relative(root, a)).join(' ')}  node flags: ${NODE_FLAGS.join(' ') || '(none)'} (+ variant)  window: ${WINDOW_S} s`);
 console.log('');
-console.log('| runtimes | run | agent CPU % | netmon CPU % | agent VmRSS avg/max MiB | netmon VmRSS avg/max MiB | agent RssAnon avg MiB | netmon RssAnon avg MiB | written agent+netmon (KiB/window → MB/h) | engine CPU % (agent running) | engine CPU % (agent stopped) | shims CPU % running/stopped |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| variant | runtimes | run | agent CPU % | netmon CPU % | agent VmRSS avg/max MiB | netmon VmRSS avg/max MiB | agent RssAnon avg MiB | netmon RssAnon avg MiB | written agent+netmon (KiB/window → MB/h) | engine CPU % (agent running) | engine CPU % (agent stopped) | shims CPU % running/stopped |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const [a, nm, e, sh] = r.w as [Window, Window, Window, Window];
-  const [ea, sha] = r.engineAlone as [Window, Window];
+  const [ea, sha] = r.engineAlone as [Window?, Window?];
   const written = a.writtenBytes + nm.writtenBytes;
+  const stopped = (x?: Window) => (x ? f(x.cpuPct, 2) : '–');
   console.log(
-    `| ${r.n} | ${r.run} | ${f(a.cpuPct, 2)} | ${f(nm.cpuPct, 2)} | ${f(a.rssAvgMiB)}/${f(a.rssMaxMiB)} | ${f(nm.rssAvgMiB)}/${f(nm.rssMaxMiB)} | ${f(a.anonAvgMiB)} | ${f(nm.anonAvgMiB)} | ${f(written / 1024)} → ${f((written / a.seconds) * 3600 / 1e6, 2)} | ${f(e.cpuPct, 2)} | ${f(ea.cpuPct, 2)} | ${f(sh.cpuPct, 2)}/${f(sha.cpuPct, 2)} |`,
+    `| ${r.variant} | ${r.n} | ${r.run} | ${f(a.cpuPct, 2)} | ${f(nm.cpuPct, 2)} | ${f(a.rssAvgMiB)}/${f(a.rssMaxMiB)} | ${f(nm.rssAvgMiB)}/${f(nm.rssMaxMiB)} | ${f(a.anonAvgMiB)} | ${f(nm.anonAvgMiB)} | ${f(written / 1024)} → ${f((written / a.seconds) * 3600 / 1e6, 2)} | ${f(e.cpuPct, 2)} | ${stopped(ea)} | ${f(sh.cpuPct, 2)}/${stopped(sha)} |`,
   );
 }
+if (probes.length) console.log(['', '## Memory probe', '', ...probes].join('\n'));
