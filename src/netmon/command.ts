@@ -85,7 +85,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       const base = runtimeVnic(o);
       if (typeof base === 'string') return { ok: false, error: base };
       if (typeof o.ip !== 'string' || !IP.test(o.ip)) return { ok: false, error: 'ip: expected a dotted IPv4 address' };
-      if (typeof o.prefix !== 'number' || !Number.isInteger(o.prefix) || o.prefix < 0 || o.prefix > 32) return { ok: false, error: 'prefix: expected an integer 0-32' };
+      if (typeof o.prefix !== 'number' || !Number.isInteger(o.prefix) || o.prefix < 1 || o.prefix > 32) return { ok: false, error: 'prefix: expected an integer 1-32' };
       if (o.gateway !== null && (typeof o.gateway !== 'string' || !IP.test(o.gateway))) return { ok: false, error: 'gateway: expected a dotted IPv4 address or null' };
       return { ok: true, command: { command: 'proxy_arp_setup', ...id, ...base, ip: o.ip, prefix: o.prefix, gateway: o.gateway } };
     }
@@ -97,7 +97,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
     }
     case 'proxy_arp_teardown':
       if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
-      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      if (o.vnic_name !== undefined && !isIfname(o.vnic_name)) return { ok: false, error: 'vnic_name: expected an interface name (1 to 15 characters from A-Z a-z 0-9 _ . -)' };
       return { ok: true, command: { command: 'proxy_arp_teardown', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
     case 'route_get':
       if (typeof o.address !== 'string' || !IP.test(o.address)) return { ok: false, error: 'address: expected a dotted IPv4 address' };

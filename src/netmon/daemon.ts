@@ -75,8 +75,7 @@ export class NetmonDaemon {
   async start(): Promise<void> {
     const orphans = DhcpClients.killOrphans();
     if (orphans > 0) this.log.warn({ clients: orphans }, 'DHCP clients of a previous netmon ended (the agent starts them again)');
-    const adopted = this.proxyArp.load();
-    if (adopted.paths > 0 || adopted.sysctls > 0) this.log.info(adopted, 'proxy-ARP paths of a previous netmon taken over');
+    this.proxyArp.load(); // logs what it took over
     await this.proxyArp.reap(); // paths whose runtime is gone: what the kernel left of them
     this.last = new Map((await this.facts()).map((i) => [i.interface, i]));
     await this.serial.start();
@@ -187,9 +186,10 @@ export class NetmonDaemon {
         case 'wifi_dhcp_start':
           return { id, success: true, ...(await this.wifiDhcp.start({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ...(c.request_ip ? { request_ip: c.request_ip } : {}) })), host_changes: this.proxyArp.hostChanges() };
         case 'proxy_arp_teardown': {
+          const before = this.proxyArp.list().length;
           const clients = await this.wifiDhcp.stop(c.container_name, c.vnic_name); // tears its paths down too
-          const paths = await this.proxyArp.teardown(c.container_name, c.vnic_name);
-          return { id, success: true, clients, paths, host_changes: this.proxyArp.hostChanges() };
+          await this.proxyArp.teardown(c.container_name, c.vnic_name); // static paths
+          return { id, success: true, clients, paths: before - this.proxyArp.list().length, host_changes: this.proxyArp.hostChanges() };
         }
         case 'proxy_arp_status':
           return { id, success: true, paths: this.proxyArp.list(), clients: this.wifiDhcp.list(), host_changes: this.proxyArp.hostChanges() };

@@ -117,7 +117,7 @@ export const commandSchema = z.discriminatedUnion('command', [
     pid: z.number().int().positive(),
     parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
     ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/),
-    prefix: z.number().int().min(0).max(32),
+    prefix: z.number().int().min(1).max(32),
     gateway: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).nullable(),
   }),
   z.object({
@@ -129,7 +129,7 @@ export const commandSchema = z.discriminatedUnion('command', [
     parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
     request_ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional(),
   }),
-  z.object({ command: z.literal('proxy_arp_teardown'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().min(1).max(64).optional() }),
+  z.object({ command: z.literal('proxy_arp_teardown'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).optional() }),
   z.object({ command: z.literal('proxy_arp_status'), id: z.unknown().optional() }),
 ]);
 const commandMatches: Same<z.infer<typeof commandSchema>, NetmonCommand> = true;

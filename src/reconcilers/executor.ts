@@ -251,7 +251,7 @@ export class Executor {
     const a = await this.d.netmon({ command: 'proxy_arp_setup', container_name: name, vnic_name: step.vnic, pid, parent: step.parent, ip: step.ip, prefix: step.prefix, gateway: step.gateway });
     await this.recordHostChanges(a);
     if (a.success !== true) throw new StepError(`${step.vnic}: proxy-ARP path on ${step.parent} not built: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'network', 'ProxyArpFailed');
-    this.wifiPaths.set(`${step.containerId}/${step.vnic}`, wifiPathKey(step));
+    this.wifiPaths.set(`${step.containerId}/${step.vnic}`, wifiPathKey({ ...step, index: step.parentIndex ?? undefined }));
   }
 
   /** netmon's DHCP client on the Wi-Fi parent, for a `dhcp` vNIC there (option 61 = `<runtime>:<vnic>`). */

@@ -50,7 +50,8 @@ function parentProblem(parent: string, facts: HostFacts): string | null {
 export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
 
 /** What a proxy-ARP path is built for: another value builds it again. */
-export const wifiPathKey = (p: { parent: string; ip: string; prefix: number; gateway: string | null }) => `${p.parent}|${p.ip}/${p.prefix}|${p.gateway ?? ''}`;
+export const wifiPathKey = (p: { parent: string; ip: string; prefix: number; gateway: string | null; index?: number | undefined }) =>
+  `${p.parent}#${p.index ?? ''}|${p.ip}/${p.prefix}|${p.gateway ?? ''}`;
 
 export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
   const steps: Step[] = [];
@@ -108,7 +109,7 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
     const blocked =
       all.some((a) => a.vnic.subnet === undefined) && !facts.netmonReady
         ? 'WaitingForNetmon: the subnet comes from netmon, which has not reported since the agent started'
-        : (atts.map((a) => (a.network === null ? null : parentProblem(a.parent, facts))).find((p) => p !== null) ??
+        : (all.map((a) => (a.network === null && !a.wifi ? null : parentProblem(a.parent, facts))).find((p) => p !== null) ??
           (conflict ? `ParentConflict: ${conflict.parent} already carries ${chosen.get(conflict.parent)}; Docker allows one MACVLAN network per parent` : null));
     if (blocked) {
       add({ action: 'wait', until: null, condition: 'NetworkReady', reason: blocked });
@@ -259,12 +260,14 @@ function wifiStep(c: ObservedContainer, all: ReturnType<typeof attachmentsOf>, f
       continue;
     }
     const cidr = a.subnet === null ? null : parseCidr(a.subnet);
-    if (cidr === null || a.vnic.ip === undefined) {
-      return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${a.parent}` };
-    }
-    const want = { parent: a.parent, ip: a.vnic.ip, prefix: cidr.prefix, gateway: a.gateway };
-    if (facts.wifiPaths.get(`${c.id}/${a.vnic.name}`) !== wifiPathKey(want)) {
-      return { action: 'wifiPath', ...base, ...want, reason: `proxy-ARP path for ${a.vnic.ip} on Wi-Fi parent ${a.parent}` };
+    if (cidr === null) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${a.parent}` };
+    // No IPAM on this path: a static address outside the parent's (new) subnet cannot be used.
+    if (a.ip === null) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `AddressOutsideSubnet: ${a.vnic.ip ?? '?'} is not in ${a.subnet} of ${a.parent}` };
+    const want = { parent: a.parent, ip: a.ip, prefix: cidr.prefix, gateway: a.gateway };
+    // A parent replaced (a new ifindex, e.g. a re-plugged USB Wi-Fi) lost its neighbour proxy: build it again.
+    const index = facts.interfaces.find((i) => i.interface === a.parent)?.index;
+    if (facts.wifiPaths.get(`${c.id}/${a.vnic.name}`) !== wifiPathKey({ ...want, index })) {
+      return { action: 'wifiPath', ...base, ...want, parentIndex: index ?? null, reason: `proxy-ARP path for ${a.ip} on Wi-Fi parent ${a.parent}` };
     }
   }
   return null;

@@ -38,8 +38,8 @@ export function deriveStatus(
   let phase: Phase;
   if (rec.deletion) phase = 'Deleting';
   else if (waitNet) phase = 'Pending';
-  // A DHCP client that netmon cannot run leaves the runtime running (a PLC program may not need the LAN).
-  else if ((failure && !failure.reason.startsWith('Dhcp')) || waitCrash) phase = 'Failed';
+  // A DHCP client or proxy-ARP path that netmon cannot set up leaves the runtime running (a PLC program may not need the LAN).
+  else if ((failure && !/^(Dhcp|ProxyArp)/.test(failure.reason)) || waitCrash) phase = 'Failed';
   else if (converged) phase = running ? 'Running' : 'Stopped';
   else if (prev.observedGeneration < rec.generation) phase = 'Creating';
   else phase = running ? 'Running' : 'Stopped';

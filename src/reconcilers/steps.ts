@@ -32,7 +32,7 @@ export type Step = Base &
     | { action: 'fixMac'; containerId: string; network: string; mac: string }
     | { action: 'dhcpStart'; containerId: string; vnic: string; mac: string }
     | { action: 'nicMove'; containerId: string; nic: string }
-    | { action: 'wifiPath'; containerId: string; vnic: string; parent: string; ip: string; prefix: number; gateway: string | null }
+    | { action: 'wifiPath'; containerId: string; vnic: string; parent: string; parentIndex: number | null; ip: string; prefix: number; gateway: string | null }
     | { action: 'wifiDhcpStart'; containerId: string; vnic: string; parent: string }
     | { action: 'serialNode'; containerId: string; port: string; path: string; major: number; minor: number; hostPath: string }
     | { action: 'start'; containerId: string; crashed: boolean }

@@ -250,10 +250,17 @@ test('a vNIC on a Wi-Fi parent gets no MACVLAN network: the container is made on
     volumes: [{ name: 'w_data', labels: labelsFor('runtime-data', 'w') }],
   };
   const [step] = plan({ w: rec(s) }, world, f());
-  assert.deepEqual(step, { key: 'runtime/w', device: 'w', action: 'wifiPath', containerId: 'id-w', vnic: 'eth1', parent: 'wlan0', ip: '192.0.2.80', prefix: 24, gateway: '192.0.2.1', reason: 'proxy-ARP path for 192.0.2.80 on Wi-Fi parent wlan0' });
-  assert.deepEqual(plan({ w: rec(s) }, world, f({ wifiPaths: new Map([['id-w/eth1', 'wlan0|192.0.2.80/24|192.0.2.1']]) })), [], 'built for this namespace');
-  // A new namespace (the executor forgot the path on start) or a new gateway builds it again.
-  assert.equal(plan({ w: rec(s) }, world, f({ wifiPaths: new Map([['id-w/eth1', 'wlan0|192.0.2.80/24|192.0.2.254']]) }))[0]?.action, 'wifiPath');
+  assert.deepEqual(step, { key: 'runtime/w', device: 'w', action: 'wifiPath', containerId: 'id-w', vnic: 'eth1', parent: 'wlan0', parentIndex: 3, ip: '192.0.2.80', prefix: 24, gateway: '192.0.2.1', reason: 'proxy-ARP path for 192.0.2.80 on Wi-Fi parent wlan0' });
+  assert.deepEqual(plan({ w: rec(s) }, world, f({ wifiPaths: new Map([['id-w/eth1', 'wlan0#3|192.0.2.80/24|192.0.2.1']]) })), [], 'built for this namespace');
+  // A new namespace (the executor forgot the path on start), a new gateway or a replaced parent builds it again.
+  assert.equal(plan({ w: rec(s) }, world, f({ wifiPaths: new Map([['id-w/eth1', 'wlan0#3|192.0.2.80/24|192.0.2.254']]) }))[0]?.action, 'wifiPath');
+  assert.equal(plan({ w: rec(s) }, world, f({ interfaces: [{ ...wlan, index: 9 }], wifiPaths: new Map([['id-w/eth1', 'wlan0#3|192.0.2.80/24|192.0.2.1']]) }))[0]?.action, 'wifiPath');
+  // A Wi-Fi parent that is down or gone is told, as a MACVLAN parent is; a renumbered LAN the static address no longer fits waits.
+  const [down] = plan({ w: rec(s) }, world, f({ interfaces: [{ ...wlan, status: 'down' as const }] }));
+  assert.ok(down?.action === 'wait' && down.reason.startsWith('ParentDown:'), JSON.stringify(down));
+  const moved = { ...wlan, ipv4_addresses: [{ address: '198.51.100.5', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }], gateway: '198.51.100.1' };
+  const [outside] = plan({ w: rec(s) }, world, f({ interfaces: [moved] }));
+  assert.ok(outside?.action === 'wait' && outside.reason.startsWith('AddressOutsideSubnet:'), JSON.stringify(outside));
   const d: RuntimeSpec = { ...s, vnics: [{ name: 'eth1', parentInterface: 'wlan0', mode: 'dhcp', dns: [] }] };
   const dc = { ...c, labels: { ...c.labels, [LABEL.specHash]: specHash(d) } };
   const dw = { ...world, containers: [dc] };
