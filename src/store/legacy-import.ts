@@ -1,6 +1,7 @@
 // First start on a box that ran the Python agent: its runtime_vnics.json (the vNIC configs as the cloud
 // sent them) and data/clients.json (the runtime registry) become desired runtimes whose existing
-// containers are adopted, not re-created (CONTRACT §8, docs/migration.md).
+// containers are adopted, not re-created (CONTRACT §8, docs/migration.md). HEAD's serial ports
+// (data/serial_configs.json) and dedicated NICs (dedicated_nics.json) come with them (upstream §13.20).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
@@ -19,24 +20,46 @@ function readJson(file: string, log: Logger): Record<string, unknown> | null {
   return null;
 }
 
+const pick = (o: unknown, keys: string[]) =>
+  typeof o === 'object' && o !== null ? Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, (o as Record<string, unknown>)[k]])) : o;
+
 export interface ImportReport {
   imported: string[];
   skipped: { name: string; reason: string }[];
+  /** Imported without their serial ports or dedicated NIC, which were not valid. */
+  partial: { name: string; reason: string }[];
 }
 
 export async function importLegacy(dataDir: string, store: Store, log: Logger): Promise<ImportReport> {
   const vnics = readJson(path.join(dataDir, 'runtime_vnics.json'), log) ?? {};
   const clients = readJson(path.join(dataDir, 'data', 'clients.json'), log) ?? {};
-  const report: ImportReport = { imported: [], skipped: [] };
+  const report: ImportReport = { imported: [], skipped: [], partial: [] };
   const names = [...new Set([...Object.keys(vnics), ...Object.keys(clients)])].sort();
   if (names.length === 0) return report;
+  const serial = readJson(path.join(dataDir, 'data', 'serial_configs.json'), log) ?? {};
+  const dedicated = readJson(path.join(dataDir, 'dedicated_nics.json'), log) ?? {};
   const specs: RuntimeSpec[] = [];
   for (const name of names) {
     if (!(name in vnics)) {
       report.skipped.push({ name, reason: 'in data/clients.json but without vNIC configs in runtime_vnics.json' });
       continue;
     }
-    const n = normalizeCreateRequest({ container_name: name, vnic_configs: vnics[name] });
+    // `{name: {serial_ports: [{name, device_id, container_path, status, …}]}}` and `{name: {host_interface}}`:
+    // the runtime-side fields are the request's; the observed ones (status, current_host_path, …) are dropped.
+    const ports = (serial[name] as { serial_ports?: unknown } | undefined)?.serial_ports;
+    const nic = (dedicated[name] as { host_interface?: unknown } | undefined)?.host_interface;
+    const base = { container_name: name, vnic_configs: vnics[name] };
+    let n = normalizeCreateRequest({
+      ...base,
+      ...(Array.isArray(ports) ? { serial_configs: ports.map((p) => pick(p, ['name', 'device_id', 'container_path', 'baud_rate'])) } : {}),
+      ...(typeof nic === 'string' ? { dedicated_interface: nic } : {}),
+    });
+    if (!n.ok && /^(serial_configs|dedicated_interface)/.test(n.error)) {
+      // A PLC without its serial port or NIC is still better kept running and managed than left alone.
+      log.warn({ device: name, reason: n.error }, 'legacy hardware config not imported; the runtime is');
+      report.partial.push({ name, reason: n.error });
+      n = normalizeCreateRequest(base);
+    }
     if (!n.ok) report.skipped.push({ name, reason: n.error });
     else specs.push(n.spec);
   }
