@@ -39,3 +39,12 @@ export function dedicationRefusal({ spec, interfaces, others, cloudInterface }: 
   if (cloudInterface === nic) return `${at} carries the host's route to the cloud; moving it would cut the box off`;
   return null;
 }
+
+/** A vNIC whose parent another runtime has as its dedicated NIC: that NIC belongs to that runtime alone. */
+export function parentDedicatedElsewhere(spec: RuntimeSpec, others: readonly RuntimeSpec[]): string | null {
+  for (const [i, v] of spec.vnics.entries()) {
+    const owner = others.find((o) => o.dedicatedInterface === v.parentInterface);
+    if (owner) return `vnic_configs[${i}].parent_interface: ${v.parentInterface} is dedicated to ${owner.name}`;
+  }
+  return null;
+}

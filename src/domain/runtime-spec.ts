@@ -66,7 +66,9 @@ const rawVnic = z.object({
 const containerPath = z
   .string()
   .max(255)
-  .refine((p) => /^\/dev\/[^\0]+$/.test(p) && !p.split('/').includes('..') && !p.endsWith('/'), { message: 'must be an absolute path under /dev/ without ".."' });
+  .refine((p) => /^\/dev(\/[A-Za-z0-9_.+:@-]+)+$/.test(p) && !p.split('/').some((seg) => seg === '.' || seg === '..'), {
+    message: 'must be an absolute path under /dev/ without ".." (letters, digits and _ . + : @ -)',
+  });
 
 const rawSerial = z.object({
   name: z.string().min(1, { message: 'must not be empty' }).max(64),

@@ -18,7 +18,8 @@ export type NetmonCommand =
   | { command: 'proxy_arp_setup'; id?: unknown; container_name: string; vnic_name: string; pid: number; parent: string; ip: string; prefix: number; gateway: string | null }
   | { command: 'proxy_arp_teardown'; id?: unknown; container_name: string; vnic_name?: string }
   | { command: 'wifi_dhcp_start'; id?: unknown; container_name: string; vnic_name: string; pid: number; parent: string; request_ip?: string }
-  | { command: 'proxy_arp_status'; id?: unknown };
+  | { command: 'proxy_arp_status'; id?: unknown }
+  | { command: 'proxy_arp_cleanup'; id?: unknown };
 
 const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -32,7 +33,7 @@ const isIfname = (v: unknown): v is string => typeof v === 'string' && IFNAME.te
 /** The runtime, vNIC, pid and Wi-Fi parent of a proxy-ARP command, or what is wrong. */
 function runtimeVnic(o: Record<string, unknown>): { container_name: string; vnic_name: string; pid: number; parent: string } | string {
   if (!isName(o.container_name)) return 'container_name: not a container name';
-  if (typeof o.vnic_name !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(o.vnic_name)) return 'vnic_name: expected an interface name (1 to 15 characters from A-Z a-z 0-9 _ . -)';
+  if (!isLabel(o.vnic_name)) return 'vnic_name: expected 1 to 64 characters';
   if (!isPid(o.pid)) return 'pid: expected a positive integer';
   if (!isIfname(o.parent)) return 'parent: expected 1 to 15 characters from A-Z a-z 0-9 _ . -';
   return { container_name: o.container_name, vnic_name: o.vnic_name, pid: o.pid, parent: o.parent };
@@ -80,6 +81,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       if (o.pid !== undefined && !isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
       return { ok: true, command: { command: 'nic_return', ...id, interface: o.interface, ...(o.pid !== undefined ? { pid: o.pid } : {}) } };
     case 'proxy_arp_status':
+    case 'proxy_arp_cleanup':
       return { ok: true, command: { command: o.command, ...id } };
     case 'proxy_arp_setup': {
       const base = runtimeVnic(o);
@@ -97,7 +99,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
     }
     case 'proxy_arp_teardown':
       if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
-      if (o.vnic_name !== undefined && !isIfname(o.vnic_name)) return { ok: false, error: 'vnic_name: expected an interface name (1 to 15 characters from A-Z a-z 0-9 _ . -)' };
+      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
       return { ok: true, command: { command: 'proxy_arp_teardown', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
     case 'route_get':
       if (typeof o.address !== 'string' || !IP.test(o.address)) return { ok: false, error: 'address: expected a dotted IPv4 address' };

@@ -63,7 +63,8 @@ export class NetmonDaemon {
     this.nics = new DedicatedNics(log);
     // Ownership of what the paths changed on the host outlives a netmon restart (earlier sysctl values).
     this.proxyArp = new ProxyArpPaths({ log, stateFile: path.join(path.dirname(socketPath), 'netmon-proxy-arp.json') });
-    this.wifiDhcp = new WifiDhcpClients(this.proxyArp, (ev) => this.broadcast(ev), log);
+    // A Wi-Fi lease builds, moves or drops a path: what netmon owns travels with the event (CONTRACT §9.2).
+    this.wifiDhcp = new WifiDhcpClients(this.proxyArp, (ev) => this.broadcast({ ...ev, host_changes: this.proxyArp.hostChanges() }), log);
     this.serial = new SerialWatcher(options.serial ?? { globs: DEFAULT_SERIAL_GLOBS, byIdDir: DEFAULT_BY_ID_DIR }, (c) => this.serialChanged(c), log);
   }
 
@@ -191,6 +192,11 @@ export class NetmonDaemon {
           await this.proxyArp.teardown(c.container_name, c.vnic_name); // static paths
           return { id, success: true, clients, paths: before - this.proxyArp.list().length, host_changes: this.proxyArp.hostChanges() };
         }
+        case 'proxy_arp_cleanup': {
+          // Uninstall: every Wi-Fi client releases its lease, every path goes, the sysctls come back.
+          for (const cl of this.wifiDhcp.list()) await this.wifiDhcp.stop(cl.container_name, cl.vnic_name);
+          return { id, success: true, paths: await this.proxyArp.teardownAll(), host_changes: this.proxyArp.hostChanges() };
+        }
         case 'proxy_arp_status':
           return { id, success: true, paths: this.proxyArp.list(), clients: this.wifiDhcp.list(), host_changes: this.proxyArp.hostChanges() };
       }
@@ -214,6 +220,8 @@ export class NetmonDaemon {
 
   private async rediscoverAll(): Promise<void> {
     this.dhcp.reap();
+    // What is left of paths whose runtime is gone (a runtime deleted while the agent could not say so).
+    await this.proxyArp.reap().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'proxy-ARP reap failed'));
     await this.serial.rescan(); // a safety net for a missed inotify event; sends only changes
     return this.report(null, true);
   }

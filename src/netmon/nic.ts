@@ -93,6 +93,11 @@ export class DedicatedNics {
       return { moved: false };
     }
     if (!(await this.link(name))) throw new Error(`interface ${name}: not found on the host or in the runtime's namespace`);
+    // The last guard of CONTRACT §9.3 (the agent checks first): never the link the host's default route leaves by.
+    const defaults = JSON.parse((await this.run('ip', ['-j', '-4', 'route', 'show', 'default'])) || '[]') as { dev?: string; nexthops?: { dev?: string }[] }[];
+    if (defaults.some((r) => r.dev === name || (r.nexthops ?? []).some((h) => h.dev === name))) {
+      throw new Error(`interface ${name}: carries the host's default route; not moved (it would cut the box off)`);
+    }
     await this.run('ip', ['link', 'set', 'dev', name, 'down']);
     try {
       await this.run('ip', ['link', 'set', 'dev', name, 'netns', String(pid)]);

@@ -43,6 +43,8 @@ export const dhcpUpdateSchema = z.object({
   event: z.enum(['bound', 'renew', 'lost', 'failed']),
   message: z.string().optional(),
   timestamp: z.string(),
+  /** On a Wi-Fi parent: what netmon owns on the host after this event (proxy-ARP paths, sysctls). */
+  host_changes: z.array(z.looseObject({ kind: z.string() })).optional(),
 });
 export type DhcpUpdateEvent = z.infer<typeof dhcpUpdateSchema>;
 
@@ -113,7 +115,7 @@ export const commandSchema = z.discriminatedUnion('command', [
     command: z.literal('proxy_arp_setup'),
     id: z.unknown().optional(),
     container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
-    vnic_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    vnic_name: z.string().min(1).max(64),
     pid: z.number().int().positive(),
     parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
     ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/),
@@ -124,13 +126,14 @@ export const commandSchema = z.discriminatedUnion('command', [
     command: z.literal('wifi_dhcp_start'),
     id: z.unknown().optional(),
     container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
-    vnic_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
+    vnic_name: z.string().min(1).max(64),
     pid: z.number().int().positive(),
     parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
     request_ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/).optional(),
   }),
-  z.object({ command: z.literal('proxy_arp_teardown'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).optional() }),
+  z.object({ command: z.literal('proxy_arp_teardown'), id: z.unknown().optional(), container_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), vnic_name: z.string().min(1).max(64).optional() }),
   z.object({ command: z.literal('proxy_arp_status'), id: z.unknown().optional() }),
+  z.object({ command: z.literal('proxy_arp_cleanup'), id: z.unknown().optional() }),
 ]);
 const commandMatches: Same<z.infer<typeof commandSchema>, NetmonCommand> = true;
 void commandMatches;

@@ -36,6 +36,8 @@ export interface ProxyArpParams {
 export interface ProxyArpPath extends ProxyArpParams {
   /** Host end of the veth pair (`veth` + 8 hex: netmon's facts ignore it). */
   veth: string;
+  /** The veth's end inside the runtime (innerName(vnic_name): never one of Docker's ethN). */
+  ifname: string;
   /** Host route to the runtime, `<ip>/32 dev <veth>`. */
   route: string;
   /** `ip neigh add proxy <ip> dev <parent>`. */
@@ -76,10 +78,22 @@ const keyOf = (containerName: string, vnicName: string) => `${containerName}/${v
 const sameParams = (a: ProxyArpParams, b: ProxyArpParams) =>
   a.pid === b.pid && a.parent === b.parent && a.ip === b.ip && a.prefix === b.prefix && a.gateway === b.gateway;
 
+/**
+ * The interface inside the runtime for a vNIC: `wl-<vnic>` when that is an interface name, else `wl-` + 8 hex
+ * of a hash. Never the vNIC's own name: Docker names the runtime's other interfaces eth0, eth1, …, and a
+ * cloud names its vNICs the same way (`wifi_wlan0_eth0`).
+ */
+export function innerName(vnicName: string): string {
+  const n = `wl-${vnicName}`;
+  return IFNAME.test(n) ? n : `wl-${createHash('sha256').update(vnicName).digest('hex').slice(0, 8)}`;
+}
+
 /** Refuses what could make `ip` act on something else than meant (names are passed as argv, never a shell). */
 export function validateParams(p: ProxyArpParams): void {
   if (typeof p.container_name !== 'string' || p.container_name.length === 0 || p.container_name.length > 255) throw new Error('container_name: expected 1–255 characters');
-  if (!IFNAME.test(p.vnic_name) || p.vnic_name === 'lo') throw new Error(`vnic_name: expected an interface name of at most 15 characters [A-Za-z0-9_.-], got "${String(p.vnic_name).slice(0, 32)}"`);
+  if (typeof p.vnic_name !== 'string' || p.vnic_name.length === 0 || p.vnic_name.length > 64 || [...p.vnic_name].some((ch) => ch === '/' || ch.charCodeAt(0) < 32)) {
+    throw new Error(`vnic_name: expected 1–64 characters without "/" or control characters, got "${String(p.vnic_name).slice(0, 32)}"`);
+  }
   if (!IFNAME.test(p.parent)) throw new Error(`parent: expected an interface name of at most 15 characters [A-Za-z0-9_.-], got "${String(p.parent).slice(0, 32)}"`);
   if (!Number.isInteger(p.pid) || p.pid < 2) throw new Error(`pid: expected the pid of a process in the runtime, got ${String(p.pid)}`);
   if (!IPV4.test(p.ip)) throw new Error(`ip: expected an IPv4 address, got "${String(p.ip).slice(0, 32)}"`);
@@ -295,6 +309,7 @@ export class ProxyArpPaths {
     const rec: ProxyArpPath = this.paths.get(key) ?? {
       ...p,
       veth,
+      ifname: innerName(p.vnic_name),
       route: `${p.ip}/32`,
       neigh_proxy: { address: p.ip, dev: p.parent },
       forward_rules: [],
@@ -327,40 +342,40 @@ export class ProxyArpPaths {
     const host = await hostLink(rec.veth);
     if (host) {
       // Ours and still joined to this runtime's vNIC? (A leftover of an older namespace is replaced.)
-      const inside = (await ipJson<LinkJson>(['link', 'show'], rec.pid).catch(() => [])).find((l) => l.ifname.split('@')[0] === rec.vnic_name);
+      const inside = (await ipJson<LinkJson>(['link', 'show'], rec.pid).catch(() => [])).find((l) => l.ifname.split('@')[0] === rec.ifname);
       if (inside && inside.ifindex === host.link_index && inside.link_index === host.ifindex) return;
       await ip(['link', 'del', rec.veth]).catch(() => undefined);
       changed.push('stale veth removed');
     }
     const names = (await namespaceIfaces(rec.pid)).map((i) => i.ifname);
-    if (names.includes(rec.vnic_name)) throw new Error(`the runtime already has an interface named ${rec.vnic_name}`);
+    if (names.includes(rec.ifname)) throw new Error(`the runtime already has an interface named ${rec.ifname}`);
     const mtu = Number(readSysctlSafe(`/sys/class/net/${rec.parent}/mtu`) ?? '1500') || 1500;
-    await ip(['link', 'add', rec.veth, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', rec.vnic_name, 'mtu', String(mtu), 'netns', String(rec.pid)]);
+    await ip(['link', 'add', rec.veth, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', rec.ifname, 'mtu', String(mtu), 'netns', String(rec.pid)]);
     rec.default_route = false; // a new namespace end: whatever we added before went with the old one
     changed.push('veth');
   }
 
   /** Inside the runtime: the address with the LAN's prefix, link up, a default route if it has none. */
   private async ensureInside(rec: ProxyArpPath, changed: string[]): Promise<void> {
-    const [link] = await ipJson<LinkJson & { addr_info?: { family: string; local: string; prefixlen: number }[] }>(['addr', 'show', 'dev', rec.vnic_name], rec.pid);
+    const [link] = await ipJson<LinkJson & { addr_info?: { family: string; local: string; prefixlen: number }[] }>(['addr', 'show', 'dev', rec.ifname], rec.pid);
     const v4 = (link?.addr_info ?? []).filter((a) => a.family === 'inet');
     if (!(v4.length === 1 && v4[0]!.local === rec.ip && v4[0]!.prefixlen === rec.prefix)) {
-      if (v4.length > 0) await nsIp(rec.pid, ['-4', 'addr', 'flush', 'dev', rec.vnic_name]);
-      await nsIp(rec.pid, ['addr', 'add', `${rec.ip}/${rec.prefix}`, 'dev', rec.vnic_name]);
+      if (v4.length > 0) await nsIp(rec.pid, ['-4', 'addr', 'flush', 'dev', rec.ifname]);
+      await nsIp(rec.pid, ['addr', 'add', `${rec.ip}/${rec.prefix}`, 'dev', rec.ifname]);
       changed.push('address');
     }
     if (!link?.flags?.includes('UP')) {
-      await nsIp(rec.pid, ['link', 'set', 'dev', rec.vnic_name, 'up']);
+      await nsIp(rec.pid, ['link', 'set', 'dev', rec.ifname, 'up']);
       changed.push('link up');
     }
     if (rec.gateway) {
       const defaults = await ipJson<{ dst: string; gateway?: string; dev?: string }>(['-4', 'route', 'show', 'default'], rec.pid);
       if (defaults.length === 0) {
         // onlink: the gateway is reached through the veth (the host answers its ARP), whatever the prefix.
-        await nsIp(rec.pid, ['route', 'add', 'default', 'via', rec.gateway, 'dev', rec.vnic_name, 'onlink']);
+        await nsIp(rec.pid, ['route', 'add', 'default', 'via', rec.gateway, 'dev', rec.ifname, 'onlink']);
         rec.default_route = true;
         changed.push('default route');
-      } else if (!defaults.some((d) => d.dev === rec.vnic_name)) {
+      } else if (!defaults.some((d) => d.dev === rec.ifname)) {
         rec.default_route = false; // another network of the runtime routes by default: left alone
       }
     }
@@ -502,6 +517,7 @@ function asPath(c: unknown): ProxyArpPath | null {
   }
   const veth = vethName(p.container_name, p.vnic_name);
   if (o.veth !== veth) return null;
+  const ifname = innerName(p.vnic_name);
   const rules = Array.isArray(o.forward_rules) ? (o.forward_rules as unknown[]) : [];
   const expected = [['-i', veth, '-o', p.parent, '-j', 'ACCEPT'], ['-i', p.parent, '-o', veth, '-j', 'ACCEPT']].map((r) => r.join(' '));
   // Only the rules this module makes are ever deleted on the strength of a handed-back list.
@@ -509,6 +525,7 @@ function asPath(c: unknown): ProxyArpPath | null {
   return {
     ...p,
     veth,
+    ifname,
     route: `${p.ip}/32`,
     neigh_proxy: { address: p.ip, dev: p.parent },
     forward_rules,

@@ -225,6 +225,7 @@ export class Controller implements ReconcilerView {
         continue;
       }
       if (step.action === 'start' && justCrashed.has(step.device!)) continue; // it waits out its backoff first
+      if (step.action === 'nicMove' && this.takingDown(step.device!)) continue; // the NIC was handed back for that
       if ((this.doneAt.get(step.key) ?? 0) >= observedAt) {
         // Planned from a view older than the key's last step (it would repeat it): the next pass decides.
         this.dirty = true;
@@ -235,6 +236,12 @@ export class Controller implements ReconcilerView {
     }
     this.lastPassAt = Date.now();
     this.lastPassMs = performance.now() - t0;
+  }
+
+  /** The agent is stopping, restarting or removing this runtime's container right now. */
+  private takingDown(name: string): boolean {
+    const a = this.busy.get(`runtime/${name}`)?.step.action;
+    return a === 'stop' || a === 'restart' || a === 'removeContainer';
   }
 
   /**

@@ -273,6 +273,17 @@ export class Executor {
     const a = await this.d.netmon({ command: 'proxy_arp_teardown', container_name: name }).catch((e: Error) => ({ success: false, error: e.message }));
     await this.recordHostChanges(a);
     if (a.success !== true) this.d.log.warn({ device: name, err: a.error }, 'proxy-ARP path not torn down');
+    // The Wi-Fi clients released their leases: the next start asks again.
+    const wifi = attachmentsOf(rec.spec, this.d.store.state.host.interfaces).filter((x) => x.wifi && x.vnic.mode === 'dhcp');
+    this.forgetDhcp(name!);
+    if (wifi.length > 0) {
+      await this.d.store.update('status', (s) => {
+        for (const x of wifi) {
+          const l = s.runtimes[name!]?.status.dhcp[x.vnic.name];
+          if (l) l.event = 'pending';
+        }
+      });
+    }
   }
 
   /** What netmon owns on the host for proxy-ARP paths goes into the state file's host section (CONTRACT §9.2). */
@@ -372,6 +383,12 @@ export class Executor {
   private async uninstall(stage: string): Promise<void> {
     const role = stage === 'deleting_netmon' ? 'netmon' : stage === 'removing_self' ? 'orchestrator-agent' : null;
     if (role === null) return;
+    if (role === 'netmon' && this.d.netmon) {
+      // Upstream's cleaning_proxy_arp: whatever proxy-ARP paths are left go with netmon (best effort).
+      const a: Record<string, unknown> = await this.d.netmon({ command: 'proxy_arp_cleanup' }).catch((e: Error) => ({ success: false, error: e.message }));
+      await this.recordHostChanges(a);
+      if (a.success !== true) this.d.log.warn({ err: a.error }, 'uninstall: proxy-ARP paths not cleaned up');
+    }
     if (role === 'orchestrator-agent') {
       // The end is recorded before this process goes with its container: the kept volume must never tell a
       // freshly installed agent that an uninstall is still under way.

@@ -106,6 +106,11 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
         neededMacvlans.set(a.network, { name: a.network, parent: a.parent, subnet: a.subnet, gateway: a.gateway, parentIndex: index });
       }
     }
+    // Hardware of a running runtime is served whatever its networks wait for (a PLC without its LAN still
+    // has its serial ports); never while the agent stops or restarts it (the NIC was handed back for that).
+    if (c?.state === 'running' && upToDate(rec, c) && rec.running && rec.restartCount <= rec.status.restartCount) {
+      steps.push(...passthroughSteps(name, rec, c, facts));
+    }
     const blocked =
       all.some((a) => a.vnic.subnet === undefined) && !facts.netmonReady
         ? 'WaitingForNetmon: the subnet comes from netmon, which has not reported since the agent started'
@@ -121,7 +126,6 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       add({ action: 'wait', until: null, condition: 'ImageReady', image: step.image, reason: `Pulling: ${step.reason}` });
       steps.push({ key: `image/${step.image}`, device: null, ...step });
     } else if (step) add(step);
-    if (c?.state === 'running' && upToDate(rec, c)) steps.push(...passthroughSteps(name, rec, c, facts));
   }
 
   // Shared MACVLAN networks: create the needed ones, remove the agent's unneeded (or stale) ones once nothing uses them.
@@ -284,6 +288,8 @@ function passthroughSteps(name: string, rec: RuntimeRecord, c: ObservedContainer
   const nic = rec.spec.dedicatedInterface;
   if (nic !== undefined && facts.hostKnown) {
     const f = facts.interfaces.find((i) => i.interface === nic);
+    // It gained the host's default route while it was on the host: never moved (netmon refuses it too).
+    if (f !== undefined && f.dedicated_to === undefined && (f.default_route === true || f.gateway !== null)) return steps;
     // On the host, or unknown to netmon (a restarted netmon forgets what it moved: nic_move finds it inside).
     if (f === undefined || (f.dedicated_to === undefined && f.status !== 'removed') || (f.dedicated_to !== undefined && f.dedicated_to !== name)) {
       steps.push({ key: `nic/${name}`, device: name, action: 'nicMove', containerId: c.id, nic, reason: `dedicated NIC ${nic} is not in the runtime's namespace` });

@@ -1,5 +1,5 @@
 // The only ways desired state changes: typed functions used by every source (cloud, CLI).
-import { dedicationRefusal } from '../domain/dedicated-nic.js';
+import { dedicationRefusal, parentDedicatedElsewhere } from '../domain/dedicated-nic.js';
 import { sameSpec, vnicMac, type RuntimeSpec } from '../domain/runtime-spec.js';
 import { initialStatus, type State } from './schema.js';
 import type { Store } from './store.js';
@@ -22,12 +22,10 @@ export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?
     }
     if (existing?.deletion) throw new DesiredStateError(`container_name: ${spec.name} is being deleted; retry when it is gone`);
     checkMacsUnique(s, spec);
-    const refusal = dedicationRefusal({
-      spec,
-      interfaces: s.host.observedAt === null ? null : s.host.interfaces,
-      others: Object.entries(s.runtimes).filter(([n, r]) => n !== spec.name && r.deletion === null).map(([, r]) => r.spec),
-      cloudInterface: opts.cloudInterface ?? null,
-    });
+    const others = Object.entries(s.runtimes).filter(([n, r]) => n !== spec.name && r.deletion === null).map(([, r]) => r.spec);
+    const refusal =
+      parentDedicatedElsewhere(spec, others) ??
+      dedicationRefusal({ spec, interfaces: s.host.observedAt === null ? null : s.host.interfaces, others, cloudInterface: opts.cloudInterface ?? null });
     if (refusal !== null) throw new DesiredStateError(refusal);
     if (existing) {
       existing.spec = spec;

@@ -104,6 +104,7 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
   test('create: the node inside with the same major/minor (opening it fails for want of a driver, never EPERM); the NIC moved in and reachable from its LAN', async () => {
     const ack = await create('plc-hw', { serial_configs: [{ name: 'rtu', device_id: BY_ID, container_path: '/dev/modbus0', baud_rate: 19200 }], dedicated_interface: NIC });
     assert.equal(ack.status, 'creating', JSON.stringify(ack));
+    assert.equal(ack.serial_configs_count, 1, 'as the Python agent acks');
     await waitFor('serial port connected', async () => (await portOf('plc-hw'))?.status === 'connected', 60_000, 200);
     await waitFor('NIC present', async () => (await nicOf('plc-hw'))?.present === true, 30_000, 200);
     const port = (await portOf('plc-hw'))!;

@@ -4,7 +4,7 @@
 // suite touches is recorded first and restored or removed after, even on failure.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import type { NetmonLog } from '../../src/netmon/daemon.js';
 import { parseScriptLine } from '../../src/netmon/dhcp.js';
 import type { DhcpUpdate } from '../../src/netmon/dhcp.js';
-import { leaseToParams, ProxyArpPaths, vethName, WIFI_DHCP_SCRIPT, wifiClientId, WifiDhcpClients, wifiDhcpArgv, type HostChange, type ProxyArpParams } from '../../src/netmon/proxy-arp.js';
+import { innerName, leaseToParams, ProxyArpPaths, vethName, WIFI_DHCP_SCRIPT, wifiClientId, WifiDhcpClients, wifiDhcpArgv, type HostChange, type ProxyArpParams } from '../../src/netmon/proxy-arp.js';
 import { waitFor } from '../support/wait.js';
 
 const sh = (cmd: string, args: string[], timeout = 20_000) => execFileSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -186,9 +186,9 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
     const neigh = JSON.parse(ip('netns', 'exec', LAN_NS, 'ip', '-j', 'neigh', 'show', p.ip)) as { lladdr?: string }[];
     assert.equal(neigh[0]?.lladdr, parentMac(), 'the LAN sees the runtime at the parent (associated) MAC');
     // The runtime: the address with the LAN's prefix, a default route via the gateway through the veth, and it reaches the LAN.
-    const inside = sh('nsenter', ['-t', String(rt.pid), '-n', 'sh', '-c', 'ip -4 -o addr show dev eth1; ip route show default']);
+    const inside = sh('nsenter', ['-t', String(rt.pid), '-n', 'sh', '-c', 'ip -4 -o addr show dev wl-eth1; ip route show default']);
     assert.match(inside, new RegExp(`inet ${p.ip.replace(/\./g, '\\.')}/24 `));
-    assert.match(inside, new RegExp(`default via ${lanIp().replace(/\./g, '\\.')} dev eth1 onlink`));
+    assert.match(inside, new RegExp(`default via ${lanIp().replace(/\./g, '\\.')} dev wl-eth1 onlink`));
     assert.ok(tryRun('nsenter', ['-t', String(rt.pid), '-n', 'busybox', 'ping', '-c', '1', '-W', '3', lanIp()]), 'the runtime reaches the LAN');
     assert.equal(readSys(IP_FORWARD), '1');
     assert.equal(readSys(`/proc/sys/net/ipv4/conf/${PARENT}/proxy_arp`), '1');
@@ -311,16 +311,22 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
     assert.deepEqual(vethsOf([vethName(p.container_name, 'eth1')]), []);
   });
 
-  test('a vNIC name the runtime already has is refused, and nothing is left behind', async () => {
+  test('the inside name is wl-<vnic>, never one of Docker\'s ethN; a taken one is refused, and nothing is left behind', async () => {
     const paths = newPaths();
     const rt = await startRuntime();
+    // Docker's own interfaces are eth0, eth1, …: a vNIC named like them does not clash.
     sh('nsenter', ['-t', String(rt.pid), '-n', 'ip', 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p']);
-    await assert.rejects(paths.setup(params(rt, 1)), /already has an interface named eth1/);
+    const built = await paths.setup(params(rt, 1));
+    assert.equal(built.ifname, 'wl-eth1');
+    await paths.teardown(built.container_name);
+    assert.equal(innerName('My LAN port with a long name'), `wl-${createHash('sha256').update('My LAN port with a long name').digest('hex').slice(0, 8)}`);
+    sh('nsenter', ['-t', String(rt.pid), '-n', 'ip', 'link', 'add', 'wl-eth1', 'type', 'veth', 'peer', 'name', 'wl-eth1p']);
+    await assert.rejects(paths.setup(params(rt, 1)), /already has an interface named wl-eth1/);
     assert.deepEqual(paths.hostChanges(), []);
     assert.equal(neighProxies(), '');
     assert.equal(readSys(IP_FORWARD), sysctlsBefore.get(IP_FORWARD));
     await assert.rejects(paths.setup(params(rt, 1, { parent: 'nosuchif0' })), /no interface nosuchif0/);
-    await assert.rejects(paths.setup(params(rt, 1, { vnic_name: 'eth1 up' })), /vnic_name/);
+    await assert.rejects(paths.setup(params(rt, 1, { vnic_name: 'eth1/up' })), /vnic_name/);
   });
 
   test('DHCP over Wi-Fi: the lease is asked on the parent with the vNIC client id; the path follows it; the host interface is untouched', async () => {

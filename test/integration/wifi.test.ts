@@ -87,11 +87,12 @@ describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
     for (const d of [netmonDir, serverDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
+  // vNICs named eth0 like Docker's own first interface (the cloud's usual name): inside they are wl-eth0.
   test('static: no MACVLAN network; the LAN reaches the runtime at its address through the host, whose MAC it sees', async () => {
-    const ack = await stack.cloud.call('create_new_runtime', { correlation_id: 'c1', container_name: 'plc-ws', vnic_configs: [{ name: 'eth1', parent_interface: WIFI, network_mode: 'static', ip: `${NET}.20`, subnet: SUBNET, gateway: LAN_IP }] });
+    const ack = await stack.cloud.call('create_new_runtime', { correlation_id: 'c1', container_name: 'plc-ws', vnic_configs: [{ name: 'eth0', parent_interface: WIFI, network_mode: 'static', ip: `${NET}.20`, subnet: SUBNET, gateway: LAN_IP }] });
     assert.equal(ack.status, 'creating', JSON.stringify(ack));
     await waitFor('NetworkReady', () => netReady('plc-ws'), 60_000, 200);
-    assert.deepEqual(await wifiNet('plc-ws', 'eth1'), { ip_address: `${NET}.20`, mac_address: null, gateway: LAN_IP });
+    assert.deepEqual(await wifiNet('plc-ws', 'eth0'), { ip_address: `${NET}.20`, mac_address: null, gateway: LAN_IP });
     const nets = Object.keys((await stack.engine.docker.getContainer('plc-ws').inspect()).NetworkSettings.Networks ?? {});
     assert.deepEqual(nets, ['plc-ws_internal'], 'no MACVLAN network on a Wi-Fi parent');
     assert.ok(ping(`${NET}.20`), 'the LAN reaches the runtime');
@@ -108,10 +109,10 @@ describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
   });
 
   test('dhcp: the client on the Wi-Fi parent asks with the vNIC client id; the lease is the runtime address, reachable from the LAN', async () => {
-    const ack = await stack.cloud.call('create_new_runtime', { correlation_id: 'c2', container_name: 'plc-wd', vnic_configs: [{ name: 'eth1', parent_interface: WIFI, network_mode: 'dhcp' }] });
+    const ack = await stack.cloud.call('create_new_runtime', { correlation_id: 'c2', container_name: 'plc-wd', vnic_configs: [{ name: 'eth0', parent_interface: WIFI, network_mode: 'dhcp' }] });
     assert.equal(ack.status, 'creating', JSON.stringify(ack));
     const net = await waitFor('a lease', async () => {
-      const n = await wifiNet('plc-wd', 'eth1');
+      const n = await wifiNet('plc-wd', 'eth0');
       return n?.ip_address ? n : null;
     }, 60_000, 300);
     assert.match(net.ip_address!, new RegExp(`^${NET.replace(/\./g, '\\.')}\\.(4\\d|50)$`));
@@ -124,7 +125,7 @@ describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
     try {
       const st = await client.ask({ command: 'proxy_arp_status', id: 'ps' });
       const c = (st.clients as { container_name: string; client_id: string; ip: string | null }[]).find((x) => x.container_name === 'plc-wd');
-      assert.deepEqual([c?.client_id, c?.ip], ['plc-wd:eth1', net.ip_address]);
+      assert.deepEqual([c?.client_id, c?.ip], ['plc-wd:eth0', net.ip_address]);
       const changes = st.host_changes as { kind: string }[];
       assert.equal(changes.filter((x) => x.kind === 'proxy_arp_path').length, 2, 'both paths owned');
       const state = JSON.parse(fs.readFileSync(path.join(stack.dataDir, 'state.json'), 'utf8')) as { host: { hostChanges: { kind: string }[] } };
@@ -135,7 +136,7 @@ describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
   });
 
   test('netmon restarted: the paths stay (the PLCs keep their addresses), the DHCP client comes back with the same lease', async () => {
-    const wd = (await wifiNet('plc-wd', 'eth1'))!.ip_address!;
+    const wd = (await wifiNet('plc-wd', 'eth0'))!.ip_address!;
     const pid = (await stack.engine.docker.getContainer('plc-wd').inspect()).State.Pid;
     assert.match(fs.readFileSync(`/proc/${pid}/root/etc/resolv.conf`, 'utf8'), new RegExp(`nameserver ${LAN_IP.replace(/\./g, '\\.')}`), 'DNS from the lease');
     await netmon.stop();
@@ -158,11 +159,11 @@ describe('vNICs on a Wi-Fi parent: the proxy-ARP path', () => {
   });
 
   test('delete: nothing is left on the host, and the sysctls are back when no runtime needs them', async () => {
-    const wd = (await wifiNet('plc-wd', 'eth1'))!.ip_address!;
+    const wd = (await wifiNet('plc-wd', 'eth0'))!.ip_address!;
     for (const name of ['plc-ws', 'plc-wd']) await stack.cloud.call('delete_device', { correlation_id: `d-${name}`, device_id: name });
     for (const name of ['plc-ws', 'plc-wd']) await waitFor(`${name} deleted`, async () => (await status(name)).status === 'not_found', 60_000, 200);
-    assert.deepEqual(leftovers('plc-ws', 'eth1', `${NET}.20`), []);
-    assert.deepEqual(leftovers('plc-wd', 'eth1', wd), []);
+    assert.deepEqual(leftovers('plc-ws', 'eth0', `${NET}.20`), []);
+    assert.deepEqual(leftovers('plc-wd', 'eth0', wd), []);
     for (const [p, v] of earlier) assert.equal(fs.readFileSync(p, 'utf8').trim(), v, p);
     const state = JSON.parse(fs.readFileSync(path.join(stack.dataDir, 'state.json'), 'utf8')) as { host: { hostChanges: unknown[] } };
     assert.deepEqual(state.host.hostChanges, [], 'the state file lists nothing owned any more');

@@ -2,7 +2,7 @@
 // real uplink is ever moved to test that it is refused.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dedicationRefusal, type DedicationInput } from '../../src/domain/dedicated-nic.js';
+import { dedicationRefusal, parentDedicatedElsewhere, type DedicationInput } from '../../src/domain/dedicated-nic.js';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
 import { matchDevice } from '../../src/domain/serial-match.js';
 import type { SerialDevice } from '../../src/netmon/iface.js';
@@ -83,4 +83,10 @@ test('status: a NIC that could not be moved says why', async () => {
   const c = { id: 'cid', name: 'plc-1', image: 'i', state: 'running', status: '', labels: {}, networks: {} };
   const failure = { message: "dedicated NIC tdn0 not moved into plc-1: interface tdn0: not found on the host or in the runtime's namespace", kind: 'network' as const, reason: 'NicNotMoved', count: 1, until: 0 };
   assert.deepEqual(passthroughStatus(rec, c, { interfaces: [], serialDevices: [] }, new Map(), undefined, failure).dedicatedInterface, { name: 'tdn0', present: false, error: failure.message });
+});
+
+test('a vNIC may not use as parent a NIC another runtime has dedicated', () => {
+  const others = [spec('plc-3', ['enp3s0'], 'enp4s0')];
+  assert.equal(parentDedicatedElsewhere(spec('plc-1', ['enp2s0', 'enp4s0']), others), 'vnic_configs[1].parent_interface: enp4s0 is dedicated to plc-3');
+  assert.equal(parentDedicatedElsewhere(spec('plc-1', ['enp2s0']), others), null);
 });

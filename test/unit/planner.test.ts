@@ -215,9 +215,14 @@ test('a dedicated NIC is moved in whenever netmon sees it on the host, never whi
   assert.equal(moves([eth1]).length, 1);
   assert.deepEqual(moves([eth1, nic()], 'exited').length, 0, 'never into a container that does not run');
   assert.deepEqual(plan({ a: rec(s) }, world, facts({ hostKnown: false, interfaces: [eth1, nic()] })).filter((x) => x.action === 'nicMove'), [], 'no facts: no move');
-  // The runtime's other steps are not held up by its NIC (keys differ).
-  const both = plan({ a: rec(s, { restartCount: 1 }) }, world, facts({ hostKnown: true, interfaces: [eth1, nic()] }));
-  assert.deepEqual(both.map((x) => [x.key, x.action]), [['runtime/a', 'restart'], ['nic/a', 'nicMove']]);
+  // Never while the agent restarts or stops it (the NIC was handed back for that); a NIC that gained the
+  // host's default route meanwhile is never moved.
+  assert.deepEqual(plan({ a: rec(s, { restartCount: 1 }) }, world, facts({ hostKnown: true, interfaces: [eth1, nic()] })).map((x) => [x.key, x.action]), [['runtime/a', 'restart']]);
+  assert.deepEqual(plan({ a: rec(s, { running: false }) }, world, facts({ hostKnown: true, interfaces: [eth1, nic()] })).map((x) => [x.key, x.action]), [['runtime/a', 'stop']]);
+  assert.deepEqual(moves([eth1, nic({ default_route: true, gateway: '192.0.2.1' })]), []);
+  // Its networks waiting (parent down) do not hold up its hardware: keys differ.
+  const down = plan({ a: rec(s) }, world, facts({ hostKnown: true, interfaces: [{ ...eth1, status: 'down' as const }, nic()] }));
+  assert.deepEqual(down.map((x) => [x.key, x.action]), [['nic/a', 'nicMove'], ['runtime/a', 'wait']]);
 });
 
 test('serial ports: a node per matched device after every start and re-plug; an unplugged device plans nothing', () => {

@@ -209,6 +209,7 @@ export class NetmonSource {
     this.log.info({ device: e.container_name, vnic: e.vnic_name, event: e.event, ip: e.ip, message: e.message }, `DHCP ${e.event}`);
     try {
       await this.store.update('host', (s) => {
+        if (e.host_changes && JSON.stringify(e.host_changes) !== JSON.stringify(s.host.hostChanges)) s.host.hostChanges = e.host_changes;
         const st = s.runtimes[e.container_name]?.status;
         if (!st || !s.runtimes[e.container_name]!.spec.vnics.some((v) => v.name === e.vnic_name)) return;
         const prev = st.dhcp[e.vnic_name];

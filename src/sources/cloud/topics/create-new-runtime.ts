@@ -34,6 +34,7 @@ export const createNewRuntime: Topic = {
       return notAccepted(e);
     }
     const name = n.spec.name;
-    return { status: 'creating', container_id: name, device_id: name, message: `Container creation started for ${name}` };
+    const serial = n.spec.serialConfigs?.length ?? 0;
+    return { status: 'creating', container_id: name, device_id: name, message: `Container creation started for ${name}`, ...(serial > 0 ? { serial_configs_count: serial } : {}) };
   },
 };
