@@ -141,10 +141,14 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
       assert.match(String(ack.error), re);
       assert.equal((await status(name)).status, 'not_found', `${name} was not declared`);
     }
-    // A vNIC parent used by another runtime.
-    const other = await create('plc-r6', { dedicated_interface: stack.lan.parent }, [{ ...vnic(), parent_interface: NIC, ip: '203.0.113.70', subnet: NIC_LAN, gateway: '203.0.113.65' }]);
+    // The parent of another runtime's vNIC; and the other way round, a vNIC on another runtime's dedicated NIC.
+    const other = await create('plc-r6', { dedicated_interface: stack.lan.parent }, [{ ...vnic(), parent_interface: WIFI, ip: '203.0.113.70', subnet: NIC_LAN, gateway: '203.0.113.65' }]);
     assert.equal(other.status, 'error');
-    assert.match(String(other.error), /^dedicated_interface: /);
+    assert.match(String(other.error), /^dedicated_interface: .* is the parent of a vNIC of plc-hw$/);
+    const onNic = await create('plc-r7', {}, [{ ...vnic(), parent_interface: NIC, ip: '203.0.113.70', subnet: NIC_LAN, gateway: '203.0.113.65' }]);
+    assert.equal(onNic.status, 'error');
+    assert.match(String(onNic.error), /^vnic_configs\[0\]\.parent_interface: .* is dedicated to plc-hw$/);
+    for (const name of ['plc-r6', 'plc-r7']) assert.equal((await status(name)).status, 'not_found');
     // The same request again is idempotent.
     const again = await create('plc-hw', { serial_configs: [{ name: 'rtu', device_id: BY_ID, container_path: '/dev/modbus0', baud_rate: 19200 }], dedicated_interface: NIC });
     assert.equal(again.status, 'creating', JSON.stringify(again));
