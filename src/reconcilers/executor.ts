@@ -341,6 +341,8 @@ export class Executor {
    */
   private async serialNode(name: string, id: string, path: string, major: number, minor: number, hostPath: string): Promise<void> {
     const script = 'mkdir -p "$(dirname "$1")" && rm -f "$1" && mknod -m 666 "$1" c "$2" "$3"';
+    const startedAt = async () => (await this.d.docker.getContainer(id).inspect()).State.StartedAt;
+    const before = await startedAt();
     const exec = await this.d.docker.getContainer(id).exec({ Cmd: ['sh', '-c', script, 'sh', path, String(major), String(minor)], User: '0', AttachStdout: true, AttachStderr: true });
     const stream = await withTimeout(exec.start({}), CALL_TIMEOUT_MS, `exec in ${name}`);
     let out = '';
@@ -352,6 +354,8 @@ export class Executor {
       const text = out.replace(/[^\x20-\x7e\n]/g, '').trim();
       throw new StepError(`serial node ${path} in ${name}: exit ${code}${text ? `: ${text}` : ''}`, 'container', 'SerialNodeFailed');
     }
+    // Made in a container that restarted meanwhile (a new /dev): not recorded, the next pass makes it again.
+    if ((await startedAt()) !== before) return;
     this.serialNodes.set(`${id}/${path}`, `${major}:${minor}`);
     this.d.log.info({ device: name, path, hostPath, major, minor }, 'serial device node made in the runtime');
   }
