@@ -65,10 +65,12 @@ try {
   const startedAt = (await engine.docker.getContainer('bench-renumber').inspect()).State.StartedAt;
   for (let i = 1; i <= RUNS; i++) {
     const l = LANS[i % 2]!;
-    await serve(l);
     const t0 = performance.now();
-    renumber(l);
-    await waitFor(`lease in ${l.host}`, () => leasedIn(l), 90_000, 5);
+    renumber(l); // the server starts after: udhcpd takes its server id from the interface's address
+    await serve(l);
+    await waitFor(`lease in ${l.host}`, () => leasedIn(l), 90_000, 5).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; status: ${JSON.stringify({ dhcp: rec()?.status.dhcp, endpoints: rec()?.status.endpoints })}`);
+    });
     times.push(performance.now() - t0);
   }
   if ((await engine.docker.getContainer('bench-renumber').inspect()).State.StartedAt !== startedAt) throw new Error('the runtime was restarted');

@@ -148,6 +148,9 @@ export class Executor {
         );
         return;
       case 'disconnect':
+        // The MAC set in the namespace goes with the endpoint: a later connect to a network of the same name
+        // (a LAN renumbered back) gets a new endpoint whose MAC must be set again.
+        this.nsMacs.delete(`${step.containerId}/${step.network}`);
         return wrapNetwork(ignore404(docker.getNetwork(step.network).disconnect({ Container: step.containerId, Force: true })));
       case 'start':
         await this.start(step.device!, step.containerId);
