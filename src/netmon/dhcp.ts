@@ -87,10 +87,15 @@ export function dhcpUpdate(who: LeaseOwner, event: DhcpEvent, l: Lease | null, m
   };
 }
 
-/** What a client (in a runtime's namespace, or on a Wi-Fi parent) does with its lease. */
-export interface LeaseHandler {
+/** The state every udhcpc client keeps (in a runtime's namespace, or on a Wi-Fi parent). */
+export interface ClientState {
   stopping: boolean;
   bound: Lease | null;
+  child: ChildProcess;
+}
+
+/** What a client does with its lease. */
+export interface LeaseActions {
   /** Puts the lease in place (`fresh`: a new address, or a first bind). */
   apply(l: Lease, fresh: boolean): Promise<void>;
   /** Takes the lost lease's address away. */
@@ -101,19 +106,19 @@ export interface LeaseHandler {
 }
 
 /** One line of udhcpc's script: the lease applied or dropped, then reported. Never throws. */
-export async function handleScriptLine(h: LeaseHandler, line: string): Promise<void> {
+export async function handleScriptLine(c: ClientState, h: LeaseActions, line: string): Promise<void> {
   const p = parseScriptLine(line);
-  if (!p || h.stopping) return;
+  if (!p || c.stopping) return;
   try {
     if (p.lease) {
-      await h.apply(p.lease, p.event === 'bound' || h.bound?.ip !== p.lease.ip);
-      h.bound = p.lease;
+      await h.apply(p.lease, p.event === 'bound' || c.bound?.ip !== p.lease.ip);
+      c.bound = p.lease;
       h.settled();
       h.report(p.event as 'bound' | 'renew', p.lease);
     } else if (p.event === 'deconfig') {
-      if (h.bound) {
+      if (c.bound) {
         await h.drop();
-        h.bound = null;
+        c.bound = null;
         h.report('lost', null, 'the lease was lost');
       }
     } else if (p.event === 'leasefail') {
@@ -126,6 +131,26 @@ export async function handleScriptLine(h: LeaseHandler, line: string): Promise<v
   } catch (e) {
     h.report('failed', null, `lease not applied: ${(e as Error).message}`);
   }
+}
+
+/** Ends a client: with `release`, udhcpc first sends a DHCPRELEASE (SIGUSR2), then SIGTERM ends it. */
+export function endClient(c: ClientState, release: boolean): void {
+  c.stopping = true;
+  if (c.child.exitCode !== null) return;
+  if (!release) {
+    c.child.kill('SIGTERM');
+    return;
+  }
+  c.child.kill('SIGUSR2');
+  setTimeout(() => c.child.kill('SIGTERM'), 300).unref();
+}
+
+/** The script udhcpc runs for its events, written once into a fresh temp dir named `<prefix>…`. */
+export function scriptFile(prefix: string, text: string, current: string | null): string {
+  if (current && fs.existsSync(current)) return current;
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), prefix)), 'event.sh');
+  fs.writeFileSync(file, text, { mode: 0o755 });
+  return file;
 }
 
 /** One line of the script's output, as a lease (bound/renew) or just the event. */
@@ -182,12 +207,9 @@ export class DhcpClients {
   ) {}
 
   private script(): string {
-    if (this.scriptPath && fs.existsSync(this.scriptPath)) return this.scriptPath;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-netmon-dhcp-'));
-    this.scriptPath = path.join(dir, 'event.sh');
-    fs.writeFileSync(this.scriptPath, SCRIPT, { mode: 0o755 });
-    return this.scriptPath;
+    return (this.scriptPath = scriptFile('orch-netmon-dhcp-', SCRIPT, this.scriptPath));
   }
+
 
   /**
    * Starts (or keeps) the client of one vNIC; a client of an older namespace or MAC is replaced. `requestIp`:
@@ -282,33 +304,18 @@ export class DhcpClients {
   }
 
   private stopClient(c: Client, release = false): void {
-    c.stopping = true;
     const r = this.retries.get(c.key);
     if (r?.timer) clearTimeout(r.timer);
     this.retries.delete(c.key);
     if (this.clients.get(c.key) === c) this.clients.delete(c.key);
-    if (c.child.exitCode !== null) return;
-    if (!release) {
-      c.child.kill('SIGTERM');
-      return;
-    }
-    // SIGUSR2: udhcpc sends a DHCPRELEASE, then SIGTERM ends it.
-    c.child.kill('SIGUSR2');
-    setTimeout(() => c.child.kill('SIGTERM'), 300).unref();
+    endClient(c, release);
   }
+
 
   private onLine(c: Client, line: string): Promise<void> {
     return handleScriptLine(
+      c,
       {
-        get stopping() {
-          return c.stopping;
-        },
-        get bound() {
-          return c.bound;
-        },
-        set bound(l) {
-          c.bound = l;
-        },
         apply: (l, fresh) => this.apply(c, l, fresh),
         drop: () => nsRun(c.pid, ['ip', 'addr', 'flush', 'dev', c.ifname]).then(() => undefined, () => undefined),
         report: (event, l, message) => this.report(c, event, l, message),
@@ -317,6 +324,7 @@ export class DhcpClients {
       line,
     );
   }
+
 
   /** Address with its real prefix, MTU, default route, option-121 routes, DNS into the runtime's resolv.conf. */
   private async apply(c: Client, l: Lease, fresh: boolean): Promise<void> {

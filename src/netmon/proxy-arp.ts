@@ -8,12 +8,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
-import { dhcpUpdate, handleScriptLine, retryDelayMs, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
+import { dhcpUpdate, endClient, handleScriptLine, retryDelayMs, scriptFile, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
 const run = promisify(execFile);
@@ -619,12 +618,9 @@ export class WifiDhcpClients {
   ) {}
 
   private script(): string {
-    if (this.scriptPath && fs.existsSync(this.scriptPath)) return this.scriptPath;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-netmon-dhcp-wifi-'));
-    this.scriptPath = path.join(dir, 'event.sh');
-    fs.writeFileSync(this.scriptPath, WIFI_DHCP_SCRIPT, { mode: 0o755 });
-    return this.scriptPath;
+    return (this.scriptPath = scriptFile('orch-netmon-dhcp-wifi-', WIFI_DHCP_SCRIPT, this.scriptPath));
   }
+
 
   /**
    * Starts (or keeps) the client of one vNIC. The same vNIC in a new namespace (a container restart) keeps
@@ -700,32 +696,18 @@ export class WifiDhcpClients {
   }
 
   private stopClient(c: WifiClient, release: boolean): void {
-    c.stopping = true;
     const r = this.retries.get(c.key);
     if (r?.timer) clearTimeout(r.timer);
     this.retries.delete(c.key);
     if (this.clients.get(c.key) === c) this.clients.delete(c.key);
-    if (c.child.exitCode !== null) return;
-    if (!release) {
-      c.child.kill('SIGTERM');
-      return;
-    }
-    c.child.kill('SIGUSR2'); // DHCPRELEASE, then SIGTERM
-    setTimeout(() => c.child.kill('SIGTERM'), 300).unref();
+    endClient(c, release);
   }
+
 
   private onLine(c: WifiClient, line: string): Promise<void> {
     return handleScriptLine(
+      c,
       {
-        get stopping() {
-          return c.stopping;
-        },
-        get bound() {
-          return c.bound;
-        },
-        set bound(l) {
-          c.bound = l;
-        },
         // The path follows the lease (a new address moves it; the same one changes nothing).
         apply: async (l) => {
           await this.paths.setup(leaseToParams(c.containerName, c.vnicName, c.pid, c.parent, l));
@@ -738,6 +720,7 @@ export class WifiDhcpClients {
       line,
     );
   }
+
 
   private report(c: WifiClient, event: DhcpEvent, l: Lease | null, message?: string): void {
     // mac_address: the parent's, the one the LAN sees.
