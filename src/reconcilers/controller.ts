@@ -306,8 +306,12 @@ export class Controller implements ReconcilerView {
         const c = byName.get(name);
         const wifiPending = attachmentsOf(rec.spec, s.host.interfaces).find((a) => a.wifi && a.vnic.mode === 'static' && !(c && this.d.executor.wifiPaths.has(`${c.id}/${a.vnic.name}`)));
         rec.status = deriveStatus(rec, c, step, failure, now, this.d.executor.nsMacs, wifiPending?.vnic.name ?? null);
-        Object.assign(rec.status, passthroughStatus(rec, byName.get(name), s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`)));
-        if (rec.status.dedicatedInterface === null) delete rec.status.dedicatedInterface;
+        const hw = passthroughStatus(rec, c, s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`));
+        // Set when configured, gone when not (deriveStatus keeps what an earlier spec left).
+        if (hw.serialPorts) rec.status.serialPorts = hw.serialPorts;
+        else delete rec.status.serialPorts;
+        if (hw.dedicatedInterface) rec.status.dedicatedInterface = hw.dedicatedInterface;
+        else delete rec.status.dedicatedInterface;
       }
     });
   }

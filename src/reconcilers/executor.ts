@@ -272,21 +272,20 @@ export class Executor {
   /** Before the agent takes a runtime down: its proxy-ARP paths (and Wi-Fi DHCP clients) go (best effort). */
   private async wifiTeardown(name: string | null): Promise<void> {
     const rec = name === null ? undefined : this.d.store.state.runtimes[name];
-    if (!rec || !this.d.netmon || !attachmentsOf(rec.spec, this.d.store.state.host.interfaces).some((a) => a.wifi)) return;
+    const wifi = rec ? attachmentsOf(rec.spec, this.d.store.state.host.interfaces).filter((x) => x.wifi) : [];
+    if (name === null || wifi.length === 0 || !this.d.netmon) return;
     const a = await this.d.netmon({ command: 'proxy_arp_teardown', container_name: name }).catch((e: Error) => ({ success: false, error: e.message }));
     await this.recordHostChanges(a);
     if (a.success !== true) this.d.log.warn({ device: name, err: a.error }, 'proxy-ARP path not torn down');
     // The Wi-Fi clients released their leases: the next start asks again.
-    const wifi = attachmentsOf(rec.spec, this.d.store.state.host.interfaces).filter((x) => x.wifi && x.vnic.mode === 'dhcp');
-    this.forgetDhcp(name!);
-    if (wifi.length > 0) {
-      await this.d.store.update('status', (s) => {
-        for (const x of wifi) {
-          const l = s.runtimes[name!]?.status.dhcp[x.vnic.name];
-          if (l) l.event = 'pending';
-        }
-      });
-    }
+    this.forgetDhcp(name);
+    if (!wifi.some((x) => x.vnic.mode === 'dhcp')) return;
+    await this.d.store.update('status', (s) => {
+      for (const x of wifi) {
+        const l = x.vnic.mode === 'dhcp' ? s.runtimes[name]?.status.dhcp[x.vnic.name] : undefined;
+        if (l) l.event = 'pending';
+      }
+    });
   }
 
   /** What netmon owns on the host for proxy-ARP paths goes into the state file's host section (CONTRACT §9.2). */

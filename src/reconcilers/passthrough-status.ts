@@ -13,7 +13,7 @@ export function passthroughStatus(
   serialNodes: ReadonlyMap<string, string>,
   serialFailure: Failure | undefined,
   nicFailure?: Failure,
-): Pick<RuntimeStatus, 'serialPorts' | 'dedicatedInterface'> {
+): { serialPorts: RuntimeStatus['serialPorts']; dedicatedInterface: RuntimeStatus['dedicatedInterface'] | undefined } {
   const running = c?.state === 'running';
   const serialPorts = rec.spec.serialConfigs?.map((sc) => {
     const d = matchDevice(sc, facts.serialDevices);
@@ -32,14 +32,10 @@ export function passthroughStatus(
     };
   });
   const nic = rec.spec.dedicatedInterface;
+  const present = nic !== undefined && running && facts.interfaces.some((i) => i.interface === nic && i.dedicated_to === rec.spec.name);
+  // Absent keys mean "not configured": the caller removes what an earlier spec left.
   return {
-    ...(serialPorts ? { serialPorts } : {}),
-    dedicatedInterface:
-      nic === undefined
-        ? null
-        : (() => {
-            const present = running && facts.interfaces.some((i) => i.interface === nic && i.dedicated_to === rec.spec.name);
-            return { name: nic, present, ...(!present && nicFailure ? { error: nicFailure.message } : {}) };
-          })(),
+    serialPorts,
+    dedicatedInterface: nic === undefined ? undefined : { name: nic, present, ...(!present && nicFailure ? { error: nicFailure.message } : {}) },
   };
 }
