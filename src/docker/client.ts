@@ -1,5 +1,5 @@
 // dockerode from DOCKER_HOST, never pinned to an API version (the engine's own is used; CONTRACT §7).
-import Docker from 'dockerode';
+import { Docker } from './dockerode.js';
 
 /**
  * `timeoutMs`: no answer (socket idle) for that long fails the call, so a wedged engine cannot hang a step
