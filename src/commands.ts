@@ -32,7 +32,7 @@ async function runAgent(config: Config): Promise<void> {
   const { Agent } = await import('./agent.js');
   // stdout, and $ORCH_DATA_DIR/logs/agent.<n>.log (rotated, capped; a full disk never stops the agent).
   const { createAgentLogger } = await import('./log-files.js');
-  const { log, files } = await createAgentLogger(config.logLevel, config.dataDir);
+  const { log, files } = createAgentLogger(config.logLevel, config.dataDir);
   const agent = new Agent(config, log);
   await agent.start();
   let stopping = false;

@@ -1,15 +1,14 @@
-// Log files under $ORCH_DATA_DIR/logs: pino-roll in this process (a pino transport would run it in a
-// worker thread, a second V8 heap), rotated by size, the oldest removed beyond a count, so their total
+// Log files under $ORCH_DATA_DIR/logs: written in this process (a pino transport would run in a worker
+// thread, a second V8 heap), rotated by size (rolling-file.ts), the oldest removed beyond a count, so their total
 // is capped at about maxBytes × files. They live on the data dir's disk: a write error (ENOSPC, EROFS,
 // EIO) never reaches the process as an unhandled 'error' event. It is reported once per outage, lines
 // keep going to stdout, lines that do not fit the bounded buffer meanwhile are dropped (and counted), and
 // SonicBoom retries its pending chunk with the next line, so the file resumes by itself once there is
 // space again.
-import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type DestinationStream } from 'pino';
-import pinoRoll, { type PinoRollStream } from 'pino-roll';
 import { createLogger, type Logger } from './log.js';
+import { openRollingFile, type RollingFile } from './rolling-file.js';
 
 export interface LogFileOptions {
   dir: string;
@@ -27,7 +26,7 @@ export type LogFileReport = (level: 'error' | 'info', fields: Record<string, unk
 
 export const LOG_FILE_DEFAULTS = { maxBytes: 5 * 1024 * 1024, files: 5, bufferBytes: 1024 * 1024 } as const;
 
-/** A pino destination that never throws and never emits: writes go to pino-roll while it can take them. */
+/** A pino destination that never throws and never emits: writes go to the rolling file while it can take them. */
 export class LogFileSink {
   private failing = false;
   private dropped = 0;
@@ -36,7 +35,7 @@ export class LogFileSink {
   errors = 0;
 
   constructor(
-    private readonly roll: PinoRollStream,
+    private readonly roll: RollingFile,
     private readonly report: LogFileReport,
   ) {
     roll.on('error', (e: NodeJS.ErrnoException) => this.failed(e));
@@ -101,16 +100,9 @@ export class LogFileSink {
 }
 
 /** Opens the files; a data dir where they cannot even be created is reported once and yields null. */
-export async function openLogFiles(o: LogFileOptions, report: LogFileReport): Promise<LogFileSink | null> {
+export function openLogFiles(o: LogFileOptions, report: LogFileReport): LogFileSink | null {
   try {
-    fs.mkdirSync(o.dir, { recursive: true });
-    const roll = await pinoRoll({
-      file: path.join(o.dir, o.name),
-      extension: '.log',
-      size: `${o.maxBytes}b`,
-      limit: { count: o.files, removeOtherLogFiles: true },
-      maxLength: o.bufferBytes ?? LOG_FILE_DEFAULTS.bufferBytes,
-    });
+    const roll = openRollingFile({ ...o, bufferBytes: o.bufferBytes ?? LOG_FILE_DEFAULTS.bufferBytes });
     return new LogFileSink(roll, report);
   } catch (e) {
     report('error', { dir: o.dir, err: (e as Error).message }, 'log files cannot be opened: logging on stdout only');
@@ -129,15 +121,15 @@ class Tee implements DestinationStream {
 }
 
 /** The agent's logger: pino JSON on stdout, and the same lines in `<dataDir>/logs/agent.<n>.log`. */
-export async function createAgentLogger(
+export function createAgentLogger(
   level: string,
   dataDir: string,
   files: Partial<LogFileOptions> = {},
   stdout: DestinationStream = pino.destination(1),
-): Promise<{ log: Logger; files: LogFileSink | null }> {
+): { log: Logger; files: LogFileSink | null } {
   const tee = new Tee(stdout);
   const log = createLogger(level, {}, tee);
   const report: LogFileReport = (lvl, fields, msg) => log[lvl](fields, msg);
-  tee.file = await openLogFiles({ dir: path.join(dataDir, 'logs'), name: 'agent', ...LOG_FILE_DEFAULTS, ...files }, report);
+  tee.file = openLogFiles({ dir: path.join(dataDir, 'logs'), name: 'agent', ...LOG_FILE_DEFAULTS, ...files }, report);
   return { log, files: tee.file };
 }

@@ -1,4 +1,4 @@
-// The agent's log files (pino-roll, in process): every line on stdout and in the file, rotation by size
+// The agent's log files (rolling-file.ts, in process): every line on stdout and in the file, rotation by size
 // with a bounded number of files, and a really full disk (a 256 KiB tmpfs): stdout keeps every line, the
 // error is reported once, the process lives on, and the file gets lines again once space is back.
 import assert from 'node:assert/strict';
@@ -31,7 +31,7 @@ const readAll = (dir: string) => logFiles(dir).map((f) => fs.readFileSync(path.j
 test('every line reaches stdout and the file, secrets masked in both', async () => {
   const data = tmp();
   const out = stdoutCapture();
-  const { log, files } = await createAgentLogger('info', data, {}, out.stream);
+  const { log, files } = createAgentLogger('info', data, {}, out.stream);
   assert.ok(files);
   log.info({ device: 'plc1', password: 'pw-secret' }, 'hello file');
   log.debug('below the level');
@@ -48,13 +48,13 @@ test('rotation by size keeps at most `files` files, the newest lines included', 
   const data = tmp();
   const dir = path.join(data, 'logs');
   const out = stdoutCapture();
-  const { log, files } = await createAgentLogger('info', data, { maxBytes: 4096, files: 3 }, out.stream);
+  const { log, files } = createAgentLogger('info', data, { maxBytes: 4096, files: 3 }, out.stream);
   assert.ok(files);
   const seen = new Set<number>();
   const pad = 'x'.repeat(150);
   for (let i = 0; i < 400; i++) {
     log.info({ i, pad }, 'line');
-    // The agent logs in bursts; pino-roll rotates when a burst is written (SonicBoom's 'drain').
+    // The agent logs in bursts; the file rotates when a burst is written (SonicBoom's 'drain').
     if (i % 10 === 9) {
       await waitFor('the burst written', () => files.pendingBytes === 0, 5000, 5);
       seen.add(logFiles(dir).length);
@@ -79,7 +79,7 @@ test('a full disk: stdout gets every line, the error is reported once, the file 
   t.after(() => execFileSync('umount', ['-l', data]));
   const dir = path.join(data, 'logs');
   const out = stdoutCapture();
-  const { log, files } = await createAgentLogger('info', data, { bufferBytes: 16 * 1024 }, out.stream);
+  const { log, files } = createAgentLogger('info', data, { bufferBytes: 16 * 1024 }, out.stream);
   assert.ok(files);
   log.info('before the disk filled');
   await waitFor('first line in the file', () => readAll(dir).includes('before the disk filled'), 5000, 20);
@@ -117,4 +117,21 @@ test('a full disk: stdout gets every line, the error is reported once, the file 
   }, 10_000, 50);
   await waitFor('the recovery report', () => out.lines.find((l) => l.includes('log file writable again')), 5000, 20);
   await files.close();
+});
+
+test('a restart appends to the newest file and removes the files beyond the count (names kept from pino-roll)', async () => {
+  const data = tmp();
+  const dir = path.join(data, 'logs');
+  fs.mkdirSync(dir);
+  for (let k = 3; k <= 9; k++) fs.writeFileSync(path.join(dir, `agent.${k}.log`), `old ${k}\n`);
+  fs.writeFileSync(path.join(dir, 'agent.x.log'), 'not ours\n');
+  const out = stdoutCapture();
+  const { log, files } = createAgentLogger('info', data, { maxBytes: 4096, files: 3 }, out.stream);
+  assert.ok(files);
+  log.info('after the restart');
+  await waitFor('line in the newest file', () => fs.readFileSync(path.join(dir, 'agent.9.log'), 'utf8').includes('after the restart'), 5000, 20);
+  await waitFor('older files removed', () => logFiles(dir).join(' ') === 'agent.7.log agent.8.log agent.9.log', 5000, 20);
+  await files.close();
+  assert.match(fs.readFileSync(path.join(dir, 'agent.9.log'), 'utf8'), /^old 9\n\{/);
+  assert.ok(fs.existsSync(path.join(dir, 'agent.x.log')), 'a file that is not one of ours stays');
 });
