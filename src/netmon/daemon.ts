@@ -7,13 +7,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { LineBuffer } from '../line-buffer.js';
 import { parseCommand } from './command.js';
-import { DhcpClients } from './dhcp.js';
+import type { DhcpClients } from './dhcp.js';
+import { killOrphanDhcpClients } from './dhcp-orphans.js';
 import { changeEvent, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
 import { DedicatedNics, routeGet } from './nic.js';
-import { ProxyArpPaths, WifiDhcpClients } from './proxy-arp.js';
+import type { ProxyArpPaths, WifiDhcpClients } from './proxy-arp.js';
 import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, SerialWatcher, type SerialChange, type SerialScanConfig } from './serial.js';
 
 /** What netmon logs through: pino's Logger, or sidecar.ts's small JSON-line logger. */
@@ -47,9 +48,11 @@ export class NetmonDaemon {
   private readonly nics: DedicatedNics;
   private readonly wifi: readonly string[];
   private startedAt = Date.now();
-  private readonly dhcp: DhcpClients;
-  private readonly proxyArp: ProxyArpPaths;
-  private readonly wifiDhcp: WifiDhcpClients;
+  // DHCP clients and Wi-Fi paths load on their first command (or at start when paths of a previous netmon
+  // are on record): a box without `dhcp` vNICs or Wi-Fi parents never loads their code (issue #12).
+  private dhcp: Promise<DhcpClients> | null = null;
+  private wifiPaths: Promise<{ proxyArp: ProxyArpPaths; wifiDhcp: WifiDhcpClients }> | null = null;
+  private readonly proxyArpStateFile: string;
   eventsSent = 0;
 
   constructor(
@@ -58,14 +61,25 @@ export class NetmonDaemon {
     private readonly log: NetmonLog,
     options: NetmonOptions = {},
   ) {
-    this.dhcp = new DhcpClients((ev) => this.broadcast(ev), log);
     this.wifi = options.wifiInterfaces ?? [];
     this.nics = new DedicatedNics(log);
     // Ownership of what the paths changed on the host outlives a netmon restart (earlier sysctl values).
-    this.proxyArp = new ProxyArpPaths({ log, stateFile: path.join(path.dirname(socketPath), 'netmon-proxy-arp.json') });
-    // A Wi-Fi lease builds, moves or drops a path: what netmon owns travels with the event (CONTRACT §9.2).
-    this.wifiDhcp = new WifiDhcpClients(this.proxyArp, (ev) => this.broadcast({ ...ev, host_changes: this.proxyArp.hostChanges() }), log);
+    this.proxyArpStateFile = path.join(path.dirname(socketPath), 'netmon-proxy-arp.json');
     this.serial = new SerialWatcher(options.serial ?? { globs: DEFAULT_SERIAL_GLOBS, byIdDir: DEFAULT_BY_ID_DIR }, (c) => this.serialChanged(c), log);
+  }
+
+  private dhcpClients(): Promise<DhcpClients> {
+    return (this.dhcp ??= import('./dhcp.js').then(({ DhcpClients }) => new DhcpClients((ev) => this.broadcast(ev), this.log)));
+  }
+
+  private paths(): Promise<{ proxyArp: ProxyArpPaths; wifiDhcp: WifiDhcpClients }> {
+    return (this.wifiPaths ??= import('./proxy-arp.js').then(({ ProxyArpPaths, WifiDhcpClients }) => {
+      const proxyArp = new ProxyArpPaths({ log: this.log, stateFile: this.proxyArpStateFile });
+      proxyArp.load(); // logs what it took over
+      // A Wi-Fi lease builds, moves or drops a path: what netmon owns travels with the event (CONTRACT §9.2).
+      const wifiDhcp = new WifiDhcpClients(proxyArp, (ev) => this.broadcast({ ...ev, host_changes: proxyArp.hostChanges() }), this.log);
+      return { proxyArp, wifiDhcp };
+    }));
   }
 
   /** Host facts with the dedicated NICs (nic.ts) in place of their absence. */
@@ -74,10 +88,10 @@ export class NetmonDaemon {
   }
 
   async start(): Promise<void> {
-    const orphans = DhcpClients.killOrphans();
+    const orphans = killOrphanDhcpClients();
     if (orphans > 0) this.log.warn({ clients: orphans }, 'DHCP clients of a previous netmon ended (the agent starts them again)');
-    this.proxyArp.load(); // logs what it took over
-    await this.proxyArp.reap(); // paths whose runtime is gone: what the kernel left of them
+    // Paths of a previous netmon: taken over, and those whose runtime is gone removed (what the kernel left).
+    if (fs.existsSync(this.proxyArpStateFile)) await (await this.paths()).proxyArp.reap();
     this.last = new Map((await this.facts()).map((i) => [i.interface, i]));
     await this.serial.start();
     fs.rmSync(this.socketPath, { force: true }); // stale after a crash
@@ -97,8 +111,8 @@ export class NetmonDaemon {
   }
 
   async stop(): Promise<void> {
-    this.dhcp.stopAll();
-    this.wifiDhcp.stopAll(); // paths stay: the PLCs keep their addresses while netmon restarts
+    (await this.dhcp)?.stopAll();
+    (await this.wifiPaths)?.wifiDhcp.stopAll(); // paths stay: the PLCs keep their addresses while netmon restarts
     this.monitor?.stop();
     this.serial.stop();
     if (this.rediscover) clearInterval(this.rediscover);
@@ -160,11 +174,11 @@ export class NetmonDaemon {
         case 'get_macs':
           return { id, success: true, interfaces: await namespaceIfaces(c.pid) };
         case 'dhcp_start':
-          return { id, success: true, ...(await this.dhcp.start(c.container_name, c.vnic_name, c.pid, c.mac, c.request_ip)) };
+          return { id, success: true, ...(await (await this.dhcpClients()).start(c.container_name, c.vnic_name, c.pid, c.mac, c.request_ip)) };
         case 'dhcp_stop':
-          return { id, success: true, stopped: this.dhcp.stop(c.container_name, c.vnic_name) };
+          return { id, success: true, stopped: this.dhcp ? (await this.dhcp).stop(c.container_name, c.vnic_name) : false };
         case 'dhcp_status':
-          return { id, success: true, clients: this.dhcp.list() };
+          return { id, success: true, clients: this.dhcp ? (await this.dhcp).list() : [] };
         case 'serial_devices':
           await this.serial.rescan(); // changes found now go out as device_change before this answer
           return { id, success: true, devices: this.serial.list };
@@ -181,24 +195,31 @@ export class NetmonDaemon {
         case 'route_get':
           return { id, success: true, ...(await routeGet(c.address)) };
         case 'proxy_arp_setup': {
-          const built = await this.proxyArp.setup({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ip: c.ip, prefix: c.prefix, gateway: c.gateway });
-          return { id, success: true, path: built, host_changes: this.proxyArp.hostChanges() };
+          const { proxyArp } = await this.paths();
+          const built = await proxyArp.setup({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ip: c.ip, prefix: c.prefix, gateway: c.gateway });
+          return { id, success: true, path: built, host_changes: proxyArp.hostChanges() };
         }
-        case 'wifi_dhcp_start':
-          return { id, success: true, ...(await this.wifiDhcp.start({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ...(c.request_ip ? { request_ip: c.request_ip } : {}) })), host_changes: this.proxyArp.hostChanges() };
+        case 'wifi_dhcp_start': {
+          const { proxyArp, wifiDhcp } = await this.paths();
+          return { id, success: true, ...(await wifiDhcp.start({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ...(c.request_ip ? { request_ip: c.request_ip } : {}) })), host_changes: proxyArp.hostChanges() };
+        }
         case 'proxy_arp_teardown': {
-          const before = this.proxyArp.list().length;
-          const clients = await this.wifiDhcp.stop(c.container_name, c.vnic_name); // tears its paths down too
-          await this.proxyArp.teardown(c.container_name, c.vnic_name); // static paths
-          return { id, success: true, clients, paths: before - this.proxyArp.list().length, host_changes: this.proxyArp.hostChanges() };
+          const { proxyArp, wifiDhcp } = await this.paths();
+          const before = proxyArp.list().length;
+          const clients = await wifiDhcp.stop(c.container_name, c.vnic_name); // tears its paths down too
+          await proxyArp.teardown(c.container_name, c.vnic_name); // static paths
+          return { id, success: true, clients, paths: before - proxyArp.list().length, host_changes: proxyArp.hostChanges() };
         }
         case 'proxy_arp_cleanup': {
           // Uninstall: every Wi-Fi client releases its lease, every path goes, the sysctls come back.
-          for (const cl of this.wifiDhcp.list()) await this.wifiDhcp.stop(cl.container_name, cl.vnic_name);
-          return { id, success: true, paths: await this.proxyArp.teardownAll(), host_changes: this.proxyArp.hostChanges() };
+          const { proxyArp, wifiDhcp } = await this.paths();
+          for (const cl of wifiDhcp.list()) await wifiDhcp.stop(cl.container_name, cl.vnic_name);
+          return { id, success: true, paths: await proxyArp.teardownAll(), host_changes: proxyArp.hostChanges() };
         }
-        case 'proxy_arp_status':
-          return { id, success: true, paths: this.proxyArp.list(), clients: this.wifiDhcp.list(), host_changes: this.proxyArp.hostChanges() };
+        case 'proxy_arp_status': {
+          const { proxyArp, wifiDhcp } = await this.paths();
+          return { id, success: true, paths: proxyArp.list(), clients: wifiDhcp.list(), host_changes: proxyArp.hostChanges() };
+        }
       }
     } catch (e) {
       return { id, success: false, error: (e as Error).message };
@@ -219,9 +240,9 @@ export class NetmonDaemon {
   }
 
   private async rediscoverAll(): Promise<void> {
-    this.dhcp.reap();
+    (await this.dhcp)?.reap();
     // What is left of paths whose runtime is gone (a runtime deleted while the agent could not say so).
-    await this.proxyArp.reap().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'proxy-ARP reap failed'));
+    await (await this.wifiPaths)?.proxyArp.reap().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'proxy-ARP reap failed'));
     await this.serial.rescan(); // a safety net for a missed inotify event; sends only changes
     return this.report(null, true);
   }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
+import { DHCP_SCRIPT_DIR_PREFIX } from './dhcp-orphans.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
 const run = promisify(execFile);
@@ -207,7 +208,7 @@ export class DhcpClients {
   ) {}
 
   private script(): string {
-    return (this.scriptPath = scriptFile('orch-netmon-dhcp-', SCRIPT, this.scriptPath));
+    return (this.scriptPath = scriptFile(DHCP_SCRIPT_DIR_PREFIX, SCRIPT, this.scriptPath));
   }
 
 
@@ -278,22 +279,6 @@ export class DhcpClients {
   }
 
   /** Clients a killed netmon left behind (they would run twice on one interface): ended at start. */
-  static killOrphans(): number {
-    let n = 0;
-    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      try {
-        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        if (cmd.includes('udhcpc') && cmd.some((a) => a.includes(`${path.sep}orch-netmon-dhcp-`))) {
-          process.kill(Number(pid), 'SIGTERM');
-          n++;
-        }
-      } catch {
-        /* gone meanwhile, or not ours to read */
-      }
-    }
-    return n;
-  }
-
   list(): { container_name: string; vnic_name: string; pid: number; mac_address: string; interface: string; ip: string | null }[] {
     return [...this.clients.values()].map((c) => ({ container_name: c.containerName, vnic_name: c.vnicName, pid: c.pid, mac_address: c.mac, interface: c.ifname, ip: c.bound?.ip ?? null }));
   }

@@ -6,12 +6,12 @@
 // here: the earlier values of the sysctls it turns on are kept (in a small JSON file, so that a netmon
 // restart does not lose them) and written back when the last path that needed them goes.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
+import { DHCP_SCRIPT_DIR_PREFIX } from './dhcp-orphans.js';
 import { dhcpUpdate, endClient, handleScriptLine, retryDelayMs, scriptFile, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
@@ -68,9 +68,12 @@ const proxyArpSysctl = (ifname: string) => `/proc/sys/net/ipv4/conf/${ifname}/pr
 /** sysctl(8)'s spelling: dots separate levels, so a dot inside an interface name becomes a slash. */
 const sysctlName = (p: string) => p.slice('/proc/sys/'.length).split('/').map((s) => s.replace(/\./g, '/')).join('.');
 
+// node:crypto on first use: loading it at import costs netmon ~1 MiB for two names (issue #12).
+const sha256hex = (s: string) => process.getBuiltinModule('node:crypto').createHash('sha256').update(s).digest('hex');
+
 /** `veth` + 8 hex of a hash of container and vNIC: deterministic, 12 characters (IFNAMSIZ allows 15). */
 export function vethName(containerName: string, vnicName: string): string {
-  return `veth${createHash('sha256').update(`${containerName}/${vnicName}`).digest('hex').slice(0, 8)}`;
+  return `veth${sha256hex(`${containerName}/${vnicName}`).slice(0, 8)}`;
 }
 
 const keyOf = (containerName: string, vnicName: string) => `${containerName}/${vnicName}`;
@@ -84,7 +87,7 @@ const sameParams = (a: ProxyArpParams, b: ProxyArpParams) =>
  */
 export function innerName(vnicName: string): string {
   const n = `wl-${vnicName}`;
-  return IFNAME.test(n) ? n : `wl-${createHash('sha256').update(vnicName).digest('hex').slice(0, 8)}`;
+  return IFNAME.test(n) ? n : `wl-${sha256hex(vnicName).slice(0, 8)}`;
 }
 
 /** Refuses what could make `ip` act on something else than meant (names are passed as argv, never a shell). */
@@ -603,7 +606,7 @@ export interface WifiDhcpStart {
  * DHCP for vNICs on a Wi-Fi parent: one busybox udhcpc per vNIC on the host's Wi-Fi interface (its script
  * only prints), the path built (or moved) when a lease binds, removed when it is lost, each event reported
  * as a `dhcp_update` like dhcp.ts's (mac_address: the parent's MAC, the one the LAN sees).
- * Its script directory is named `orch-netmon-dhcp-…` so that DhcpClients.killOrphans() ends the clients a
+ * Its script directory is named `orch-netmon-dhcp-…` so that killOrphanDhcpClients() ends the clients a
  * killed netmon left behind.
  */
 export class WifiDhcpClients {
@@ -618,7 +621,7 @@ export class WifiDhcpClients {
   ) {}
 
   private script(): string {
-    return (this.scriptPath = scriptFile('orch-netmon-dhcp-wifi-', WIFI_DHCP_SCRIPT, this.scriptPath));
+    return (this.scriptPath = scriptFile(`${DHCP_SCRIPT_DIR_PREFIX}wifi-`, WIFI_DHCP_SCRIPT, this.scriptPath));
   }
 
 
