@@ -30,7 +30,7 @@ export class Telemetry {
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {
-    this.history = new UsageHistory(path.join(dataDir, 'usage-history.ndjson'));
+    this.history = new UsageHistory(path.join(dataDir, 'usage-history.ndjson'), { thinned: (k) => k.startsWith('device/') });
     this.containers = new ContainerSampler(docker);
   }
 

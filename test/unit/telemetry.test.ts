@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { reconnectDelayMs } from '../../src/sources/cloud/backoff.js';
 import { parsePeriod } from '../../src/telemetry/period.js';
-import { RETENTION_S, UsageHistory } from '../../src/telemetry/usage-history.js';
+import { FULL_RESOLUTION_S, RETENTION_S, THINNED_SPACING_S, UsageHistory, type Sample } from '../../src/telemetry/usage-history.js';
 
 test('periods: seconds, minutes, hours, days, ranges; anything else is an error', () => {
   const now = 1_000_000;
@@ -37,6 +37,58 @@ test('usage history: queries, 48 h retention, batches survive a restart, a torn 
     again.load(now);
     assert.deepEqual(again.query('agent', 0, now), [[now - 10, 2, 200], [now, 4, 400]], 'pruned to 48 h, torn line skipped');
     assert.deepEqual(again.keys(), ['agent']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const maxGap = (xs: Sample[]) => xs.slice(1).reduce((m, x, i) => Math.max(m, x[0] - xs[i]![0]), 0);
+
+test('usage history in memory: 49 h of 5 s samples; the host keeps every one of 48 h, a runtime every one of the last hour and one per 30 s before', () => {
+  const h = new UsageHistory('/nonexistent/usage.ndjson', { thinned: (k) => k.startsWith('device/') });
+  const t0 = 1_800_000_000;
+  const end = t0 + 49 * 3600;
+  // A heartbeat of 5 s with a jitter of up to 1 s either way, like timers on a busy box.
+  for (let t = t0, i = 0; t <= end; t += 5, i++) {
+    const jitter = [0, 1, -1, 0, 1][i % 5]!;
+    h.add('agent', [t + jitter, i % 100, 4000]);
+    h.add('device/plc', [t + jitter, i % 7, 30 + (i % 3)]);
+  }
+  const host = h.query('agent', 0, end + 10);
+  const plc = h.query('device/plc', 0, end + 10);
+  assert.ok(host[0]![0] >= end - RETENTION_S && host[0]![0] <= end - RETENTION_S + 6, 'the host: 48 h, no more');
+  assert.ok(host.length >= RETENTION_S / 5 - 1, `the host keeps every sample: ${host.length}`);
+  assert.ok(plc[0]![0] >= end - RETENTION_S && plc[0]![0] <= end - RETENTION_S + THINNED_SPACING_S + 1, 'a runtime: 48 h too');
+  const recent = plc.filter((x) => x[0] >= end - FULL_RESOLUTION_S + 2);
+  assert.deepEqual(recent, host.filter((x) => x[0] >= end - FULL_RESOLUTION_S + 2).map((x, i) => [x[0], ...recent[i]!.slice(1)]), 'the last hour at full resolution');
+  assert.ok(recent.length >= FULL_RESOLUTION_S / 5 - 2, `${recent.length}`);
+  const older = plc.filter((x) => x[0] < end - FULL_RESOLUTION_S);
+  assert.ok(maxGap(plc) <= THINNED_SPACING_S, `no gap over 30 s: ${maxGap(plc)}`);
+  assert.ok(older.length <= (RETENTION_S - FULL_RESOLUTION_S) / (THINNED_SPACING_S - 6) && older.length >= (RETENTION_S - FULL_RESOLUTION_S) / THINNED_SPACING_S, `older samples thinned: ${older.length}`);
+  assert.ok(plc.every((x, i) => i === 0 || x[0] > plc[i - 1]![0]), 'in order');
+});
+
+test('usage history: a gap in the samples themselves (agent down) is kept as it is; values stay exact', () => {
+  const h = new UsageHistory('/nonexistent/usage.ndjson', { thinned: () => true });
+  const t0 = 1_800_000_000;
+  for (const s of [[t0, 1, 10], [t0 + 5, 2, 20], [t0 + 600, 3, 4_000_000], [t0 + 605, 4, 40]] as Sample[]) h.add('device/a', s);
+  for (let t = t0 + 610; t <= t0 + 700 + FULL_RESOLUTION_S; t += 5) h.add('device/a', [t, 0, 0]);
+  // Past the hour: the first sample, the last one before the gap, the first after it; then one per 30 s.
+  assert.deepEqual(h.query('device/a', t0, t0 + 630), [[t0, 1, 10], [t0 + 5, 2, 20], [t0 + 600, 3, 4_000_000], [t0 + 630, 0, 0]]);
+});
+
+test('usage history: thinned series survive a restart the same (the log holds every sample; loading thins them again)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-usage-'));
+  try {
+    const file = path.join(dir, 'usage.ndjson');
+    const now = Math.floor(Date.now() / 1000);
+    const opts = { thinned: (k: string) => k.startsWith('device/') };
+    const h = new UsageHistory(file, opts);
+    for (let t = now - 3 * 3600; t <= now; t += 5) h.add('device/a', [t, 1, 2]);
+    await h.flush();
+    const again = new UsageHistory(file, opts);
+    again.load(now);
+    assert.deepEqual(again.query('device/a', 0, now), h.query('device/a', 0, now));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
