@@ -154,6 +154,12 @@ export function scriptFile(prefix: string, text: string, current: string | null)
   return file;
 }
 
+/** Removes a script made by scriptFile() with its directory (a client still exiting has it open: harmless). */
+export function removeScriptFile(file: string | null): null {
+  if (file) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  return null;
+}
+
 /** One line of the script's output, as a lease (bound/renew) or just the event. */
 export function parseScriptLine(line: string): { event: string; iface: string; lease: Lease | null } | null {
   const f = line.split('\t');
@@ -276,9 +282,9 @@ export class DhcpClients {
   /** netmon stops: the clients go without releasing (the PLC keeps its address; the next netmon asks again). */
   stopAll(): void {
     for (const c of [...this.clients.values()]) this.stopClient(c);
+    this.scriptPath = removeScriptFile(this.scriptPath);
   }
 
-  /** Clients a killed netmon left behind (they would run twice on one interface): ended at start. */
   list(): { container_name: string; vnic_name: string; pid: number; mac_address: string; interface: string; ip: string | null }[] {
     return [...this.clients.values()].map((c) => ({ container_name: c.containerName, vnic_name: c.vnicName, pid: c.pid, mac_address: c.mac, interface: c.ifname, ip: c.bound?.ip ?? null }));
   }

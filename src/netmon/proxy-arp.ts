@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { LineBuffer } from '../line-buffer.js';
 import type { NetmonLog } from './daemon.js';
 import { DHCP_SCRIPT_DIR_PREFIX } from './dhcp-orphans.js';
-import { dhcpUpdate, endClient, handleScriptLine, retryDelayMs, scriptFile, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
+import { dhcpUpdate, endClient, handleScriptLine, removeScriptFile, retryDelayMs, scriptFile, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
 
 const run = promisify(execFile);
@@ -692,6 +692,7 @@ export class WifiDhcpClients {
   /** netmon stops: clients end without releasing; paths stay (the PLC keeps its address). */
   stopAll(): void {
     for (const c of [...this.clients.values()]) this.stopClient(c, false);
+    this.scriptPath = removeScriptFile(this.scriptPath);
   }
 
   list(): { container_name: string; vnic_name: string; pid: number; parent: string; client_id: string; ip: string | null }[] {

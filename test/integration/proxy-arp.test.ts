@@ -363,11 +363,16 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
           return [];
         }
       });
-      assert.equal(cmdlines.filter((c) => c.includes('udhcpc') && c.includes(`0x3d:${hex}`) && c.includes(PARENT)).length, 1, 'one client, on the parent, with the vNIC client id');
+      const ours = cmdlines.filter((c) => c.includes('udhcpc') && c.includes(`0x3d:${hex}`) && c.includes(PARENT));
+      assert.equal(ours.length, 1, 'one client, on the parent, with the vNIC client id');
+      const script = ours[0]![ours[0]!.indexOf('-s') + 1]!;
       assert.equal(await clients.stop(name), 1);
       assert.deepEqual(paths.list(), []);
       assert.equal(neighProxies(), '');
       assert.equal(readSys(IP_FORWARD), sysctlsBefore.get(IP_FORWARD));
+      assert.ok(fs.existsSync(script), script);
+      clients.stopAll(); // netmon stops: its script directory goes with it
+      assert.ok(!fs.existsSync(path.dirname(script)), `${path.dirname(script)} left behind`);
     } finally {
       clients.stopAll();
       server.kill('SIGTERM');
