@@ -9,7 +9,7 @@ import { LineBuffer } from '../line-buffer.js';
 import { parseCommand } from './command.js';
 import type { DhcpClients } from './dhcp.js';
 import { killOrphanDhcpClients } from './dhcp-orphans.js';
-import { changeEvent, type Iface } from './iface.js';
+import { changeEvent, isIgnoredInterface, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
@@ -238,6 +238,9 @@ export class NetmonDaemon {
 
   /** A kernel change on `iface` (null: unknown, look at all): debounced per interface. */
   private changed(iface: string | null): void {
+    // Docker's bridges and veths (a pair per runtime and network) are never in the facts: their events
+    // would only cost a read that finds nothing to report.
+    if (iface !== null && isIgnoredInterface(iface)) return;
     const key = iface ?? '*';
     if (this.timers.has(key)) return;
     this.timers.set(
