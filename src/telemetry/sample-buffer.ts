@@ -54,6 +54,12 @@ export class SampleBuffer {
     while (this.length > 0 && this.ts(0) < cutoff) this.shift();
   }
 
+  /** Drops the samples newer than `t` (seconds): what a clock set back had stamped in its future. */
+  dropAfter(t: number): void {
+    while (this.length > 0 && this.ts(this.length - 1) > t) this.end--;
+    if (this.head === this.end) this.head = this.end = 0;
+  }
+
   /** Live samples with start <= timestamp <= end, appended to `out`. */
   collect(start: number, end: number, out: Sample[]): void {
     for (let i = 0; i < this.length; i++) {

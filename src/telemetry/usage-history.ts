@@ -110,8 +110,12 @@ export class UsageHistory {
   private record(key: string, sample: Sample): void {
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { thinned: this.options.thinned?.(key) ? new SampleBuffer() : null, full: new SampleBuffer() }));
-    s.full.push(sample);
     const t = sample[0];
+    // Samples stay in time order: a clock set back (an edge box whose RTC ran ahead, corrected by NTP)
+    // drops what it had stamped in the future, which would otherwise hold retention and thinning up.
+    s.thinned?.dropAfter(t);
+    s.full.dropAfter(t);
+    s.full.push(sample);
     if (s.thinned) {
       // The oldest full-resolution sample leaves for the thinned part; it is kept there only if the next one
       // would be more than THINNED_SPACING_S after the last kept one (so no gap grows beyond that).

@@ -77,6 +77,18 @@ test('usage history: a gap in the samples themselves (agent down) is kept as it 
   assert.deepEqual(h.query('device/a', t0, t0 + 630), [[t0, 1, 10], [t0 + 5, 2, 20], [t0 + 600, 3, 4_000_000], [t0 + 630, 0, 0]]);
 });
 
+test('usage history: a clock set back drops the samples it had stamped in the future; retention and thinning go on', () => {
+  const h = new UsageHistory('/nonexistent/usage.ndjson', { thinned: () => true });
+  const ahead = 1_900_000_000; // the RTC ran ~3 years ahead
+  for (let t = ahead; t < ahead + 600; t += 5) h.add('device/a', [t, 1, 1]);
+  const now = 1_800_000_000; // NTP sets it right
+  for (let t = now; t <= now + 3 * 3600; t += 5) h.add('device/a', [t, 2, 2]);
+  const all = h.query('device/a', 0, Number.MAX_SAFE_INTEGER);
+  assert.ok(all.every((x) => x[0] <= now + 3 * 3600), 'no sample from the future left');
+  assert.ok(all.length < (3 * 3600) / 5, `thinned past the hour: ${all.length}`);
+  assert.ok(maxGap(all) <= THINNED_SPACING_S);
+});
+
 test('usage history: thinned series survive a restart the same (the log holds every sample; loading thins them again)', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-usage-'));
   try {
