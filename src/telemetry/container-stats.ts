@@ -7,6 +7,7 @@
 //   API_EVERY_MS, CPU from the difference with the previous one-shot.
 // CPU % = Δcontainer CPU time / Δwall time · 100 (the same figure as Docker's Δcontainer / Δsystem ·
 // online CPUs); memory = usage − inactive file cache (what `docker stats` shows).
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -59,6 +60,11 @@ interface Known {
   apiPrev: { cpu: number; system: number } | null;
 }
 
+// cgroup files are the kernel's, made in memory on read: a synchronous read is ~35 µs, where
+// fs.promises.readFile's open/stat/read/close through the thread pool cost ~270 µs of CPU per runtime and
+// sample (50 runtimes: 13.7 ms per heartbeat, 0.27 % of a core; issue #12).
+const read = (file: string) => fs.readFileSync(file, 'utf8');
+
 export class ContainerSampler {
   private readonly known = new Map<string, Known>();
   private v2: boolean | null = null;
@@ -89,7 +95,7 @@ export class ContainerSampler {
     }
     if (k.files) {
       try {
-        return await this.fromCgroup(k);
+        return this.fromCgroup(k);
       } catch {
         this.known.delete(name); // re-created (new id) or gone: find it again next round
         return null;
@@ -133,17 +139,17 @@ export class ContainerSampler {
     return known;
   }
 
-  private async fromCgroup(k: Known): Promise<ContainerUsage | null> {
+  private fromCgroup(k: Known): ContainerUsage | null {
     const f = k.files!;
     const atNs = Number(process.hrtime.bigint());
     let cpuNs: number;
     let memory: number;
     if (f.v === 2) {
-      const [cpu, cur, stat] = await Promise.all([fsp.readFile(path.join(f.dir, 'cpu.stat'), 'utf8'), fsp.readFile(path.join(f.dir, 'memory.current'), 'utf8'), fsp.readFile(path.join(f.dir, 'memory.stat'), 'utf8')]);
+      const [cpu, cur, stat] = [read(path.join(f.dir, 'cpu.stat')), read(path.join(f.dir, 'memory.current')), read(path.join(f.dir, 'memory.stat'))];
       cpuNs = cpuNsFromV2(cpu);
       memory = memoryFromStat(Number(cur), stat, 2);
     } else {
-      const [cpu, usage, stat] = await Promise.all([fsp.readFile(path.join(f.cpuacct, 'cpuacct.usage'), 'utf8'), fsp.readFile(path.join(f.memory, 'memory.usage_in_bytes'), 'utf8'), fsp.readFile(path.join(f.memory, 'memory.stat'), 'utf8')]);
+      const [cpu, usage, stat] = [read(path.join(f.cpuacct, 'cpuacct.usage')), read(path.join(f.memory, 'memory.usage_in_bytes')), read(path.join(f.memory, 'memory.stat'))];
       cpuNs = Number(cpu);
       memory = memoryFromStat(Number(usage), stat, 1);
     }
