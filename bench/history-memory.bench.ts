@@ -4,6 +4,7 @@
 //   node --expose-gc --import tsx bench/history-memory.bench.ts [N ...]   (default 10 50; each N in its own process)
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import { isDeviceKey } from '../src/telemetry/telemetry.js';
 import { UsageHistory } from '../src/telemetry/usage-history.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -27,7 +28,7 @@ if (process.env.HISTORY_BENCH_CHILD !== '1') {
 } else {
   const n = sizes[0]!;
   const before = await held();
-  const h = new UsageHistory('/nonexistent/usage-history.ndjson', { thinned: (k) => k.startsWith('device/') });
+  const h = new UsageHistory('/nonexistent/usage-history.ndjson', { thinned: isDeviceKey });
   const t0 = 1_800_000_000;
   let fed = 0;
   for (let t = t0; t <= t0 + 48 * 3600; t += 5, fed++) {

@@ -217,7 +217,6 @@ export class DhcpClients {
     return (this.scriptPath = scriptFile(DHCP_SCRIPT_DIR_PREFIX, SCRIPT, this.scriptPath));
   }
 
-
   /**
    * Starts (or keeps) the client of one vNIC; a client of an older namespace or MAC is replaced. `requestIp`:
    * the address of the last lease (a netmon restart keeps the PLC's address: the client asks for it again).
@@ -302,7 +301,6 @@ export class DhcpClients {
     endClient(c, release);
   }
 
-
   private onLine(c: Client, line: string): Promise<void> {
     return handleScriptLine(
       c,
@@ -315,7 +313,6 @@ export class DhcpClients {
       line,
     );
   }
-
 
   /** Address with its real prefix, MTU, default route, option-121 routes, DNS into the runtime's resolv.conf. */
   private async apply(c: Client, l: Lease, fresh: boolean): Promise<void> {

@@ -624,7 +624,6 @@ export class WifiDhcpClients {
     return (this.scriptPath = scriptFile(`${DHCP_SCRIPT_DIR_PREFIX}wifi-`, WIFI_DHCP_SCRIPT, this.scriptPath));
   }
 
-
   /**
    * Starts (or keeps) the client of one vNIC. The same vNIC in a new namespace (a container restart) keeps
    * its client and lease: only the path moves to the new pid.
@@ -707,7 +706,6 @@ export class WifiDhcpClients {
     endClient(c, release);
   }
 
-
   private onLine(c: WifiClient, line: string): Promise<void> {
     return handleScriptLine(
       c,
@@ -724,7 +722,6 @@ export class WifiDhcpClients {
       line,
     );
   }
-
 
   private report(c: WifiClient, event: DhcpEvent, l: Lease | null, message?: string): void {
     // mac_address: the parent's, the one the LAN sees.

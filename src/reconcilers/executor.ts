@@ -282,7 +282,7 @@ export class Executor {
     if (!wifi.some((x) => x.vnic.mode === 'dhcp')) return;
     await this.d.store.update('status', (s) => {
       for (const x of wifi) {
-        const l = x.vnic.mode === 'dhcp' ? s.runtimes[name]?.status.dhcp[x.vnic.name] : undefined;
+        const l = x.vnic.mode === 'dhcp' && s.runtimes[name]?.status.dhcp[x.vnic.name];
         if (l) l.event = 'pending';
       }
     });

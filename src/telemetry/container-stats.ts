@@ -60,9 +60,9 @@ interface Known {
   apiPrev: { cpu: number; system: number } | null;
 }
 
-// cgroup files are the kernel's, made in memory on read: a synchronous read is ~35 µs, where
-// fs.promises.readFile's open/stat/read/close through the thread pool cost ~270 µs of CPU per runtime and
-// sample (50 runtimes: 13.7 ms per heartbeat, 0.27 % of a core; issue #12).
+// cgroup files are the kernel's, made in memory on read: a runtime's three read synchronously cost ~22 µs
+// of CPU, through fs.promises.readFile (open/stat/read/close on the thread pool) ~285 µs: 50 runtimes
+// 12.3 ms per heartbeat instead of 1.1 (bench/cgroup-sample.bench.ts under --jitless; issue #12).
 const read = (file: string) => fs.readFileSync(file, 'utf8');
 
 export class ContainerSampler {
@@ -145,13 +145,11 @@ export class ContainerSampler {
     let cpuNs: number;
     let memory: number;
     if (f.v === 2) {
-      const [cpu, cur, stat] = [read(path.join(f.dir, 'cpu.stat')), read(path.join(f.dir, 'memory.current')), read(path.join(f.dir, 'memory.stat'))];
-      cpuNs = cpuNsFromV2(cpu);
-      memory = memoryFromStat(Number(cur), stat, 2);
+      cpuNs = cpuNsFromV2(read(path.join(f.dir, 'cpu.stat')));
+      memory = memoryFromStat(Number(read(path.join(f.dir, 'memory.current'))), read(path.join(f.dir, 'memory.stat')), 2);
     } else {
-      const [cpu, usage, stat] = [read(path.join(f.cpuacct, 'cpuacct.usage')), read(path.join(f.memory, 'memory.usage_in_bytes')), read(path.join(f.memory, 'memory.stat'))];
-      cpuNs = Number(cpu);
-      memory = memoryFromStat(Number(usage), stat, 1);
+      cpuNs = Number(read(path.join(f.cpuacct, 'cpuacct.usage')));
+      memory = memoryFromStat(Number(read(path.join(f.memory, 'memory.usage_in_bytes'))), read(path.join(f.memory, 'memory.stat')), 1);
     }
     if (!Number.isFinite(cpuNs) || !Number.isFinite(memory)) throw new Error('unreadable cgroup files');
     const prev = k.prev;

@@ -12,7 +12,10 @@ import { UsageHistory } from './usage-history.js';
 
 const FLUSH_EVERY_MS = 60_000;
 
-export const deviceKey = (name: string) => `device/${name}`;
+const DEVICE = 'device/';
+export const deviceKey = (name: string) => `${DEVICE}${name}`;
+/** A runtime's series (their samples past the hour are thinned: usage-history.ts). */
+export const isDeviceKey = (key: string) => key.startsWith(DEVICE);
 
 export class Telemetry {
   readonly history: UsageHistory;
@@ -30,7 +33,7 @@ export class Telemetry {
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {
-    this.history = new UsageHistory(path.join(dataDir, 'usage-history.ndjson'), { thinned: (k) => k.startsWith('device/') });
+    this.history = new UsageHistory(path.join(dataDir, 'usage-history.ndjson'), { thinned: isDeviceKey });
     this.containers = new ContainerSampler(docker);
   }
 
@@ -65,7 +68,7 @@ export class Telemetry {
       this.history.add('agent', [ts, Math.trunc(this.last.cpuPercent), Math.trunc(this.last.memUsedBytes / 2 ** 20)]);
       const runtimes = this.store.state.runtimes;
       for (const key of this.history.keys()) {
-        if (key.startsWith('device/') && !(key.slice(7) in runtimes)) this.history.drop(key);
+        if (isDeviceKey(key) && !(key.slice(DEVICE.length) in runtimes)) this.history.drop(key);
       }
       const running = Object.entries(runtimes).filter(([, r]) => r.status.phase === 'Running' && !r.deletion);
       this.containers.retain(new Set(running.map(([name]) => name)));
