@@ -6,6 +6,7 @@ import { CommandFailed, EXIT, InputError, UsageError } from './cli/cli-errors.js
 import { askAgent, AgentUnreachable } from './cli/control-client.js';
 import { renderPlan, renderState, type PlanStep } from './cli/state-table.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { startIdleGc } from './idle-gc.js';
 import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
@@ -35,10 +36,12 @@ async function runAgent(config: Config): Promise<void> {
   const { log, files } = createAgentLogger(config.logLevel, config.dataDir);
   const agent = new Agent(config, log);
   await agent.start();
+  const idleGc = startIdleGc();
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
+    idleGc.stop();
     log.info({ signal: sig }, 'stopping');
     const force = setTimeout(() => process.exit(1), 9500);
     force.unref();

@@ -6,6 +6,7 @@
 // runs it directly too.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { startIdleGc } from '../idle-gc.js';
 import { NetmonDaemon, type NetmonLog } from './daemon.js';
 import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, parseSerialGlobs, type SerialGlob } from './serial.js';
 
@@ -74,7 +75,11 @@ export async function runNetmonSidecar(env: NodeJS.ProcessEnv = process.env): Pr
     wifiInterfaces: config.wifiInterfaces,
   });
   await daemon.start();
-  const stop = () => void daemon.stop().then(() => process.exit(0));
+  const idleGc = startIdleGc();
+  const stop = () => {
+    idleGc.stop();
+    void daemon.stop().then(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
