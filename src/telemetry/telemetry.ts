@@ -1,16 +1,14 @@
 // The sampler: one sample per ORCH_HEARTBEAT_INTERVAL_MS for the host ("agent") and, from their cgroup
 // files, for each running runtime ("device/<name>"); where the cgroups are not visible, runtimes go
 // through the engine's one-shot stats once per 30 s (CONTRACT §5.5 allows it: the engine stays idle).
-// Taken whether or not the cloud is connected; history flushed once a minute.
+// Taken whether or not the cloud is connected; history flushed every FLUSH_EVERY_S (usage-history.ts).
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { ContainerSampler } from './container-stats.js';
 import { HostMetrics, type HostSample } from './host-metrics.js';
-import { UsageHistory } from './usage-history.js';
-
-const FLUSH_EVERY_MS = 60_000;
+import { FLUSH_EVERY_S, UsageHistory } from './usage-history.js';
 
 const DEVICE = 'device/';
 export const deviceKey = (name: string) => `${DEVICE}${name}`;
@@ -42,7 +40,7 @@ export class Telemetry {
     void this.host.staticFacts().catch(() => undefined);
     void this.tick();
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
-    this.flushTimer = setInterval(() => void this.flush(), FLUSH_EVERY_MS);
+    this.flushTimer = setInterval(() => void this.flush(), FLUSH_EVERY_S * 1000);
   }
 
   async stop(): Promise<void> {

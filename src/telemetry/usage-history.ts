@@ -1,6 +1,6 @@
 // Usage samples per series ("agent", "device/<name>"), kept 48 h and across restarts. Persisted as an
-// append-only log written in batches (one small append a minute, not a rewrite of the whole history:
-// flash on edge boxes wears out), compacted when it holds twice what is live. Never in state.json.
+// append-only log written in batches (one small append every FLUSH_EVERY_S, not a rewrite of the whole
+// history: flash on edge boxes wears out), compacted when it holds twice what is live. Never in state.json.
 // In memory (issue #12: no growth while idle): packed buffers (sample-buffer.ts), pruned to 48 h as
 // samples arrive; a runtime's series keeps every sample of the last hour and, older than that, at
 // least one per 30 s (CONTRACT §5.5 asks no more of runtimes), so 50 runtimes hold ~4 MiB at 48 h
@@ -15,6 +15,13 @@ export const RETENTION_S = 48 * 3600;
 export const FULL_RESOLUTION_S = 3600;
 /** …and older than that, samples no further apart than this (unless the samples themselves were). */
 export const THINNED_SPACING_S = 30;
+
+/**
+ * The batch: each fsynced append costs a journal commit besides its data, so the write rate at idle is
+ * about one commit per batch (docs/performance.md: 1.07 MB/h at 10 runtimes with a batch a minute); a
+ * power cut loses at most one batch of samples (an orderly stop flushes).
+ */
+export const FLUSH_EVERY_S = 120;
 
 export type Sample = [timestamp: number, cpu: number, memoryMb: number];
 
@@ -146,7 +153,7 @@ export class UsageHistory {
         await fh.close();
       }
       this.lines += lines.length;
-      if (this.lines > 2 * (RETENTION_S / 60) + 100) await this.compact();
+      if (this.lines > 2 * (RETENTION_S / FLUSH_EVERY_S) + 100) await this.compact();
     };
     this.writing = this.writing.then(run, run);
     return this.writing;
