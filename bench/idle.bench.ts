@@ -13,7 +13,7 @@
 // BENCH_VARIANTS="|--max-semi-space-size=1|MALLOC_ARENA_MAX=2 netmon:--lite-mode": run the whole
 // measurement once per variant (`|`-separated; each a list of node flags and NAME=value environment
 // variables given to both processes, or to one with an `agent:`/`netmon:` prefix, added to
-// BENCH_NODE_FLAGS; `main=dist-bundle/main.mjs` runs another agent entry) on the same engine, in turn, BENCH_REPEAT
+// BENCH_NODE_FLAGS; `main=/tmp/old/dist/main.js` runs another agent entry) on the same engine, in turn, BENCH_REPEAT
 // rounds; between variants both processes stop and every labelled object is removed.
 // BENCH_PROBE=1: both processes preload bench/mem-probe.mjs; after each window the benchmark prints where
 // their memory lives (/proc/<pid>/smaps groups, V8 heap spaces before/after a forced GC, external).

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** ORCH_MAX_ACK_BYTES's default: under Socket.IO's default maxHttpBufferSize of 1e6 with room for framing. */
 export const DEFAULT_MAX_ACK_BYTES = 999_000;

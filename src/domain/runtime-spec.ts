@@ -1,6 +1,6 @@
 // The desired spec of one runtime, normalized from either request dialect (CONTRACT §5.1).
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { cidrContains, formatCidr, formatIpv4, maskToPrefix, parseCidr, parseIpv4, prefixMask } from './ipv4.js';
 import { IFNAME_RE, NAME_RE, REQUEST_NAME_RE } from './names.js';
 import { firstIssueMessage, quote } from './validation-error.js';

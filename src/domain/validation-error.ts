@@ -1,5 +1,5 @@
 // `<field path>: <what is wrong>` messages (CONTRACT §4) from zod issues.
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';

@@ -2,7 +2,7 @@
 // without `type` echoing `id`.
 // The sidecar itself loads none of this (iface.ts and command.ts are its zod-free halves); the agent
 // validates what netmon sends with these schemas.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Iface, SerialDevice } from './iface.js';
 import type { NetmonCommand } from './command.js';
 

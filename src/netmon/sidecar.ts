@@ -2,10 +2,9 @@
 // imports) so that the sidecar stays near a bare node process (docs/performance.md: 40 MiB VmRSS bare,
 // zod +14, pino +9). Configuration is read from the same variables, with config.ts's rules and
 // messages for those it uses; logs are pino-compatible JSON lines ({level, time, pid, component, msg}).
-// main.ts hands `netmon` to netmonCommand() before it loads anything else; `node dist/netmon/sidecar.js`
-// runs it directly too.
+// main.ts hands `netmon` to netmonCommand() before it loads anything else (in the bundle this module is a
+// file of its own that statically imports no library: test/unit/bundle.test.ts).
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { startIdleGc } from '../idle-gc.js';
 import { NetmonDaemon, type NetmonLog } from './daemon.js';
 import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, parseSerialGlobs, type SerialGlob } from './serial.js';
@@ -91,5 +90,3 @@ export function netmonCommand(): void {
     process.exitCode = e instanceof ConfigError ? 2 : 1;
   });
 }
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) netmonCommand();

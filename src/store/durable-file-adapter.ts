@@ -3,7 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { firstIssueMessage } from '../domain/validation-error.js';
 
 export interface ReadOutcome {

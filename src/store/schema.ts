@@ -1,7 +1,7 @@
 // The state file (CONTRACT §8): desired spec + status per runtime, host facts. Validated on every read and write.
 // Objects are loose: keys this agent does not know (a newer agent's, of the same schema version) survive a
 // rewrite. The version is bumped only for a change an older agent would misread (migrations.ts).
-import { z } from 'zod';
+import * as z from 'zod';
 import { runtimeSpecSchema } from '../domain/runtime-spec.js';
 import { serialDeviceSchema } from '../netmon/protocol.js';
 

@@ -108,16 +108,12 @@ export async function buildImages(docker: Docker, prefix = 'orch-test'): Promise
     if (process.env.ORCH_IMAGE_SRC === 'HEAD') {
       srcRoot = path.join(ctx, '.src');
       fs.mkdirSync(srcRoot);
-      execFileSync('sh', ['-c', `git -C "${ROOT}" archive HEAD src package.json tsconfig.json tsconfig.build.json | tar -x -C "${srcRoot}"`]);
+      execFileSync('sh', ['-c', `git -C "${ROOT}" archive HEAD src package.json | tar -x -C "${srcRoot}"`]);
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(srcRoot, 'node_modules'));
     }
-    // Type errors are the typecheck's business (npm run typecheck), not this build's: tsc emits the
-    // JavaScript anyway, and the image must at least contain the entry point.
-    try {
-      execFileSync(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', path.join(ctx, 'dist')], { cwd: srcRoot, stdio: 'pipe' });
-    } catch (e) {
-      if (!fs.existsSync(path.join(ctx, 'dist/main.js'))) throw e;
-    }
+    // The images run what `npm run build` makes (scripts/build.mjs: the esbuild bundle); type errors are
+    // the typecheck's business (npm run typecheck), esbuild only strips the types.
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs'), '--outdir', path.join(ctx, 'dist')], { cwd: srcRoot, stdio: 'pipe' });
     fs.rmSync(path.join(ctx, '.src'), { recursive: true, force: true });
     for (const f of ['package.json', 'package-lock.json', 'Dockerfile', '.dockerignore', 'install/Dockerfile.netmon']) {
       fs.mkdirSync(path.dirname(path.join(ctx, f)), { recursive: true });

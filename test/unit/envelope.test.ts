@@ -2,7 +2,7 @@
 // `<field path>: <what is wrong>` errors that quote at most 64 characters of the offending value.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { z } from 'zod';
+import * as z from 'zod';
 import { baseFields, correlationIdOf, deviceId, deviceIdOrOrchestrator, parsePayload, validationError, type Parsed } from '../../src/sources/cloud/envelope.js';
 import { ORCHESTRATOR_ID } from '../../src/domain/names.js';
 import { firstIssueMessage, formatPath, quote } from '../../src/domain/validation-error.js';

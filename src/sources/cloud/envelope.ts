@@ -1,6 +1,6 @@
 // What every topic shares (CONTRACT §4): the optional common fields, the ack's action/correlation_id,
 // validation errors in `<field path>: <what is wrong>` form.
-import { z } from 'zod';
+import * as z from 'zod';
 import { NAME_RE, ORCHESTRATOR_ID } from '../../domain/names.js';
 import { firstIssueMessage, quote } from '../../domain/validation-error.js';
 

@@ -1,5 +1,5 @@
 // The operator CLI's socket ($ORCH_DATA_DIR/agent.sock, mode 0600): one JSON request per line, one answer.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const controlRequestSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('state') }),

@@ -7,7 +7,7 @@
 // session go one at a time. Sessions idle for the WebRTC idle limit (300 s) are closed, as are all of
 // them when the agent stops.
 import { io, type Socket } from 'socket.io-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import { requestRuntime } from '../../../runtime-api/runtime-http.js';
 import type { TopicContext } from '../topic.js';
 import { runtimeAddress } from '../topics/run-command.js';

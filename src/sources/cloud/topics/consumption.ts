@@ -1,5 +1,5 @@
 // get_consumption_orchestrator and get_consumption_device (CONTRACT §5.5): usage history by period.
-import { z } from 'zod';
+import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { parsePeriod, type Period } from '../../../telemetry/period.js';
 import { deviceKey } from '../../../telemetry/telemetry.js';

@@ -1,7 +1,7 @@
 // create_new_runtime (CONTRACT §5.1): validate both dialects, write the desired runtime durably, ack.
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { normalizeCreateRequest } from '../../../domain/runtime-spec.js';
 import { DesiredStateError, putRuntime } from '../../../store/desired-state.js';
 import { baseFields, notAccepted, parsePayload, validationError } from '../envelope.js';

@@ -1,5 +1,5 @@
 // delete_device (CONTRACT §5.2): mark for deletion; the reconciler removes everything of the runtime.
-import { z } from 'zod';
+import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { LABEL } from '../../../domain/names.js';
 import { markForDeletion } from '../../../store/desired-state.js';

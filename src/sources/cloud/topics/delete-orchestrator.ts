@@ -1,6 +1,6 @@
 // delete_orchestrator (CONTRACT §5.8): declares the uninstall; a reconciler carries it out, with its
 // progress under get_device_status `__orchestrator__`.
-import { z } from 'zod';
+import * as z from 'zod';
 import { requestUninstall } from '../../../store/desired-state.js';
 import { baseFields, notAccepted, parsePayload } from '../envelope.js';
 import type { Topic } from '../topic.js';

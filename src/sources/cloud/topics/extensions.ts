@@ -1,5 +1,5 @@
 // Extensions no Python agent has (CONTRACT §5.9): the state file's content, and the reconciler's plan.
-import { z } from 'zod';
+import * as z from 'zod';
 import { baseFields, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';
 

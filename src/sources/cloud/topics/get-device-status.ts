@@ -1,6 +1,6 @@
 // get_device_status (CONTRACT §5.6): the reconciler's view (phase, conditions, generations) plus live
 // Docker facts read now. `__orchestrator__` reports the uninstall's progress.
-import { z } from 'zod';
+import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { attachmentsOf, wifiNetworkName } from '../../../domain/attachments.js';
 import { leaseOn } from '../../../reconcilers/status.js';

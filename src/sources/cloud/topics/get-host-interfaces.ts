@@ -1,5 +1,5 @@
 // get_host_interfaces (CONTRACT §5.7): the host NICs from netmon's facts, sorted by name.
-import { z } from 'zod';
+import * as z from 'zod';
 import { baseFields, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';
 

@@ -1,5 +1,5 @@
 // get_serial_devices (CONTRACT §9.4, upstream §13.11): the serial devices netmon reported, from the host facts.
-import { z } from 'zod';
+import * as z from 'zod';
 import { baseFields, parsePayload } from '../envelope.js';
 import type { Topic } from '../topic.js';
 

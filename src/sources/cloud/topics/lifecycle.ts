@@ -1,5 +1,5 @@
 // start_device, stop_device, restart_device (CONTRACT §5.3): desired running / restart counter.
-import { z } from 'zod';
+import * as z from 'zod';
 import { setLifecycle, type LifecycleAction } from '../../../store/desired-state.js';
 import { baseFields, deviceId, notAccepted, parsePayload } from '../envelope.js';
 import type { Topic } from '../topic.js';

@@ -1,6 +1,6 @@
 // run_command (CONTRACT §5.4): a proxy to the runtime's REST API that can reach nothing but the runtime.
 // HEAD form: one object. v1 form: (device_id, {method, api, headers, data}).
-import { z } from 'zod';
+import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { requestRuntime } from '../../../runtime-api/runtime-http.js';
 import { internalNetworkName } from '../../../domain/names.js';

@@ -1,7 +1,7 @@
 // WebRTC signalling (CONTRACT §9.5, upstream §13.19): webrtc:offer (the answer in the ack),
 // webrtc:ice (the peer's candidates; the agent's go out as webrtc:ice events), webrtc:disconnect.
 // The bridge itself is loaded on the first offer; ice and disconnect never load it.
-import { z } from 'zod';
+import * as z from 'zod';
 import { baseFields, deviceId, parsePayload, type Ack } from '../envelope.js';
 import type { Topic } from '../topic.js';
 import { bridgeFor, loadedBridge } from '../webrtc/registry.js';
