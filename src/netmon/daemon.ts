@@ -111,7 +111,7 @@ export class NetmonDaemon {
       this.server!.listen(this.socketPath, () => resolve());
     });
     fs.chmodSync(this.socketPath, 0o660);
-    this.monitor = new LinkMonitor((iface) => this.changed(iface));
+    this.monitor = new LinkMonitor((iface) => this.changed(iface), Math.min(1000, this.debounceMs));
     this.monitor.start();
     this.rediscover = setInterval(() => void this.rediscoverAll(), REDISCOVER_MS);
     this.nicCheck = setInterval(() => {

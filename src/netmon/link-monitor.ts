@@ -1,41 +1,114 @@
-// `ip monitor link address route` as the trigger (iproute2 6.1 ignores -j here: parse the text). Each
-// line names an interface (or, for a route we cannot attribute, null = "look at all of them").
-import { spawn, type ChildProcess } from 'node:child_process';
+// What makes netmon read the interfaces again: the kernel's own files, compared with the previous look
+// every pollMs (1 s; the per-interface debounce of the daemon follows). Why not `ip monitor` as a child:
+// it cost 2.5–3 MiB VmRSS, more than netmon's margin under its 45 MiB target (issue #12); a look costs
+// tens of µs of CPU (bench/link-monitor.bench.ts). What is looked at:
+// - per interface, by name: /sys/class/net/<if>/operstate (a link added, removed, up or down; a new MAC
+//   alone waits for the 30 s re-discovery); names the facts ignore (Docker's veths and bridges, by the
+//   dozen) are never read;
+// - /proc/net/route, line by line: a change names the line's interface (a gateway, a prefix route);
+// - /proc/net/fib_trie: every local IPv4 address, also one that adds no route (a /32, a second address
+//   in a subnet, a DHCP renewal to another address of the same subnet); it names no interface, so a
+//   change is null, "look at all of them" (the daemon then sends only what differs).
+// The files are the kernel's, made in memory on read, so they are read synchronously (like cgroup files),
+// into one buffer (open, read, close: no stat, and fib_trie compared as bytes, no string made).
+import fs from 'node:fs';
+import path from 'node:path';
+import { isIgnoredInterface } from './iface.js';
 
-export function interfaceOfLine(line: string): string | null {
-  const link = /^(?:Deleted )?\d+: ([^:@\s]+)[@:\s]/.exec(line);
-  if (link) return link[1]!;
-  const dev = /\bdev (\S+)/.exec(line);
-  return dev ? dev[1]! : null;
+export interface LinkMonitorPaths {
+  sysClassNet: string;
+  procNet: string;
 }
 
-export class LinkMonitor {
-  private child: ChildProcess | null = null;
-  private stopped = false;
+const SYSTEM: LinkMonitorPaths = { sysClassNet: '/sys/class/net', procNet: '/proc/net' };
 
-  constructor(private readonly onChange: (iface: string | null) => void) {}
+let buf = Buffer.allocUnsafe(16 << 10);
+
+/** The file's bytes at the start of `buf` (grown as needed); -1 if it cannot be read. */
+function readIntoBuffer(file: string): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return -1; // gone between the listing and the read, or not there at all: a difference like any other
+  }
+  try {
+    let n = 0;
+    for (;;) {
+      if (n === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
+      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) return n;
+      n += r;
+    }
+  } catch {
+    return -1;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const readText = (file: string): string | null => {
+  const n = readIntoBuffer(file);
+  return n < 0 ? null : buf.toString('latin1', 0, n);
+};
+
+export class LinkMonitor {
+  private links = new Map<string, string>();
+  private routes = new Map<string, string>();
+  private addresses: Buffer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly onChange: (iface: string | null) => void,
+    private readonly pollMs = 1000,
+    private readonly paths: LinkMonitorPaths = SYSTEM,
+  ) {}
 
   start(): void {
-    if (this.stopped) return;
-    const child = spawn('ip', ['monitor', 'link', 'address', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    this.child = child;
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim()) this.onChange(interfaceOfLine(line));
-      }
-    });
-    child.on('exit', () => {
-      if (!this.stopped) setTimeout(() => this.start(), 1000); // never go deaf
-    });
+    if (this.timer) return;
+    this.look(false);
+    this.timer = setInterval(() => this.look(true), this.pollMs);
   }
 
   stop(): void {
-    this.stopped = true;
-    this.child?.kill();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Compares the files with the previous look and reports each difference (nothing when !report). */
+  look(report = true): void {
+    const links = new Map<string, string>();
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.paths.sysClassNet);
+    } catch {
+      // no sysfs here: the other two files still tell
+    }
+    for (const name of names) {
+      if (isIgnoredInterface(name)) continue;
+      links.set(name, readText(path.join(this.paths.sysClassNet, name, 'operstate')) ?? '(gone)');
+    }
+    // Iface is the first column; the header line and the routes of ignored interfaces are left out.
+    const routes = new Map<string, string>();
+    for (const line of (readText(path.join(this.paths.procNet, 'route')) ?? '').split('\n').slice(1)) {
+      const tab = line.indexOf('\t');
+      const iface = line.slice(0, tab);
+      if (tab <= 0 || isIgnoredInterface(iface)) continue;
+      routes.set(iface, `${routes.get(iface) ?? ''}${line}\n`);
+    }
+    const n = readIntoBuffer(path.join(this.paths.procNet, 'fib_trie'));
+    const sameAddresses = n < 0 ? this.addresses === null : this.addresses !== null && this.addresses.length === n && buf.compare(this.addresses, 0, n, 0, n) === 0;
+    if (!sameAddresses) this.addresses = n < 0 ? null : Buffer.from(buf.subarray(0, n));
+    if (report) {
+      const changed = new Set<string>();
+      for (const [now, before] of [[links, this.links], [routes, this.routes]] as const) {
+        for (const [name, v] of now) if (before.get(name) !== v) changed.add(name);
+        for (const name of before.keys()) if (!now.has(name)) changed.add(name);
+      }
+      for (const name of changed) this.onChange(name);
+      if (!sameAddresses) this.onChange(null);
+    }
+    this.links = links;
+    this.routes = routes;
   }
 }

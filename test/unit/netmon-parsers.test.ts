@@ -1,47 +1,18 @@
 // netmon's parsers on recorded output: `ip -j addr show` / `ip -j -4 route show` (iproute2 6.1, a veth
-// pair eth7/eth8 and a MACVLAN mv0 in a scratch namespace), the text of `ip monitor link address route`
-// recorded while those were made and torn down, and garbage. The `ip` that readIfaces and LinkMonitor
-// run is a fake on PATH that prints the recordings, so their reading and line splitting are tested too.
+// pair eth7/eth8 and a MACVLAN mv0 in a scratch namespace) and garbage. The `ip` that readIfaces runs
+// is a fake on PATH that prints the recordings, so its reading is tested too.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildIfaces, readIfaces } from '../../src/netmon/interface-facts.js';
-import { interfaceOfLine, LinkMonitor } from '../../src/netmon/link-monitor.js';
 import { changeEvent, commandSchema, ifaceOfChange, ifaceSchema, isIgnoredInterface, netmonEventSchema, parseCommand, type Iface } from '../../src/netmon/protocol.js';
 import { routeGet } from '../../src/netmon/nic.js';
 import { lineLogger, sidecarConfig } from '../../src/netmon/sidecar.js';
-import { waitFor } from '../support/wait.js';
 
 const ADDR_JSON = `[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":2,"link":"eth7","ifname":"eth8","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"c6:c6:f5:34:1f:c3","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet6","local":"fe80::c4c6:f5ff:fe34:1fc3","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":3,"link":"eth8","ifname":"eth7","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"02:00:00:00:07:07","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"198.51.100.5","prefixlen":24,"scope":"global","label":"eth7","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::ff:fe00:707","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":4,"link":"eth7","ifname":"mv0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"1e:21:5e:7e:cd:e2","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"203.0.113.9","prefixlen":28,"scope":"global","label":"mv0","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::1c21:5eff:fe7e:cde2","prefixlen":64,"scope":"link","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":5,"link":"eth8","ifname":"vethB","flags":["BROADCAST","MULTICAST","M-DOWN"],"mtu":1500,"qdisc":"noop","operstate":"DOWN","group":"default","txqlen":1000,"link_type":"ether","address":"4a:74:b4:f1:4e:3e","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[]}]`;
 const ROUTE_JSON = `[{"dst":"default","gateway":"198.51.100.1","dev":"eth7","flags":[]},{"dst":"198.51.100.0/24","dev":"eth7","protocol":"kernel","scope":"link","prefsrc":"198.51.100.5","flags":[]},{"dst":"203.0.113.0/28","dev":"mv0","protocol":"kernel","scope":"link","prefsrc":"203.0.113.9","flags":[]}]`;
-
-/** `ip monitor link address route` output, as recorded (trailing blanks included). */
-const MONITOR = `2: eth8@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default 
-    link/ether c6:c6:f5:34:1f:c3 brd ff:ff:ff:ff:ff:ff
-3: eth7@eth8: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default 
-    link/ether 02:00:00:00:07:07 brd ff:ff:ff:ff:ff:ff
-multicast ff00::/8 dev eth7 table local proto kernel metric 256 pref medium
-fe80::/64 dev eth7 proto kernel metric 256 pref medium
-2: eth8@eth7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default 
-3: eth7    inet 198.51.100.5/24 scope global eth7
-       valid_lft forever preferred_lft forever
-local 198.51.100.5 dev eth7 table local proto kernel scope host src 198.51.100.5 
-198.51.100.0/24 dev eth7 proto kernel scope link src 198.51.100.5 
-broadcast 198.51.100.255 dev eth7 table local proto kernel scope link src 198.51.100.5 
-default via 198.51.100.1 dev eth7 
-4: mv0@eth7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default 
-4: mv0    inet 203.0.113.9/28 scope global mv0
-Deleted 3: eth7    inet 198.51.100.5/24 scope global eth7
-Deleted 198.51.100.0/24 dev eth7 proto kernel scope link src 198.51.100.5 
-Deleted 3: eth7    inet6 fe80::ff:fe00:707/64 scope link tentative 
-Deleted fe80::/64 dev mv0 proto kernel metric 256 linkdown pref medium
-Deleted 4: mv0@eth7: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN group default 
-2: eth8    inet6 fe80::c4c6:f5ff:fe34:1fc3/64 scope link 
-local fe80::c4c6:f5ff:fe34:1fc3 dev eth8 table local proto kernel metric 0 pref medium
-12: eth0.100@eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default 
-Deleted 9: vethA@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default `;
 
 const NOW = new Date('2024-05-01T10:00:00.000Z');
 type IpAddrs = Parameters<typeof buildIfaces>[0];
@@ -168,51 +139,6 @@ describe('buildIfaces on recorded `ip -j` output', () => {
   });
 });
 
-describe('interfaceOfLine on recorded `ip monitor` text', () => {
-  test('link and address lines name their interface (without @peer); route lines their dev', () => {
-    const expected: Record<string, string> = {
-      '2: eth8@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default ': 'eth8',
-      '3: eth7@eth8: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN group default ': 'eth7',
-      'multicast ff00::/8 dev eth7 table local proto kernel metric 256 pref medium': 'eth7',
-      '3: eth7    inet 198.51.100.5/24 scope global eth7': 'eth7',
-      'local 198.51.100.5 dev eth7 table local proto kernel scope host src 198.51.100.5 ': 'eth7',
-      'default via 198.51.100.1 dev eth7 ': 'eth7',
-      '4: mv0    inet 203.0.113.9/28 scope global mv0': 'mv0',
-      'Deleted 3: eth7    inet 198.51.100.5/24 scope global eth7': 'eth7',
-      'Deleted fe80::/64 dev mv0 proto kernel metric 256 linkdown pref medium': 'mv0',
-      'Deleted 4: mv0@eth7: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN group default ': 'mv0',
-      '2: eth8    inet6 fe80::c4c6:f5ff:fe34:1fc3/64 scope link ': 'eth8',
-      '12: eth0.100@eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default ': 'eth0.100',
-      'Deleted 9: vethA@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default ': 'vethA',
-    };
-    for (const [line, name] of Object.entries(expected)) {
-      assert.ok(MONITOR.split('\n').includes(line), `not in the recording: ${line}`);
-      assert.equal(interfaceOfLine(line), name, line);
-    }
-    // Every line of the recording names one of the interfaces involved, or none (look at all).
-    const seen = new Set(MONITOR.split('\n').map(interfaceOfLine));
-    assert.deepEqual([...seen].sort(), ['eth0.100', 'eth7', 'eth8', 'mv0', null, 'vethA'].sort());
-  });
-
-  test('a line naming no interface (continuations, garbage) is null: look at all of them', () => {
-    for (const line of [
-      '    link/ether 02:00:00:00:07:07 brd ff:ff:ff:ff:ff:ff',
-      '       valid_lft forever preferred_lft forever',
-      '',
-      'garbage',
-      '\u0000\u0001\u00ff',
-      'dev',
-      'device eth0 went away',
-      'via 198.51.100.1 mydev eth0',
-      '12: : <BROADCAST>',
-      ': eth0: <UP>',
-      'x'.repeat(100_000),
-    ]) {
-      assert.equal(interfaceOfLine(line), null, JSON.stringify(line.slice(0, 40)));
-    }
-  });
-});
-
 describe('protocol', () => {
   test('isIgnoredInterface: lo and the CONTRACT §6 prefixes, nothing else', () => {
     for (const n of ['lo', 'docker0', 'br-0123', 'veth1', 'virbr0', 'macvtap3', 'tailscale0', 'wg0', 'zt5', 'cni0', 'flannel.1', 'cilium_net']) assert.ok(isIgnoredInterface(n), n);
@@ -276,11 +202,8 @@ describe('protocol', () => {
   });
 });
 
-// A fake `ip` first on PATH: `-j addr show` and `-j -4 route show` print the files addr.json and
-// route.json; `monitor …` logs its arguments and, on its first run, prints part of the recording with
-// a line split across two writes and then exits (as if `ip monitor` died); later runs print one line
-// naming their run number and stay up until killed.
-describe('readIfaces and LinkMonitor through a fake `ip`', () => {
+// A fake `ip` first on PATH: `-j addr show` and `-j -4 route show` print the files addr.json and route.json.
+describe('readIfaces through a fake `ip`', () => {
   let dir: string;
   const savedPath = process.env.PATH;
 
@@ -293,19 +216,6 @@ D='${dir}'
 case "$*" in
   '-j addr show') exec cat "$D/addr.json" ;;
   '-j -4 route show') exec cat "$D/route.json" ;;
-  monitor*)
-    n=$(cat "$D/runs" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$D/runs"
-    echo "$*" >> "$D/args"
-    if [ "$n" = 1 ]; then
-      printf '3: eth7@eth8: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\\n    link/ether 02:00:00:00:07:07 brd ff:ff:ff:ff:ff:ff\\n'
-      printf 'default via 198.51.100.1 de'
-      sleep 0.3
-      printf 'v eth9 \\n\\n   \\nDeleted 4: mv0    inet 203.0.113.9/28 scope global mv0\\n'
-      exit 0
-    fi
-    echo $$ > "$D/pid"
-    printf 'run %s dev eth%s\\n' "$n" "$n"
-    exec sleep 1000 ;;
   *) echo "fake ip: unexpected arguments: $*" >&2; exit 2 ;;
 esac
 `,
@@ -338,36 +248,7 @@ esac
     fs.writeFileSync(path.join(dir, 'addr.json'), ADDR_JSON.slice(0, 500)); // truncated
     await assert.rejects(readIfaces(), SyntaxError);
   });
-
-  test('LinkMonitor: whole lines only, blanks skipped, and a dead `ip monitor` is restarted', async () => {
-    const seen: (string | null)[] = [];
-    const monitor = new LinkMonitor((iface) => seen.push(iface));
-    monitor.start();
-    try {
-      await waitFor('the restarted monitor to report its line', () => seen.includes('eth2'), 10_000, 20);
-      assert.deepEqual(seen, ['eth7', null, 'eth9', 'mv0', 'eth2']);
-      assert.deepEqual(fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n'), ['monitor link address route', 'monitor link address route']);
-    } finally {
-      monitor.stop();
-    }
-    // Stopped: the child is killed, and it is not restarted.
-    const pid = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
-    await waitFor('the monitor child to exit', () => !isAlive(pid), 10_000, 20);
-    // The restart delay is 1 s: waiting past it is the only way to see that no restart comes.
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal(fs.readFileSync(path.join(dir, 'runs'), 'utf8').trim(), '2');
-    assert.deepEqual(seen, ['eth7', null, 'eth9', 'mv0', 'eth2']);
-  });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('routeGet on recorded `ip -j route get` output', () => {
   test('the interface and gateway; a local route has no gateway; an error names the command', async () => {
