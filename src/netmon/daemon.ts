@@ -30,6 +30,12 @@ export interface NetmonOptions {
 }
 
 const REDISCOVER_MS = 30_000;
+/**
+ * The kernel files are compared this often (link-monitor.ts): a change waits for the next look, then for
+ * the debounce. Each look costs ~0.2 ms of CPU with 10 runtimes and ~0.9 ms with 50 (their bridges and
+ * veths fill /sys/class/net, /proc/net/route and fib_trie): docs/performance.md, "Round 4".
+ */
+const LOOK_EVERY_MS = 2000;
 /** How often a dedicated NIC's runtime is checked for life (a readlink per NIC): its NIC leaves the facts soon after. */
 const NIC_CHECK_MS = 2000;
 const MAX_LINE = 1024 * 1024;
@@ -111,7 +117,7 @@ export class NetmonDaemon {
       this.server!.listen(this.socketPath, () => resolve());
     });
     fs.chmodSync(this.socketPath, 0o660);
-    this.monitor = new LinkMonitor((iface) => this.changed(iface), Math.min(1000, this.debounceMs));
+    this.monitor = new LinkMonitor((iface) => this.changed(iface), Math.min(LOOK_EVERY_MS, this.debounceMs));
     this.monitor.start();
     this.rediscover = setInterval(() => void this.rediscoverAll(), REDISCOVER_MS);
     this.nicCheck = setInterval(() => {

@@ -1,7 +1,7 @@
 // What makes netmon read the interfaces again: the kernel's own files, compared with the previous look
-// every pollMs (1 s; the per-interface debounce of the daemon follows). Why not `ip monitor` as a child:
+// every pollMs (2 s in the daemon; its per-interface debounce follows). Why not `ip monitor` as a child:
 // it cost 2.5–3 MiB VmRSS, more than netmon's margin under its 45 MiB target (issue #12); a look costs
-// tens of µs of CPU (bench/link-monitor.bench.ts). What is looked at:
+// 0.2–0.9 ms of CPU (docs/performance.md, "Round 4"). What is looked at:
 // - per interface, by name: /sys/class/net/<if>/operstate (a link added, removed, up or down; a new MAC
 //   alone waits for the 30 s re-discovery); names the facts ignore (Docker's veths and bridges, by the
 //   dozen) are never read;
@@ -60,7 +60,7 @@ export class LinkMonitor {
 
   constructor(
     private readonly onChange: (iface: string | null) => void,
-    private readonly pollMs = 1000,
+    private readonly pollMs = 2000,
     private readonly paths: LinkMonitorPaths = SYSTEM,
   ) {}
 
