@@ -263,4 +263,9 @@ for (const r of rows) {
     `| ${r.variant} | ${r.n} | ${r.run} | ${f(a.cpuPct, 2)} | ${f(nm.cpuPct, 2)} | ${f(a.rssAvgMiB)}/${f(a.rssMaxMiB)} | ${f(nm.rssAvgMiB)}/${f(nm.rssMaxMiB)} | ${f(a.anonAvgMiB)} | ${f(nm.anonAvgMiB)} | ${f(written / 1024)} → ${f((written / a.seconds) * 3600 / 1e6, 2)} | ${f(e.cpuPct, 2)} | ${stopped(ea)} | ${f(sh.cpuPct, 2)}/${stopped(sha)} |`,
   );
 }
+console.log('');
+for (const r of rows) {
+  const [a, nm] = r.w as [Window, Window];
+  console.log(`${r.variant || '(none)'}, ${r.n} runtimes, run ${r.run}: VmRSS maximum of the agent at ${a.rssMaxAt?.toISOString() ?? '–'}, of netmon at ${nm.rssMaxAt?.toISOString() ?? '–'}`);
+}
 if (probes.length) console.log(['', '## Memory probe', '', ...probes].join('\n'));

@@ -74,6 +74,8 @@ export interface Window {
   cpuPct: number; // % of one core over the window
   rssAvgMiB: number;
   rssMaxMiB: number;
+  /** When the VmRSS maximum was sampled (to find it in the process's log). */
+  rssMaxAt: Date | null;
   anonAvgMiB: number;
   anonMaxMiB: number;
   writtenBytes: number;
@@ -95,8 +97,10 @@ export async function sampleWindow(targets: { label: string; select: Selector; m
   const t0 = process.hrtime.bigint();
   const rss = targets.map(() => [] as number[]);
   const anon = targets.map(() => [] as number[]);
+  const at: Date[] = [];
   for (let i = 0; i < seconds; i++) {
     await new Promise((r) => setTimeout(r, 1000));
+    at.push(new Date());
     targets.forEach((t, k) => {
       if (!t.memory) return;
       const procs = t.select();
@@ -114,6 +118,7 @@ export async function sampleWindow(targets: { label: string; select: Selector; m
       cpuPct: (ticks / CLK_TCK / wall) * 100,
       rssAvgMiB: avg(rss[k]!),
       rssMaxMiB: Math.max(0, ...rss[k]!),
+      rssMaxAt: rss[k]!.length ? at[rss[k]!.indexOf(Math.max(...rss[k]!))]! : null,
       anonAvgMiB: avg(anon[k]!),
       anonMaxMiB: Math.max(0, ...anon[k]!),
       writtenBytes: procs.reduce((a, s) => a + writeBytes(s.pid), 0) - io0[k]!,
