@@ -32,7 +32,7 @@ export interface NetmonOptions {
 const REDISCOVER_MS = 30_000;
 /**
  * The kernel files are compared this often (link-monitor.ts): a change waits for the next look, then for
- * the debounce. Each look costs ~0.2 ms of CPU with 10 runtimes and ~0.9 ms with 50 (their bridges and
+ * the debounce. Each look costs ~0.2 ms of CPU with 10 runtimes and ~1 ms with 50 (their bridges and
  * veths fill /sys/class/net, /proc/net/route and fib_trie): docs/performance.md, "Round 4".
  */
 const LOOK_EVERY_MS = 2000;
