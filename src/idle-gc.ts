@@ -1,8 +1,9 @@
 // A full garbage collection once the heap has grown since the last one. Why: the agent and netmon
 // allocate slowly while idle (a heartbeat, a facts read), and V8 then postpones its major collections for
 // tens of minutes; the garbage they carry, and the Buffers it holds, keep VmRSS 3–6 MiB above the live
-// set (docs/performance.md, "The idle hour"). One look a minute at heapUsed + external (a /proc read); a
-// collection costs a few ms of CPU. Used by both processes' entry points, so it loads nothing but v8/vm.
+// set (docs/performance.md, "The idle hour"). One look a minute at heapUsed + external (a /proc read); the
+// collections' CPU is inside the idle figures of round 4 there. Both processes' entry points use it, so it
+// loads nothing but v8/vm.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 

@@ -9,7 +9,7 @@ import { LineBuffer } from '../line-buffer.js';
 import { parseCommand } from './command.js';
 import type { DhcpClients } from './dhcp.js';
 import { killOrphanDhcpClients } from './dhcp-orphans.js';
-import { changeEvent, isIgnoredInterface, type Iface } from './iface.js';
+import { changeEvent, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
@@ -32,8 +32,8 @@ export interface NetmonOptions {
 const REDISCOVER_MS = 30_000;
 /**
  * The kernel files are compared this often (link-monitor.ts): a change waits for the next look, then for
- * the debounce. Each look costs ~0.2 ms of CPU with 10 runtimes and ~1 ms with 50 (their bridges and
- * veths fill /sys/class/net, /proc/net/route and fib_trie): docs/performance.md, "Round 4".
+ * the debounce. A look costs ~0.2 ms of CPU with 10 runtimes and ~1.1 ms with 50 (their bridges and
+ * veths fill /sys/class/net, /proc/net/route and fib_trie): bench/link-monitor.bench.ts, docs/performance.md.
  */
 const LOOK_EVERY_MS = 2000;
 /** How often a dedicated NIC's runtime is checked for life (a readlink per NIC): its NIC leaves the facts soon after. */
@@ -242,11 +242,9 @@ export class NetmonDaemon {
     }
   }
 
-  /** A kernel change on `iface` (null: unknown, look at all): debounced per interface. */
+  /** A kernel change on `iface` (null: unknown, look at all): debounced per interface. LinkMonitor never
+   * names Docker's bridges and veths (never in the facts: a read would find nothing to report). */
   private changed(iface: string | null): void {
-    // Docker's bridges and veths (a pair per runtime and network) are never in the facts: their events
-    // would only cost a read that finds nothing to report.
-    if (iface !== null && isIgnoredInterface(iface)) return;
     const key = iface ?? '*';
     if (this.timers.has(key)) return;
     this.timers.set(

@@ -1,7 +1,7 @@
 // What makes netmon read the interfaces again: the kernel's own files, compared with the previous look
 // every pollMs (2 s in the daemon; its per-interface debounce follows). Why not `ip monitor` as a child:
-// it cost 2.5–3 MiB VmRSS, more than netmon's margin under its 45 MiB target (issue #12); a look costs
-// 0.2–0.9 ms of CPU (docs/performance.md, "Round 4"). What is looked at:
+// it cost 2.5–3 MiB VmRSS, more than netmon's margin under its 45 MiB target (issue #12); what a look
+// costs is at LOOK_EVERY_MS in daemon.ts. What is looked at:
 // - per interface, by name: /sys/class/net/<if>/operstate (a link added, removed, up or down; a new MAC
 //   alone waits for the 30 s re-discovery); names the facts ignore (Docker's veths and bridges, by the
 //   dozen) are never read;

@@ -1,8 +1,8 @@
 // What `npm run build` ships (scripts/build.mjs, the esbuild bundle both images run), built into a temp
 // directory laid out like the image (/app: package.json, node_modules, dist/): it starts, netmon's part
 // statically loads no library (only node's own modules and our code), what no one imports is left out
-// (zod's locales but English, and its JSON Schema import), and the agent's part loads dockerode from node_modules with the
-// SSH and BuildKit modules still deferred.
+// (zod's locales but English, and its JSON Schema import), and the agent's part loads dockerode from
+// node_modules with the SSH and BuildKit modules still deferred.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,13 +25,14 @@ const outputs = Object.fromEntries(Object.entries(meta.outputs).map(([f, o]) => 
 const outputOf = (entry: string) => Object.keys(outputs).find((f) => outputs[f]!.entryPoint === entry);
 /** The modules that have code in these output files (esbuild lists the tree-shaken ones with 0 bytes). */
 const modulesIn = (files: string[]) => files.flatMap((f) => Object.entries(outputs[f]!.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([m]) => m));
-const dist = (...args: string[]) => spawnSync(process.execPath, [path.join(app, 'dist/main.js'), ...args], { cwd: app, env: { PATH: process.env.PATH ?? '', ORCH_DATA_DIR: path.join(app, 'data') }, encoding: 'utf8' });
+const dist = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [path.join(app, 'dist/main.js'), ...args], { cwd: app, env: { PATH: process.env.PATH ?? '', ORCH_DATA_DIR: path.join(app, 'data'), ...env }, encoding: 'utf8' });
 
 test('the bundle starts: help, a configuration error named, netmon too', () => {
-  const help = dist('help');
+  const help = dist(['help']);
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /usage: orchestrator-agent/);
-  const netmon = spawnSync(process.execPath, [path.join(app, 'dist/main.js'), 'netmon'], { env: { PATH: process.env.PATH ?? '', ORCH_NETMON_DEBOUNCE_MS: 'soon' }, encoding: 'utf8' });
+  const netmon = dist(['netmon'], { ORCH_NETMON_DEBOUNCE_MS: 'soon' });
   assert.equal(netmon.status, 2);
   assert.match(netmon.stderr, /ORCH_NETMON_DEBOUNCE_MS: must be a positive whole number/);
 });
