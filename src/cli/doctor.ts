@@ -118,6 +118,16 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
       const which = clamped.map((c) => `${c.Labels[LABEL.device] ?? c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (${c.Labels[LABEL.ulimits]})`).join(', ');
       add('WARN', 'ulimits', `clamped to the host's hard limits: ${which}`, 'real-time scheduling and locked memory are below what the runtime asks; raise the engine\'s limits (LimitRTPRIO=infinity, LimitMEMLOCK=infinity in docker.service), restart the engine, then restart these runtimes');
     }
+    // Logs that grow until the disk is full: json-file without max-size (Docker's default driver, unbounded
+    // unless daemon.json says otherwise). The agent's own containers and every runtime (issue #23).
+    const ours = await docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } });
+    const unbounded: string[] = [];
+    for (const c of ours) {
+      const log = (await docker.getContainer(c.Id).inspect().catch(() => null))?.HostConfig.LogConfig;
+      if (log?.Type === 'json-file' && !(log.Config as Record<string, string> | undefined)?.['max-size']) unbounded.push(c.Names[0]?.slice(1) ?? c.Id.slice(0, 12));
+    }
+    if (unbounded.length === 0) add('OK', 'container-logs', `${ours.length} container(s) of the agent's, every log bounded`);
+    else add('WARN', 'container-logs', `unbounded json-file logs: ${unbounded.join(', ')}`, 'Docker cannot change a container\'s log settings: a runtime gets ORCH_CONTAINER_LOG when it is next re-created (a new version or spec); re-run install.sh for the agent and netmon; or set log-opts max-size in /etc/docker/daemon.json');
   } catch (e) {
     const msg = (e as Error).message;
     add('FAIL', 'docker', `${config.dockerHost}: ${msg}`, /ENOENT|ECONNREFUSED/.test(msg) ? 'the engine is not running or DOCKER_HOST is wrong: systemctl start docker; the agent\'s container needs -v /var/run/docker.sock:/var/run/docker.sock' : /EACCES/.test(msg) ? 'permission denied on the engine\'s socket: run as root (or in the docker group)' : 'check DOCKER_HOST and that `docker version` answers');

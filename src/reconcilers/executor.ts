@@ -5,6 +5,7 @@ import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
 import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
+import type { ContainerLog } from '../config.js';
 import { dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../domain/names.js';
 import { mergedDns } from '../domain/runtime-spec.js';
 import { specHash } from '../domain/spec-hash.js';
@@ -41,6 +42,8 @@ export interface ExecutorDeps {
   netmon?: (cmd: Record<string, unknown>) => Promise<Record<string, unknown>>;
   /** ORCH_SERIAL_MAJORS (device cgroup rules of runtimes with serial ports). */
   serialMajors?: readonly number[];
+  /** ORCH_CONTAINER_LOG (default: the engine's own). */
+  containerLog?: ContainerLog;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -468,6 +471,7 @@ export class Executor {
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
       serialMajors: this.d.serialMajors ?? [188, 166, 4],
+      log: this.d.containerLog ?? null,
     };
     const req = atLeast(await this.apiVersion(), 1, 44) ? request144(input) : requestBelow144(input);
     let container: Docker.Container;
