@@ -125,6 +125,10 @@ const envSchema = z.object({
       }
       return list;
     }),
+  // The disk guard (issue #23): DiskPressure at the high-water mark, image GC down to the low-water mark.
+  ORCH_DISK_HIGH_WATER_PERCENT: positiveInt('ORCH_DISK_HIGH_WATER_PERCENT', 90, 'percent'),
+  ORCH_DISK_LOW_WATER_PERCENT: positiveInt('ORCH_DISK_LOW_WATER_PERCENT', 80, 'percent'),
+  ORCH_DISK_CHECK_INTERVAL_MS: positiveInt('ORCH_DISK_CHECK_INTERVAL_MS', 60_000),
   // Every container the agent creates gets a bounded log (issue #23): `<driver>[:key=value,…]`, or
   // `daemon` for the engine's own default (an operator who set one in daemon.json keeps it).
   ORCH_CONTAINER_LOG: z
@@ -192,6 +196,10 @@ export interface Config {
   webrtcHostAddresses: string[] | null;
   /** A WebRTC session with no traffic this long is closed (300 s; ORCH_WEBRTC_IDLE_MS is for tests). */
   webrtcIdleMs: number;
+  /** Disk guard: DiskPressure at or above this % used; image GC frees down to diskLowWaterPercent. */
+  diskHighWaterPercent: number;
+  diskLowWaterPercent: number;
+  diskCheckIntervalMs: number;
   /** The log driver and options of every runtime container the agent creates (ORCH_CONTAINER_LOG). */
   containerLog: ContainerLog;
 }
@@ -208,6 +216,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.ORCH_DATA_DIR);
+  if (e.ORCH_DISK_HIGH_WATER_PERCENT > 99 || e.ORCH_DISK_LOW_WATER_PERCENT >= e.ORCH_DISK_HIGH_WATER_PERCENT) {
+    throw new ConfigError(
+      `invalid configuration: ORCH_DISK_LOW_WATER_PERCENT (${e.ORCH_DISK_LOW_WATER_PERCENT}) must be below ORCH_DISK_HIGH_WATER_PERCENT (${e.ORCH_DISK_HIGH_WATER_PERCENT}), which is at most 99`,
+    );
+  }
   const cloud = e.ORCH_CLOUD_URL.trim();
   if (cloud !== 'off' && !/^https?:\/\/[^\s/]+/.test(cloud)) {
     throw new ConfigError(`invalid configuration: ORCH_CLOUD_URL: expected an https:// URL or "off", got "${cloud.slice(0, 64)}"`);
@@ -236,5 +249,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webrtcHostAddresses: e.ORCH_WEBRTC_HOST_ADDRESSES,
     webrtcIdleMs: e.ORCH_WEBRTC_IDLE_MS,
     containerLog: e.ORCH_CONTAINER_LOG,
+    diskHighWaterPercent: e.ORCH_DISK_HIGH_WATER_PERCENT,
+    diskLowWaterPercent: e.ORCH_DISK_LOW_WATER_PERCENT,
+    diskCheckIntervalMs: e.ORCH_DISK_CHECK_INTERVAL_MS,
   };
 }

@@ -169,6 +169,14 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
   else if (cl.connected) add('OK', 'cloud', `${cl.url}: connected since ${cl.connectedSince}`);
   else if (cl.lastError) add('FAIL', 'cloud', `${cl.url}: not connected; ${cl.lastError} (${cl.lastErrorAt ? ago(cl.lastErrorAt, now) : 'time unknown'})`, 'check DNS and outbound TCP to the cloud\'s port (a firewall, a proxy), the clock (TLS needs it) and the certificate; the agent retries by itself');
   else add('WARN', 'cloud', `${cl.url}: connecting (no answer yet)`, 'run doctor again in a minute');
+  // The agent's disk guard: the Docker data root (which only the agent and netmon can measure) and the data dir.
+  const dp = view?.links?.disk;
+  if (dp) {
+    const removed = dp.imagesRemoved > 0 ? `; ${dp.imagesRemoved} unused image(s) removed for space since the agent started` : '';
+    if (dp.status === 'True') add('WARN', 'disk-pressure', `${dp.reason}: ${dp.message}${removed}`, 'the agent removed what images it could and keeps every runtime running; pulls that would not fit are refused (ImageReady=False DiskPressure). Free space: images and files the agent does not own, old logs');
+    else if (dp.status === 'Unknown') add('WARN', 'disk-pressure', dp.message, 'netmon measures the Docker data root for an agent in a container: start the sidecar');
+    else add('OK', 'disk-pressure', `${dp.message}${removed}`);
+  }
   return out;
 }
 

@@ -44,6 +44,8 @@ export interface ExecutorDeps {
   serialMajors?: readonly number[];
   /** ORCH_CONTAINER_LOG (default: the engine's own). */
   containerLog?: ContainerLog;
+  /** The disk guard's admission of a pull: rejects (NotEnoughDiskError) when it would not fit. */
+  admitPull?: (image: string) => Promise<void>;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -420,6 +422,12 @@ export class Executor {
     }
   }
 
+  /** The disk guard's image GC: without force, so Docker refuses an image a container uses. */
+  async removeImage(id: string, refs: readonly string[]): Promise<void> {
+    for (const r of refs) this.imagesPresent.delete(r);
+    await withTimeout(this.d.docker.getImage(id).remove(), CALL_TIMEOUT_MS, `remove image ${refs[0] ?? id}`);
+  }
+
   private async createNetwork(opts: Docker.NetworkCreateOptions): Promise<void> {
     try {
       await this.d.docker.createNetwork({ CheckDuplicate: true, ...opts });
@@ -438,6 +446,12 @@ export class Executor {
       return;
     } catch (e) {
       if (statusOf(e) !== 404) throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'ImageError');
+    }
+    try {
+      await this.d.admitPull?.(image);
+    } catch (e) {
+      // Refused before anything stops: the old container (if any) keeps running, ImageReady=False says why.
+      throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'DiskPressure');
     }
     try {
       const stream = await withTimeout((this.d.pullDocker ?? docker).pull(image), CALL_TIMEOUT_MS, `pull ${image}`);
