@@ -32,6 +32,9 @@ usage: install.sh [options]            install (enroll if needed, then start the
   --serial-globs LIST    netmon's ORCH_NETMON_SERIAL_GLOBS (§9.4)
   --serial-majors LIST   the agent's ORCH_SERIAL_MAJORS (§9.4)
   --ice-servers LIST     the agent's ORCH_WEBRTC_ICE_SERVERS (§9.5; empty = none)
+  --container-log SPEC   log driver of the sidecar, the agent and every runtime: DRIVER[:KEY=VALUE,...] or
+                         "daemon" for the engine's default (ORCH_CONTAINER_LOG; default
+                         json-file:max-size=10m,max-file=3: Docker's json-file grows without bound otherwise)
   -e, --env KEY=VALUE    another variable for the agent (repeatable)
   --netmon-env KEY=VALUE another variable for the sidecar (repeatable)
   --netmon-unprivileged  run the sidecar with the capabilities it needs instead of --privileged, for an
@@ -64,6 +67,7 @@ AGENT_IMAGE=${ORCH_AGENT_IMAGE:-ghcr.io/autonomy-logic/orchestrator-agent:latest
 NETMON_IMAGE=${ORCH_NETMON_IMAGE:-ghcr.io/autonomy-logic/orchestrator-netmon:latest}
 AGENT_NETWORK=${ORCH_AGENT_NETWORK:-}
 NETMON_PRIVILEGED=${ORCH_NETMON_PRIVILEGED:-1}
+CONTAINER_LOG=${ORCH_CONTAINER_LOG:-json-file:max-size=10m,max-file=3}
 MODE=install PURGE=0 KEEP_DATA=0 REENROLL=0
 AGENT_ENV=() NETMON_ENV=()
 # Variables taken from the installer's environment when set (an empty value is passed on: it means "none").
@@ -93,6 +97,7 @@ while [ $# -gt 0 ]; do
     --ice-servers) need_arg "$@"; AGENT_ENV+=("ORCH_WEBRTC_ICE_SERVERS=$2"); shift ;;
     -e | --env) need_arg "$@"; [[ $2 == ?*=* ]] || die $E_USAGE "$1 wants KEY=VALUE, got '$2'"; AGENT_ENV+=("$2"); shift ;;
     --netmon-env) need_arg "$@"; [[ $2 == ?*=* ]] || die $E_USAGE "$1 wants KEY=VALUE, got '$2'"; NETMON_ENV+=("$2"); shift ;;
+    --container-log) need_arg "$@"; CONTAINER_LOG=$2; shift ;;
     --netmon-unprivileged) NETMON_PRIVILEGED=0 ;;
     --reenroll) REENROLL=1 ;;
     --uninstall) MODE=uninstall ;;
@@ -104,6 +109,22 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$MODE" = install ] && { [ "$PURGE" = 1 ] || [ "$KEEP_DATA" = 1 ]; }; then die $E_USAGE "--purge and --keep-data go with --uninstall"; fi
+
+# --container-log → docker run flags (the agent checks the same value again as ORCH_CONTAINER_LOG).
+LOG_ARGS=()
+if [ "$CONTAINER_LOG" != daemon ]; then
+  [[ $CONTAINER_LOG =~ ^[a-z0-9][a-z0-9_.-]*(:[a-z0-9][a-z0-9_.-]*=[^[:space:],]+(,[a-z0-9][a-z0-9_.-]*=[^[:space:],]+)*)?$ ]] ||
+    die $E_USAGE "--container-log '$CONTAINER_LOG': expected daemon or DRIVER[:KEY=VALUE,...] (e.g. json-file:max-size=10m,max-file=3)"
+  LOG_ARGS=(--log-driver "${CONTAINER_LOG%%:*}")
+  if [[ $CONTAINER_LOG == *:* ]]; then
+    IFS=, read -r -a log_opts <<<"${CONTAINER_LOG#*:}"
+    for o in "${log_opts[@]}"; do LOG_ARGS+=(--log-opt "$o"); done
+  fi
+  if [ "${CONTAINER_LOG%%:*}" = json-file ] && [[ $CONTAINER_LOG != *max-size=* ]]; then
+    die $E_USAGE "--container-log '$CONTAINER_LOG': json-file needs max-size (it grows until the disk is full otherwise)"
+  fi
+fi
+AGENT_ENV+=("ORCH_CONTAINER_LOG=$CONTAINER_LOG")
 
 # ---- preconditions (only shell builtins until Docker is found) -------------------------------------
 [ "${EUID:-$(id -u)}" -eq 0 ] || die $E_ROOT "run as root (sudo $0 ...): the installer writes the device key and starts privileged containers"
@@ -282,7 +303,7 @@ remove_container "$NETMON_NAME"
 netmon_args=(--name "$NETMON_NAME" --restart unless-stopped
   --label edge.autonomy.role=netmon --label edge.autonomy.managed=true
   --network=host --pid=host
-  -v /dev:/dev -v "$VOLUME:/var/orchestrator")
+  -v /dev:/dev -v "$VOLUME:/var/orchestrator" "${LOG_ARGS[@]}")
 if [ "$NETMON_PRIVILEGED" = 0 ]; then
   # What netmon does (CONTRACT §6, §9): netlink and links (NET_ADMIN), DHCP raw sockets (NET_RAW),
   # nsenter into runtimes (SYS_ADMIN, SYS_PTRACE), device nodes (MKNOD, every char device), sysctls
@@ -307,7 +328,7 @@ if [ "$NETMON_PRIVILEGED" = 0 ]; then say "started $NETMON_NAME ($NETMON_IMAGE, 
 agent_args=(--name "$AGENT_NAME" --restart unless-stopped
   --label edge.autonomy.role=orchestrator-agent --label edge.autonomy.managed=true
   -v "$DOCKER_SOCKET:/var/run/docker.sock" -v "$VOLUME:/var/orchestrator" -v "$MTLS_DIR:/root/.mtls:ro"
-  -e ORCH_MTLS_DIR=/root/.mtls -e HOST_NAME="$AGENT_NAME")
+  -e ORCH_MTLS_DIR=/root/.mtls -e HOST_NAME="$AGENT_NAME" "${LOG_ARGS[@]}")
 if [ -n "$AGENT_NETWORK" ]; then agent_args+=(--network "$AGENT_NETWORK"); fi
 for e in "${AGENT_ENV[@]}"; do agent_args+=(-e "$e"); done
 docker run -d "${agent_args[@]}" "$AGENT_IMAGE" run >/dev/null || die $E_RUN "could not start $AGENT_NAME"

@@ -20,6 +20,9 @@ import { TOPICS } from './sources/cloud/topics/index.js';
 import { stopWebrtc } from './sources/cloud/webrtc/registry.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
+import { DiskGuard } from './disk/disk-guard.js';
+import { repoOf } from './domain/spec-hash.js';
+import { imageOf } from './reconcilers/planner.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { DataDirLock } from './store/data-dir-lock.js';
 import { importLegacy } from './store/legacy-import.js';
@@ -40,6 +43,9 @@ export class Agent {
   private cloud: CloudLink | null = null;
   telemetry!: Telemetry;
   netmon!: NetmonSource;
+  /** Null in refusing mode (nothing in Docker may change then, image GC included). */
+  disk: DiskGuard | null = null;
+  private diskTimer: NodeJS.Timeout | null = null;
   /** What the cloud topics work with (also used by tests to call a topic without a cloud). */
   topics!: TopicContext;
 
@@ -86,7 +92,26 @@ export class Agent {
       setMac,
       netmon: (cmd) => this.netmon.command(cmd),
       serialMajors: config.serialMajors,
+      containerLog: config.containerLog,
+      admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
     });
+    if (!refusing) {
+      this.disk = new DiskGuard({
+        docker: this.docker,
+        dataDir: config.dataDir,
+        highWaterPercent: config.diskHighWaterPercent,
+        lowWaterPercent: config.diskLowWaterPercent,
+        hostStatfs: async (p) => {
+          const a = await this.netmon.command({ command: 'statfs', path: p });
+          return a.success === true && typeof a.total_bytes === 'number' && typeof a.avail_bytes === 'number' ? { totalBytes: a.total_bytes, availBytes: a.avail_bytes } : null;
+        },
+        // Every declared runtime's image stays (a stopped runtime's too: it will start again).
+        keep: () => new Set(Object.values(this.store.state.runtimes).map((r) => imageOf(config.runtimeImage, r.spec.runtimeVersion))),
+        ownRepos: () => new Set([repoOf(config.runtimeImage)]),
+        removeImage: (id, refs) => executor.removeImage(id, refs),
+        log,
+      });
+    }
     // A (re)started netmon runs none of the DHCP clients the agent asked the previous one for.
     this.netmon.onConnect = () => {
       if (executor.dhcpClients.size === 0) return; // nothing to restart: a reconnect costs no pass
@@ -108,6 +133,7 @@ export class Agent {
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({
       cloud: this.cloud?.status() ?? null,
       netmon: refusing ? null : this.netmon.status(),
+      disk: this.disk ? { ...this.disk.condition, imagesRemoved: this.disk.imagesRemoved } : null,
     }));
     await this.control.start();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
@@ -125,10 +151,15 @@ export class Agent {
       this.controller.start();
       this.events.start();
       this.netmon.start();
+      const disk = this.disk!;
+      const checkDisk = () => void disk.check().catch((e: Error) => log.warn({ err: e.message }, 'disk check failed'));
+      checkDisk();
+      this.diskTimer = setInterval(checkDisk, config.diskCheckIntervalMs);
+      this.diskTimer.unref();
       // The end of the boot wait is a wake-up of its own.
       setTimeout(() => this.controller.wake(), config.netmonBootWaitMs + 10).unref();
     }
-    this.topics = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry, netmon: this.netmon };
+    this.topics = { store: this.store, controller: this.controller, docker: this.docker, config, log, agent, telemetry: this.telemetry, netmon: this.netmon, disk: this.disk };
     if (credentials && config.cloudUrl) {
       const ctx = this.topics;
       const push = new StatusPush(this.store, agent.id);
@@ -139,7 +170,7 @@ export class Agent {
         log,
         register: (socket) => registerTopics(socket, refusing ? TOPICS.map((t) => refusingTopic(t, this.store.refusal!)) : TOPICS, ctx),
         onConnect: (socket) => {
-          const stopHeartbeat = startHeartbeat(socket, config.heartbeatIntervalMs, () => heartbeatPayload(agent.id, VERSION, agent.startedAt, this.telemetry, this.store));
+          const stopHeartbeat = startHeartbeat(socket, config.heartbeatIntervalMs, () => heartbeatPayload(agent.id, VERSION, agent.startedAt, this.telemetry, this.store, this.disk));
           const stopPush = push.attach(socket);
           return () => {
             stopHeartbeat();
@@ -171,6 +202,7 @@ export class Agent {
     this.cloud?.stop();
     this.netmon?.stop();
     this.events?.stop();
+    if (this.diskTimer) clearInterval(this.diskTimer);
     await this.controller?.stop();
     await this.telemetry?.stop();
     await this.control?.stop();

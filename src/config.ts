@@ -7,6 +7,30 @@ import * as z from 'zod';
 /** ORCH_MAX_ACK_BYTES's default: under Socket.IO's default maxHttpBufferSize of 1e6 with room for framing. */
 export const DEFAULT_MAX_ACK_BYTES = 999_000;
 
+/** ORCH_CONTAINER_LOG's default: Docker's json-file driver (what `docker logs` and log shippers read), 3 × 10 MB. */
+export const DEFAULT_CONTAINER_LOG = 'json-file:max-size=10m,max-file=3';
+
+/** A container's HostConfig.LogConfig; null = the engine's default. */
+export type ContainerLog = { Type: string; Config: Record<string, string> } | null;
+
+/** `daemon`, or `<driver>[:key=value,…]`; a string is what is wrong. */
+export function parseContainerLog(v: string): ContainerLog | string {
+  const text = v.trim();
+  if (text === 'daemon') return null;
+  const m = /^([a-z0-9][a-z0-9_.-]*)(?::(.*))?$/.exec(text);
+  const bad = `expected "daemon" or <driver>[:key=value,…] such as "${DEFAULT_CONTAINER_LOG}", got "${v.slice(0, 64)}"`;
+  if (!m) return bad;
+  const Config: Record<string, string> = {};
+  for (const pair of (m[2] ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const kv = /^([a-z0-9][a-z0-9_.-]*)=([^\s,]+)$/.exec(pair);
+    if (!kv) return bad;
+    Config[kv[1]!] = kv[2]!;
+  }
+  // json-file without max-size is the unbounded log this setting exists to prevent.
+  if (m[1] === 'json-file' && Config['max-size'] === undefined) return `json-file needs max-size (e.g. "${DEFAULT_CONTAINER_LOG}"), got "${v.slice(0, 64)}"`;
+  return { Type: m[1]!, Config };
+}
+
 const positiveInt = (name: string, def: number, unit = 'milliseconds', min = 1) =>
   z
     .string()
@@ -101,6 +125,23 @@ const envSchema = z.object({
       }
       return list;
     }),
+  // The disk guard (issue #23): DiskPressure at the high-water mark, image GC down to the low-water mark.
+  ORCH_DISK_HIGH_WATER_PERCENT: positiveInt('ORCH_DISK_HIGH_WATER_PERCENT', 90, 'percent'),
+  ORCH_DISK_LOW_WATER_PERCENT: positiveInt('ORCH_DISK_LOW_WATER_PERCENT', 80, 'percent'),
+  ORCH_DISK_CHECK_INTERVAL_MS: positiveInt('ORCH_DISK_CHECK_INTERVAL_MS', 60_000),
+  // Every container the agent creates gets a bounded log (issue #23): `<driver>[:key=value,…]`, or
+  // `daemon` for the engine's own default (an operator who set one in daemon.json keeps it).
+  ORCH_CONTAINER_LOG: z
+    .string()
+    .default(DEFAULT_CONTAINER_LOG)
+    .transform((v, ctx) => {
+      const log = parseContainerLog(v);
+      if (typeof log === 'string') {
+        ctx.addIssue({ code: 'custom', message: `ORCH_CONTAINER_LOG: ${log}` });
+        return z.NEVER;
+      }
+      return log;
+    }),
   // Extension for tests: the WebRTC session idle limit (CONTRACT §9.5 says 300 s).
   ORCH_WEBRTC_IDLE_MS: positiveInt('ORCH_WEBRTC_IDLE_MS', 300_000),
 });
@@ -155,6 +196,12 @@ export interface Config {
   webrtcHostAddresses: string[] | null;
   /** A WebRTC session with no traffic this long is closed (300 s; ORCH_WEBRTC_IDLE_MS is for tests). */
   webrtcIdleMs: number;
+  /** Disk guard: DiskPressure at or above this % used; image GC frees down to diskLowWaterPercent. */
+  diskHighWaterPercent: number;
+  diskLowWaterPercent: number;
+  diskCheckIntervalMs: number;
+  /** The log driver and options of every runtime container the agent creates (ORCH_CONTAINER_LOG). */
+  containerLog: ContainerLog;
 }
 
 export class ConfigError extends Error {}
@@ -169,6 +216,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.ORCH_DATA_DIR);
+  if (e.ORCH_DISK_HIGH_WATER_PERCENT > 99 || e.ORCH_DISK_LOW_WATER_PERCENT >= e.ORCH_DISK_HIGH_WATER_PERCENT) {
+    throw new ConfigError(
+      `invalid configuration: ORCH_DISK_LOW_WATER_PERCENT (${e.ORCH_DISK_LOW_WATER_PERCENT}) must be below ORCH_DISK_HIGH_WATER_PERCENT (${e.ORCH_DISK_HIGH_WATER_PERCENT}), which is at most 99`,
+    );
+  }
   const cloud = e.ORCH_CLOUD_URL.trim();
   if (cloud !== 'off' && !/^https?:\/\/[^\s/]+/.test(cloud)) {
     throw new ConfigError(`invalid configuration: ORCH_CLOUD_URL: expected an https:// URL or "off", got "${cloud.slice(0, 64)}"`);
@@ -196,5 +248,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webrtcIceServers: e.ORCH_WEBRTC_ICE_SERVERS,
     webrtcHostAddresses: e.ORCH_WEBRTC_HOST_ADDRESSES,
     webrtcIdleMs: e.ORCH_WEBRTC_IDLE_MS,
+    containerLog: e.ORCH_CONTAINER_LOG,
+    diskHighWaterPercent: e.ORCH_DISK_HIGH_WATER_PERCENT,
+    diskLowWaterPercent: e.ORCH_DISK_LOW_WATER_PERCENT,
+    diskCheckIntervalMs: e.ORCH_DISK_CHECK_INTERVAL_MS,
   };
 }

@@ -118,6 +118,16 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
       const which = clamped.map((c) => `${c.Labels[LABEL.device] ?? c.Names[0]?.slice(1) ?? c.Id.slice(0, 12)} (${c.Labels[LABEL.ulimits]})`).join(', ');
       add('WARN', 'ulimits', `clamped to the host's hard limits: ${which}`, 'real-time scheduling and locked memory are below what the runtime asks; raise the engine\'s limits (LimitRTPRIO=infinity, LimitMEMLOCK=infinity in docker.service), restart the engine, then restart these runtimes');
     }
+    // Logs that grow until the disk is full: json-file without max-size (Docker's default driver, unbounded
+    // unless daemon.json says otherwise). The agent's own containers and every runtime (issue #23).
+    const ours = await docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } });
+    const unbounded: string[] = [];
+    for (const c of ours) {
+      const log = (await docker.getContainer(c.Id).inspect().catch(() => null))?.HostConfig.LogConfig;
+      if (log?.Type === 'json-file' && !(log.Config as Record<string, string> | undefined)?.['max-size']) unbounded.push(c.Names[0]?.slice(1) ?? c.Id.slice(0, 12));
+    }
+    if (unbounded.length === 0) add('OK', 'container-logs', `${ours.length} container(s) of the agent's, every log bounded`);
+    else add('WARN', 'container-logs', `unbounded json-file logs: ${unbounded.join(', ')}`, 'Docker cannot change a container\'s log settings: a runtime gets ORCH_CONTAINER_LOG when it is next re-created (a new version or spec); re-run install.sh for the agent and netmon; or set log-opts max-size in /etc/docker/daemon.json');
   } catch (e) {
     const msg = (e as Error).message;
     add('FAIL', 'docker', `${config.dockerHost}: ${msg}`, /ENOENT|ECONNREFUSED/.test(msg) ? 'the engine is not running or DOCKER_HOST is wrong: systemctl start docker; the agent\'s container needs -v /var/run/docker.sock:/var/run/docker.sock' : /EACCES/.test(msg) ? 'permission denied on the engine\'s socket: run as root (or in the docker group)' : 'check DOCKER_HOST and that `docker version` answers');
@@ -159,6 +169,14 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
   else if (cl.connected) add('OK', 'cloud', `${cl.url}: connected since ${cl.connectedSince}`);
   else if (cl.lastError) add('FAIL', 'cloud', `${cl.url}: not connected; ${cl.lastError} (${cl.lastErrorAt ? ago(cl.lastErrorAt, now) : 'time unknown'})`, 'check DNS and outbound TCP to the cloud\'s port (a firewall, a proxy), the clock (TLS needs it) and the certificate; the agent retries by itself');
   else add('WARN', 'cloud', `${cl.url}: connecting (no answer yet)`, 'run doctor again in a minute');
+  // The agent's disk guard: the Docker data root (which only the agent and netmon can measure) and the data dir.
+  const dp = view?.links?.disk;
+  if (dp) {
+    const removed = dp.imagesRemoved > 0 ? `; ${dp.imagesRemoved} unused image(s) removed for space since the agent started` : '';
+    if (dp.status === 'True') add('WARN', 'disk-pressure', `${dp.reason}: ${dp.message}${removed}`, 'the agent removed what images it could and keeps every runtime running; pulls that would not fit are refused (ImageReady=False DiskPressure). Free space: images and files the agent does not own, old logs');
+    else if (dp.status === 'Unknown') add('WARN', 'disk-pressure', dp.message, 'netmon measures the Docker data root for an agent in a container: start the sidecar');
+    else add('OK', 'disk-pressure', `${dp.message}${removed}`);
+  }
   return out;
 }
 

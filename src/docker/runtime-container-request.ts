@@ -4,6 +4,7 @@
 // API >= 1.44 takes every endpoint, each with its own MAC, at create.
 import type Docker from 'dockerode';
 import type { Attachment } from '../domain/attachments.js';
+import type { ContainerLog } from '../config.js';
 import type { RuntimeSpec } from '../domain/runtime-spec.js';
 import { DATA_MOUNT, dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../domain/names.js';
 
@@ -19,6 +20,8 @@ export interface RuntimeContainerInput {
   ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
   /** ORCH_SERIAL_MAJORS: with serial ports, the container may make and open character devices of these majors. */
   serialMajors: readonly number[];
+  /** ORCH_CONTAINER_LOG: a bounded log (not in the spec hash: an existing container keeps its own). */
+  log: ContainerLog;
 }
 
 export interface ContainerRequest {
@@ -60,6 +63,7 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
       Init: true,
       Mounts: [{ Type: 'volume', Source: dataVolumeName(input.name), Target: DATA_MOUNT }],
       ...(input.dns.length > 0 ? { Dns: input.dns } : {}),
+      ...(input.log !== null ? { LogConfig: input.log } : {}),
     },
   };
 }

@@ -29,7 +29,7 @@ function hashWith(spec: RuntimeSpec, repo: string): string {
 export const specHash = (spec: RuntimeSpec): string => hashWith(spec, DEFAULT_RUNTIME_REPO);
 
 /** The repository part of an image reference (`host:5000/repo:tag` → `host:5000/repo`). */
-function repoOf(image: string): string {
+export function repoOf(image: string): string {
   const at = image.indexOf('@');
   const ref = at >= 0 ? image.slice(0, at) : image;
   const colon = ref.lastIndexOf(':');

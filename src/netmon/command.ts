@@ -19,7 +19,9 @@ export type NetmonCommand =
   | { command: 'proxy_arp_teardown'; id?: unknown; container_name: string; vnic_name?: string }
   | { command: 'wifi_dhcp_start'; id?: unknown; container_name: string; vnic_name: string; pid: number; parent: string; request_ip?: string }
   | { command: 'proxy_arp_status'; id?: unknown }
-  | { command: 'proxy_arp_cleanup'; id?: unknown };
+  | { command: 'proxy_arp_cleanup'; id?: unknown }
+  // Issue #23: free space of a host path (the Docker data root, which the agent's container cannot see).
+  | { command: 'statfs'; id?: unknown; path: string };
 
 const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -27,6 +29,7 @@ const isPid = (v: unknown): v is number => typeof v === 'number' && Number.isSaf
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME.test(v);
 const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
+const HOST_PATH = /^\/[^\0\n]{0,4095}$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const isIfname = (v: unknown): v is string => typeof v === 'string' && IFNAME.test(v);
 
@@ -101,6 +104,9 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
       if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
       return { ok: true, command: { command: 'proxy_arp_teardown', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
+    case 'statfs':
+      if (typeof o.path !== 'string' || !HOST_PATH.test(o.path) || o.path.split('/').includes('..')) return { ok: false, error: 'path: expected an absolute path without ".." (at most 4096 characters)' };
+      return { ok: true, command: { command: 'statfs', ...id, path: o.path } };
     case 'route_get':
       if (typeof o.address !== 'string' || !IP.test(o.address)) return { ok: false, error: 'address: expected a dotted IPv4 address' };
       return { ok: true, command: { command: 'route_get', ...id, address: o.address } };

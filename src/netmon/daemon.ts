@@ -210,6 +210,18 @@ export class NetmonDaemon {
         }
         case 'route_get':
           return { id, success: true, ...(await routeGet(c.address)) };
+        case 'statfs': {
+          // netmon shares the host's pid namespace: /proc/1/root is the host's root, whatever its own mounts.
+          // Where pid 1 cannot be read (a sandbox's init), netmon is on the host's file systems itself.
+          let s: fs.StatsFs;
+          try {
+            s = fs.statfsSync(`/proc/1/root${c.path}`);
+          } catch (e) {
+            if (!['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+            s = fs.statfsSync(c.path);
+          }
+          return { id, success: true, total_bytes: s.blocks * s.bsize, avail_bytes: s.bavail * s.bsize };
+        }
         case 'proxy_arp_setup': {
           const { proxyArp } = await this.paths();
           const built = await proxyArp.setup({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ip: c.ip, prefix: c.prefix, gateway: c.gateway });

@@ -5,6 +5,7 @@ import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
 import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
+import type { ContainerLog } from '../config.js';
 import { dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../domain/names.js';
 import { mergedDns } from '../domain/runtime-spec.js';
 import { specHash } from '../domain/spec-hash.js';
@@ -41,6 +42,10 @@ export interface ExecutorDeps {
   netmon?: (cmd: Record<string, unknown>) => Promise<Record<string, unknown>>;
   /** ORCH_SERIAL_MAJORS (device cgroup rules of runtimes with serial ports). */
   serialMajors?: readonly number[];
+  /** ORCH_CONTAINER_LOG (default: the engine's own). */
+  containerLog?: ContainerLog;
+  /** The disk guard's admission of a pull: rejects (NotEnoughDiskError) when it would not fit. */
+  admitPull?: (image: string) => Promise<void>;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -417,6 +422,12 @@ export class Executor {
     }
   }
 
+  /** The disk guard's image GC: without force, so Docker refuses an image a container uses. */
+  async removeImage(id: string, refs: readonly string[]): Promise<void> {
+    for (const r of refs) this.imagesPresent.delete(r);
+    await withTimeout(this.d.docker.getImage(id).remove(), CALL_TIMEOUT_MS, `remove image ${refs[0] ?? id}`);
+  }
+
   private async createNetwork(opts: Docker.NetworkCreateOptions): Promise<void> {
     try {
       await this.d.docker.createNetwork({ CheckDuplicate: true, ...opts });
@@ -435,6 +446,12 @@ export class Executor {
       return;
     } catch (e) {
       if (statusOf(e) !== 404) throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'ImageError');
+    }
+    try {
+      await this.d.admitPull?.(image);
+    } catch (e) {
+      // Refused before anything stops: the old container (if any) keeps running, ImageReady=False says why.
+      throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'DiskPressure');
     }
     try {
       const stream = await withTimeout((this.d.pullDocker ?? docker).pull(image), CALL_TIMEOUT_MS, `pull ${image}`);
@@ -468,6 +485,7 @@ export class Executor {
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
       serialMajors: this.d.serialMajors ?? [188, 166, 4],
+      log: this.d.containerLog ?? null,
     };
     const req = atLeast(await this.apiVersion(), 1, 44) ? request144(input) : requestBelow144(input);
     let container: Docker.Container;

@@ -113,6 +113,16 @@ test('not root: a clear error, nothing done', async () => {
   await nothingInstalled();
 });
 
+test('--container-log: an unbounded json-file or a malformed value is refused before anything is done', async () => {
+  for (const [value, why] of [['json-file', /json-file needs max-size/], ['json-file:max-size', /expected daemon or DRIVER/]] as const) {
+    const r = await install([...standardArgs(), '--container-log', value], { env: standardEnv() });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, why);
+  }
+  assert.equal(stub.ids.length, 0);
+  await nothingInstalled();
+});
+
 test('no docker CLI, or no engine behind DOCKER_HOST: clear errors, nothing done', async () => {
   const noCli = await install(standardArgs(), { cmd: ['/bin/bash'], env: { PATH: path.join(tmp, 'empty-path') } });
   assert.equal(noCli.code, 4, noCli.stderr);
@@ -211,6 +221,9 @@ test('install: enrolls (CN = id, clientAuth), creates the volume, runs the sidec
   assert.equal(agent.HostConfig.RestartPolicy?.Name, 'unless-stopped');
   assert.deepEqual([...(agent.HostConfig.Binds ?? [])].sort(), [`${engine.socketPath}:/var/run/docker.sock`, `${mtls}:/root/.mtls:ro`, 'orchestrator-shared:/var/orchestrator'].sort());
   for (const v of [`ORCH_CLOUD_URL=https://127.0.0.1:${cloud.port}`, 'ORCH_SERIAL_MAJORS=188,166', 'ORCH_MTLS_DIR=/root/.mtls']) assert.ok(agent.Config.Env.includes(v), v);
+  // Bounded logs (issue #23): both containers, and the agent passes the same setting on to its runtimes.
+  for (const c of [netmon, agent]) assert.deepEqual(c.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } }, c.Name);
+  assert.ok(agent.Config.Env.includes('ORCH_CONTAINER_LOG=json-file:max-size=10m,max-file=3'));
 
   // The agent answers health in its container, and reaches the cloud as the enrolled id.
   await waitFor('agent healthy', async () => {

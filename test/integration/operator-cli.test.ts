@@ -76,6 +76,7 @@ test('state, plan, health and doctor against a running agent', async () => {
   const [c] = await engine.docker.listContainers({ filters: { label: [`${LABEL.device}=plc-cli`] } });
   const clamp = c?.Labels[LABEL.ulimits];
   assert.match(doc.stdout, clamp ? new RegExp(`^WARN +ulimits +clamped to the host's hard limits: plc-cli \\(${clamp}\\)`, 'm') : /^OK +ulimits +1 runtime container\(s\), none with clamped ulimits$/m);
+  assert.match(doc.stdout, /^OK +container-logs +1 container\(s\) of the agent's, every log bounded$/m);
   const docJson = JSON.parse((await runCli(['doctor', '--json'], env)).stdout) as { checks: { level: string; what: string }[] };
   assert.deepEqual(docJson.checks.filter((x) => x.level === 'FAIL').map((x) => x.what), ['netmon']);
   const stop = await runCli(['stop', 'plc-cli'], env);
@@ -83,6 +84,17 @@ test('state, plan, health and doctor against a running agent', async () => {
   await waitFor('stopped', async () => (await runCli(['plan'], env)).stdout === 'nothing to do: converged\n' && agent.store.state.runtimes['plc-cli']?.status.phase === 'Stopped', 20_000, 200);
   const unknown = await runCli(['start', 'nope'], env);
   assert.deepEqual([unknown.code, unknown.stderr], [1, 'error: runtime nope not found\n']);
+});
+
+test('doctor warns about a container of the agent\'s whose json-file log has no max-size (made before ORCH_CONTAINER_LOG)', async () => {
+  await buildBusyboxImage(engine.docker, 'orch-test/busybox', 'cli-logs');
+  const c = await engine.docker.createContainer({ name: 'old-unbounded', Image: 'orch-test/busybox:cli-logs', Cmd: ['/bin/true'], Labels: { [LABEL.managed]: 'true' }, HostConfig: { LogConfig: { Type: 'json-file', Config: {} } } });
+  try {
+    const doc = await runCli(['doctor'], env);
+    assert.match(doc.stdout, /^WARN +container-logs +unbounded json-file logs: old-unbounded\n +hint: Docker cannot change a container's log settings/m);
+  } finally {
+    await c.remove({ force: true });
+  }
 });
 
 test('logs NAME [--tail N] [-f]: the runtime container\'s stdout and stderr from the engine; exit 1 with one line for no such runtime', async (t) => {

@@ -66,6 +66,8 @@ describe('runtime reconciler on a real engine', () => {
     assert.equal(c.NetworkSettings.Networks[mv]!.MacAddress, deriveMac('plc-a', 'eth0'));
     assert.equal(c.HostConfig.RestartPolicy?.Name, 'no');
     assert.deepEqual(c.HostConfig.CapAdd, ['SYS_NICE']);
+    // A bounded log (ORCH_CONTAINER_LOG's default): json-file keeps growing without max-size.
+    assert.deepEqual(c.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
     assert.equal(c.Config.Labels[LABEL.managed], 'true');
     assert.equal(c.Config.Labels[LABEL.device], 'plc-a');
     assert.ok(c.Mounts.some((m) => m.Name === dataVolumeName('plc-a') && m.Destination === '/var/run/runtime'));

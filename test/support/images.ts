@@ -2,6 +2,7 @@
 // OpenPLC runtime stand-in made of this machine's node binary, its shared libraries and server.mjs
 // bundled with socket.io (esbuild).
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +30,18 @@ export async function buildBusyboxImage(docker: Docker, repo: string, tag: strin
   try {
     busyboxRoot(dir);
     await importDir(docker, dir, repo, tag, [`CMD ${JSON.stringify(cmd)}`]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A busybox image with `bytes` random bytes at /payload: a layer of its own, for tests of disk space. */
+export async function buildPayloadImage(docker: Docker, repo: string, tag: string, bytes: number): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-img-'));
+  try {
+    busyboxRoot(dir);
+    fs.writeFileSync(path.join(dir, 'payload'), crypto.randomBytes(bytes));
+    await importDir(docker, dir, repo, tag, ['CMD ["/bin/sh"]']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // A private dockerd for tests and the demo: its own data/exec roots and socket, no bridge, no iptables,
 // internal bridges from 198.18.0.0/16 (benchmark range). Never the machine's default Docker socket.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,7 +67,8 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function startPrivateEngine(): Promise<Engine> {
+/** `dataRootBytes`: the engine's data root on a tmpfs of that size (a Docker data root that can fill up). */
+export async function startPrivateEngine(opts: { dataRootBytes?: number } = {}): Promise<Engine> {
   const given = process.env.ORCH_TEST_DOCKER_HOST;
   if (given) {
     const docker = dockerFor(given);
@@ -82,6 +83,10 @@ export async function startPrivateEngine(): Promise<Engine> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-engine-'));
   const socketPath = path.join(dir, 'docker.sock');
   const pidfile = path.join(dir, 'docker.pid');
+  if (opts.dataRootBytes !== undefined) {
+    fs.mkdirSync(path.join(dir, 'data'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.dataRootBytes}`, 'tmpfs', path.join(dir, 'data')]);
+  }
   const docker = new Docker({ socketPath });
 
   const d26 = ENGINE_KIND === 'docker26' ? docker26Root() : null;

@@ -13,7 +13,7 @@ const spec: RuntimeSpec = {
   ],
 };
 const input: RuntimeContainerInput = {
-  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 }, serialMajors: [188, 166, 4],
+  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 }, serialMajors: [188, 166, 4], log: null,
 };
 
 test('API < 1.44: created on the first MACVLAN with Config.MacAddress; the rest connected, internal last', () => {
@@ -53,4 +53,10 @@ test('serial ports add MKNOD and a device cgroup rule per ORCH_SERIAL_MAJORS; a 
   const nic = request144({ ...input, spec: { ...spec, dedicatedInterface: 'enp4s0' } });
   assert.deepEqual(nic.create.HostConfig?.CapAdd, ['SYS_NICE', 'NET_RAW', 'NET_ADMIN']);
   assert.equal(nic.create.HostConfig?.DeviceCgroupRules, undefined);
+});
+
+test('ORCH_CONTAINER_LOG: the bounded log on both request forms; "daemon" leaves the engine\'s default', () => {
+  const log = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } };
+  for (const r of [request144({ ...input, log }), requestBelow144({ ...input, log })]) assert.deepEqual(r.create.HostConfig?.LogConfig, log);
+  assert.equal(request144(input).create.HostConfig?.LogConfig, undefined);
 });

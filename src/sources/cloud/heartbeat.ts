@@ -1,12 +1,13 @@
 // The heartbeat (CONTRACT §3): one loop per connection, volatile (never queued while offline).
 import type { Socket } from 'socket.io-client';
+import type { DiskGuard } from '../../disk/disk-guard.js';
 import type { Store } from '../../store/store.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { sendEvent } from './outgoing.js';
 
 const gb = (bytes: number) => Math.round((bytes / 2 ** 30) * 10) / 10;
 
-export function heartbeatPayload(agentId: string, version: string, startedAt: number, telemetry: Telemetry, store: Store): Record<string, unknown> {
+export function heartbeatPayload(agentId: string, version: string, startedAt: number, telemetry: Telemetry, store: Store, disk?: DiskGuard | null): Record<string, unknown> {
   const h = telemetry.last;
   const runtimes = Object.values(store.state.runtimes);
   return {
@@ -25,6 +26,8 @@ export function heartbeatPayload(agentId: string, version: string, startedAt: nu
       running: runtimes.filter((r) => r.status.phase === 'Running').length,
       failing: runtimes.filter((r) => r.status.phase === 'Failed').length,
     },
+    // Extension (issue #23): true at the high-water mark of the Docker data root or the data dir; null = not measured.
+    disk_pressure: disk && disk.condition.status !== 'Unknown' ? disk.condition.status === 'True' : null,
   };
 }
 

@@ -1,4 +1,5 @@
 // A cloud topic: a name, a handler that returns the ack body, and optionally v1's response event.
+import type { DiskGuard } from '../../disk/disk-guard.js';
 import type Docker from 'dockerode';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
@@ -18,6 +19,8 @@ export interface TopicContext {
   agent: AgentInfo;
   telemetry: Telemetry;
   netmon: NetmonSource;
+  /** The disk guard (DiskPressure); null or absent in refusing mode and in tests that need none. */
+  disk?: DiskGuard | null;
   /**
    * Emits an event on the cloud link's current socket (set by the router; absent without a cloud);
    * false when not connected or too large. For requests whose answer continues after the ack

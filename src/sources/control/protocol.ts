@@ -18,4 +18,6 @@ export interface LinkStatus {
   cloud: { url: string; connected: boolean; connectedSince: string | null; lastError: string | null; lastErrorAt: string | null } | null;
   /** null: refusing mode (the netmon client is not started). */
   netmon: { socket: string; connected: boolean; connectedSince: string | null; lastReportAt: string | null; eventsSeen: number } | null;
+  /** The disk guard's DiskPressure condition (absent in refusing mode). */
+  disk?: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string; lastTransitionTime: string; imagesRemoved: number } | null;
 }

@@ -57,26 +57,36 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
   };
 }
 
+/** `__orchestrator__`: the self-destruct's progress (CONTRACT §5.8). */
+function orchestratorStatus(ctx: TopicContext): Ack {
+  const id = ORCHESTRATOR_ID;
+  const u = ctx.store.state.agent.uninstall;
+  if (!u) return { status: 'not_found', device_id: id, message: 'No self-destruct operation in progress' };
+  return {
+    status: u.error ? 'error' : u.step === 'done' ? 'success' : 'deleting',
+    device_id: id,
+    operation: 'delete',
+    step: u.step,
+    started_at: u.requestedAt,
+    ...(u.error
+      ? { error: u.error, message: `Operation failed: ${u.error}` }
+      : { message: u.step === 'done' ? 'The orchestrator was uninstalled' : 'The orchestrator is being uninstalled' }),
+  };
+}
+
+/** Extension (issue #23): the agent's own conditions, in the runtimes' condition shape. */
+function agentConditions(ctx: TopicContext): Ack {
+  const c = ctx.disk?.condition;
+  return c ? { conditions: [{ type: 'DiskPressure', status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime }] } : {};
+}
+
 export const getDeviceStatus: Topic = {
   name: 'get_device_status',
   async handle([payload], ctx) {
     const p = parsePayload(schema, payload);
     if (!p.ok) return p.ack;
     const id = p.value.device_id;
-    if (id === ORCHESTRATOR_ID) {
-      const u = ctx.store.state.agent.uninstall;
-      if (!u) return { status: 'not_found', device_id: id, message: 'No self-destruct operation in progress' };
-      return {
-        status: u.error ? 'error' : u.step === 'done' ? 'success' : 'deleting',
-        device_id: id,
-        operation: 'delete',
-        step: u.step,
-        started_at: u.requestedAt,
-        ...(u.error
-          ? { error: u.error, message: `Operation failed: ${u.error}` }
-          : { message: u.step === 'done' ? 'The orchestrator was uninstalled' : 'The orchestrator is being uninstalled' }),
-      };
-    }
+    if (id === ORCHESTRATOR_ID) return { ...orchestratorStatus(ctx), ...agentConditions(ctx) };
     const rec = ctx.store.state.runtimes[id];
     let live: Ack | null;
     try {
