@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import type { Iface, SerialDevice } from './iface.js';
 import type { NetmonCommand } from './command.js';
+import { isDevicePath } from './device-node.js';
 
 export { changeEvent, IGNORED_PREFIXES, isIgnoredInterface, type Iface, type SerialDevice } from './iface.js';
 export { parseCommand, type NetmonCommand } from './command.js';
@@ -111,6 +112,16 @@ export const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('nic_return'), id: z.unknown().optional(), interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/), pid: z.number().int().positive().optional() }),
   z.object({ command: z.literal('route_get'), id: z.unknown().optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/) }),
   z.object({ command: z.literal('serial_devices'), id: z.unknown().optional() }),
+  z.object({
+    command: z.literal('serial_node'),
+    id: z.unknown().optional(),
+    pid: z.number().int().positive(),
+    path: z.string().refine(isDevicePath),
+    major: z.number().int().min(0).max(0xfff),
+    minor: z.number().int().min(0).max(0xfffff),
+    grant: z.boolean(),
+  }),
+  z.object({ command: z.literal('serial_node_remove'), id: z.unknown().optional(), pid: z.number().int().positive(), path: z.string().refine(isDevicePath) }),
   z.object({
     command: z.literal('proxy_arp_setup'),
     id: z.unknown().optional(),
