@@ -12,7 +12,7 @@ import type { Ulimits } from '../src/reconcilers/ulimits.js';
 export async function plainCreate(docker: Docker, spec: RuntimeSpec, image: string, api: [number, number], ulimits: Ulimits): Promise<Docker.Container> {
   await docker.createVolume({ Name: `${spec.name}_data`, Labels: labelsFor('runtime-data', spec.name) });
   await docker.createNetwork({ Name: internalNetworkName(spec.name), Driver: 'bridge', Internal: true });
-  const input = { name: spec.name, image, spec, specHash: 'x', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: [], ulimits, serialMajors: [], log: loadConfig({}).containerLog }; // the agent's default log, as it creates them
+  const input = { name: spec.name, image, spec, specHash: 'x', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: [], ulimits, deviceGrants: [], log: loadConfig({}).containerLog }; // the agent's default log, as it creates them
   const req = atLeast(api, 1, 44) ? request144(input) : requestBelow144(input);
   const c = await docker.createContainer(req.create);
   for (const x of req.connect) await docker.getNetwork(x.network).connect({ Container: c.id, EndpointConfig: x.endpoint });

@@ -186,7 +186,7 @@ export interface Config {
   /** The largest ack or event sent to the cloud, in UTF-8 bytes of its JSON (CONTRACT §2). */
   maxAckBytes: number;
   legacyEmits: boolean;
-  /** Device majors a runtime with serial ports may open (`c <major>:* rmw` at create, CONTRACT §9.4). */
+  /** The majors of which a runtime may be granted its matched serial devices (`c <major>:<minor> rwm`, CONTRACT §9.4). */
   serialMajors: number[];
   logLevel: string;
   cloudTransports: ('websocket' | 'polling')[];

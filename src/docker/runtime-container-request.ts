@@ -18,8 +18,8 @@ export interface RuntimeContainerInput {
   attachments: Attachment[]; // the MACVLAN ones, each with a known network (none: a runtime on Wi-Fi parents only)
   dns: string[];
   ulimits: { rtprio: number; memlock: number }; // -1 = unlimited
-  /** ORCH_SERIAL_MAJORS: with serial ports, the container may make and open character devices of these majors. */
-  serialMajors: readonly number[];
+  /** With serial ports: the matched devices (`major:minor`) the container may open, as found at create. */
+  deviceGrants: readonly string[];
   /** ORCH_CONTAINER_LOG: a bounded log (not in the spec hash: an existing container keeps its own). */
   log: ContainerLog;
 }
@@ -48,14 +48,18 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
       // The store is never the only copy of a desired spec (CONTRACT §8).
       [LABEL.spec]: JSON.stringify(input.spec),
       ...(input.ulimitsLabel !== null ? { [LABEL.ulimits]: input.ulimitsLabel } : {}),
+      ...(input.spec.serialConfigs ? { [LABEL.serialGrants]: input.deviceGrants.join(',') } : {}),
     },
     HostConfig: {
       RestartPolicy: { Name: 'no' },
-      // Serial ports: nodes are made inside the running container (MKNOD) and opened through the device
-      // cgroup rules, so a re-plug needs no restart. A dedicated NIC is for raw-frame protocols. Not in
-      // the spec hash: ORCH_SERIAL_MAJORS is fixed at create (CONTRACT §9.3, §9.4).
-      CapAdd: ['SYS_NICE', ...(input.spec.serialConfigs ? ['MKNOD'] : []), ...(input.spec.dedicatedInterface !== undefined ? ['NET_RAW', 'NET_ADMIN'] : [])],
-      ...(input.spec.serialConfigs ? { DeviceCgroupRules: input.serialMajors.map((m) => `c ${m}:* rmw`) } : {}),
+      // Serial ports: netmon makes the nodes from outside, so no runtime may make one (no MKNOD: a PLC
+      // program cannot reach /dev/tty1 or another runtime's adapter), and the device cgroup rules name
+      // only the devices matched now; one matched later is granted by netmon (cgroup v1) or re-creates
+      // the container (v2). A dedicated NIC is for raw-frame protocols. Not in the spec hash (CONTRACT §9.3,
+      // §9.4, docs/runtime-containers.md).
+      CapAdd: ['SYS_NICE', ...(input.spec.dedicatedInterface !== undefined ? ['NET_RAW', 'NET_ADMIN'] : [])],
+      CapDrop: ['MKNOD'],
+      ...(input.spec.serialConfigs ? { DeviceCgroupRules: input.deviceGrants.map((g) => `c ${g} rwm`) } : {}),
       Ulimits: [
         { Name: 'rtprio', Soft: rtprio, Hard: rtprio },
         { Name: 'memlock', Soft: memlock, Hard: memlock },

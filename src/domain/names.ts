@@ -11,6 +11,8 @@ export const LABEL = {
   parent: 'edge.autonomy.parent',
   subnet: 'edge.autonomy.subnet',
   parentIndex: 'edge.autonomy.parent-ifindex',
+  /** The serial devices a runtime container may open by its create-time cgroup rules: `major:minor,…` (CONTRACT §9.4). */
+  serialGrants: 'edge.autonomy.serial-grants',
 } as const;
 
 export type Role = 'runtime' | 'internal-network' | 'macvlan-network' | 'runtime-data' | 'orchestrator-agent' | 'netmon';

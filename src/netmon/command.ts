@@ -1,5 +1,7 @@
 // Commands to netmon (CONTRACT §6), checked by hand so that the sidecar needs no zod; the same rules as
 // protocol.ts's commandSchema (a unit test holds the two together).
+import { isDevicePath } from './device-node.js';
+
 export type NetmonCommand =
   | { command: 'ping'; id?: unknown }
   | { command: 'get_status'; id?: unknown }
@@ -14,6 +16,10 @@ export type NetmonCommand =
   | { command: 'route_get'; id?: unknown; address: string }
   // CONTRACT §9.4: the serial devices netmon knows now.
   | { command: 'serial_devices'; id?: unknown }
+  // CONTRACT §9.4: a device node made in (or removed from) a runtime from outside (device-node.ts);
+  // `grant`: also let the runtime open it (cgroup v1: its devices.allow).
+  | { command: 'serial_node'; id?: unknown; pid: number; path: string; major: number; minor: number; grant: boolean }
+  | { command: 'serial_node_remove'; id?: unknown; pid: number; path: string }
   // CONTRACT §9.2: proxy-ARP paths for vNICs on Wi-Fi parents (proxy-arp.ts).
   | { command: 'proxy_arp_setup'; id?: unknown; container_name: string; vnic_name: string; pid: number; parent: string; ip: string; prefix: number; gateway: string | null }
   | { command: 'proxy_arp_teardown'; id?: unknown; container_name: string; vnic_name?: string }
@@ -31,6 +37,7 @@ const isName = (v: unknown): v is string => typeof v === 'string' && NAME.test(v
 const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
 const HOST_PATH = /^\/[^\0\n]{0,4095}$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const isDevNumber = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xfffff;
 const isIfname = (v: unknown): v is string => typeof v === 'string' && IFNAME.test(v);
 
 /** The runtime, vNIC, pid and Wi-Fi parent of a proxy-ARP command, or what is wrong. */
@@ -107,6 +114,15 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
     case 'statfs':
       if (typeof o.path !== 'string' || !HOST_PATH.test(o.path) || o.path.split('/').includes('..')) return { ok: false, error: 'path: expected an absolute path without ".." (at most 4096 characters)' };
       return { ok: true, command: { command: 'statfs', ...id, path: o.path } };
+    case 'serial_node':
+    case 'serial_node_remove':
+      if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
+      if (!isDevicePath(o.path)) return { ok: false, error: 'path: expected an absolute path under /dev/ without "." or ".." (letters, digits and _ . + : @ -)' };
+      if (o.command === 'serial_node_remove') return { ok: true, command: { command: 'serial_node_remove', ...id, pid: o.pid, path: o.path } };
+      if (!isDevNumber(o.major) || o.major > 0xfff) return { ok: false, error: 'major: expected an integer 0-4095' };
+      if (!isDevNumber(o.minor)) return { ok: false, error: 'minor: expected an integer 0-1048575' };
+      if (typeof o.grant !== 'boolean') return { ok: false, error: 'grant: expected a boolean' };
+      return { ok: true, command: { command: 'serial_node', ...id, pid: o.pid, path: o.path, major: o.major, minor: o.minor, grant: o.grant } };
     case 'route_get':
       if (typeof o.address !== 'string' || !IP.test(o.address)) return { ok: false, error: 'address: expected a dotted IPv4 address' };
       return { ok: true, command: { command: 'route_get', ...id, address: o.address } };

@@ -15,6 +15,7 @@ import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
 import { DedicatedNics, routeGet } from './nic.js';
 import type { ProxyArpPaths, WifiDhcpClients } from './proxy-arp.js';
+import { grantDevice, makeDeviceNode, removeDeviceNode } from './device-node.js';
 import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, SerialWatcher, type SerialChange, type SerialScanConfig } from './serial.js';
 
 /** What netmon logs through: pino's Logger, or sidecar.ts's small JSON-line logger. */
@@ -198,6 +199,13 @@ export class NetmonDaemon {
         case 'serial_devices':
           await this.serial.rescan(); // changes found now go out as device_change before this answer
           return { id, success: true, devices: this.serial.list };
+        case 'serial_node':
+          if (c.grant) grantDevice(c.pid, c.major, c.minor);
+          await makeDeviceNode(c.pid, c.path, c.major, c.minor);
+          this.log.info({ pid: c.pid, path: c.path, major: c.major, minor: c.minor, granted: c.grant }, 'serial device node made in a runtime');
+          return { id, success: true, path: c.path, major: c.major, minor: c.minor };
+        case 'serial_node_remove':
+          return { id, success: true, removed: removeDeviceNode(c.pid, c.path) };
         case 'nic_move': {
           const r = await this.nics.move(c.interface, c.pid, c.container_name);
           this.changed(c.interface); // its facts now carry dedicated_to

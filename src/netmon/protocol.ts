@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import type { Iface, SerialDevice } from './iface.js';
 import type { NetmonCommand } from './command.js';
+import { isDevicePath } from './device-node.js';
 
 export { changeEvent, IGNORED_PREFIXES, isIgnoredInterface, type Iface, type SerialDevice } from './iface.js';
 export { parseCommand, type NetmonCommand } from './command.js';
@@ -112,6 +113,16 @@ export const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('route_get'), id: z.unknown().optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/) }),
   z.object({ command: z.literal('serial_devices'), id: z.unknown().optional() }),
   z.object({ command: z.literal('statfs'), id: z.unknown().optional(), path: z.string().regex(/^\/[^\0\n]{0,4095}$/).refine((p) => !p.split('/').includes('..'), 'no ".." segment') }),
+  z.object({
+    command: z.literal('serial_node'),
+    id: z.unknown().optional(),
+    pid: z.number().int().positive(),
+    path: z.string().refine(isDevicePath),
+    major: z.number().int().min(0).max(0xfff),
+    minor: z.number().int().min(0).max(0xfffff),
+    grant: z.boolean(),
+  }),
+  z.object({ command: z.literal('serial_node_remove'), id: z.unknown().optional(), pid: z.number().int().positive(), path: z.string().refine(isDevicePath) }),
   z.object({
     command: z.literal('proxy_arp_setup'),
     id: z.unknown().optional(),

@@ -161,6 +161,8 @@ export class Controller implements ReconcilerView {
       dhcpRunning: (id, vnic) => this.d.executor.dhcpClients.has(`${id}/${vnic}`),
       serialDevices: this.d.store.state.host.serialDevices,
       serialNodes: this.d.executor.serialNodes,
+      serialMajors: this.d.executor.serialMajors,
+      liveDeviceGrants: this.d.executor.cgroupVersion !== '2',
       wifiPaths: this.d.executor.wifiPaths,
     };
   }
@@ -181,6 +183,7 @@ export class Controller implements ReconcilerView {
   }
 
   private async factsWithSelf(): Promise<HostFacts> {
+    await this.d.executor.learnCgroupVersion();
     const f = this.facts();
     if (this.d.selfContainerId === null) return f;
     const self = await this.d.docker.getContainer(this.d.selfContainerId).inspect();
@@ -306,7 +309,7 @@ export class Controller implements ReconcilerView {
         const c = byName.get(name);
         const wifiPending = attachmentsOf(rec.spec, s.host.interfaces).find((a) => a.wifi && a.vnic.mode === 'static' && !(c && this.d.executor.wifiPaths.has(`${c.id}/${a.vnic.name}`)));
         rec.status = deriveStatus(rec, c, step, failure, now, this.d.executor.nsMacs, wifiPending?.vnic.name ?? null);
-        const hw = passthroughStatus(rec, c, s.host, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`));
+        const hw = passthroughStatus(rec, c, { ...s.host, serialMajors: this.d.executor.serialMajors }, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`));
         // Set when configured, gone when not (deriveStatus keeps what an earlier spec left).
         if (hw.serialPorts) rec.status.serialPorts = hw.serialPorts;
         else delete rec.status.serialPorts;

@@ -11,6 +11,7 @@ import { mergedDns } from '../domain/runtime-spec.js';
 import { specHash } from '../domain/spec-hash.js';
 import type { Store } from '../store/store.js';
 import { attachmentsOf } from '../domain/attachments.js';
+import { deviceGrants } from '../domain/serial-match.js';
 import { keepIdentity, macvlanEndpoints } from './container-identity.js';
 import { imageOf, wifiPathKey } from './planner.js';
 import type { Step } from './steps.js';
@@ -84,6 +85,12 @@ export class Executor {
   readonly serialNodes = new Map<string, string>();
 
   private api: [number, number] | null = null;
+  /** The engine's cgroup version (`docker info`), once read: on "2" a device cannot be granted to a created container. */
+  cgroupVersion: string | null = null;
+
+  get serialMajors(): readonly number[] {
+    return this.d.serialMajors ?? [188, 166, 4];
+  }
 
   constructor(private readonly d: ExecutorDeps) {}
 
@@ -107,6 +114,13 @@ export class Executor {
   async apiVersion(): Promise<[number, number]> {
     this.api ??= await apiVersion(this.d.docker);
     return this.api;
+  }
+
+  /** Reads the engine's cgroup version once (a failed read is tried again on the next call). */
+  async learnCgroupVersion(): Promise<void> {
+    if (this.cgroupVersion !== null) return;
+    const info = (await this.d.docker.info()) as { CgroupVersion?: string };
+    this.cgroupVersion = info.CgroupVersion ?? '1'; // engines before API 1.40 knew only cgroup v1
   }
 
   async run(step: Step): Promise<void> {
@@ -196,7 +210,9 @@ export class Executor {
       case 'nicMove':
         return this.nicMove(step.device!, step.containerId, step.nic);
       case 'serialNode':
-        return this.serialNode(step.device!, step.containerId, step.path, step.major, step.minor, step.hostPath);
+        return this.serialNode(step.device!, step.containerId, step.path, step.major, step.minor, step.hostPath, step.grant);
+      case 'serialNodeRemove':
+        return this.serialNodeRemove(step.device!, step.containerId, step.path);
       case 'uninstall':
         return this.uninstall(step.stage);
       case 'wait':
@@ -343,28 +359,32 @@ export class Executor {
   }
 
   /**
-   * Makes the serial device's node at `path` inside the running container, with the host device's major and
-   * minor (CONTRACT §9.4): no restart, the device cgroup rules of the container allow opening it.
+   * netmon makes the serial device's node at `path` in the running container, with the host device's major
+   * and minor, from outside (nothing of the runtime image is used: CONTRACT §9.4); `grant` lets the container
+   * open it too (cgroup v1). No restart.
    */
-  private async serialNode(name: string, id: string, path: string, major: number, minor: number, hostPath: string): Promise<void> {
-    const script = 'mkdir -p "$(dirname "$1")" && rm -f "$1" && mknod -m 666 "$1" c "$2" "$3"';
-    const startedAt = async () => (await this.d.docker.getContainer(id).inspect()).State.StartedAt;
-    const before = await startedAt();
-    const exec = await this.d.docker.getContainer(id).exec({ Cmd: ['sh', '-c', script, 'sh', path, String(major), String(minor)], User: '0', AttachStdout: true, AttachStderr: true });
-    const stream = await withTimeout(exec.start({}), CALL_TIMEOUT_MS, `exec in ${name}`);
-    let out = '';
-    stream.on('data', (d: Buffer) => (out = (out + d.toString('latin1')).slice(-2000)));
-    await withTimeout(new Promise((r) => stream.on('end', r)), CALL_TIMEOUT_MS, `exec in ${name}`, () => stream.destroy());
-    const code = (await exec.inspect()).ExitCode;
-    if (code !== 0) {
-      // Docker's multiplexed frames carry 8-byte headers: keep the printable text.
-      const text = out.replace(/[^\x20-\x7e\n]/g, '').trim();
-      throw new StepError(`serial node ${path} in ${name}: exit ${code}${text ? `: ${text}` : ''}`, 'container', 'SerialNodeFailed');
-    }
+  private async serialNode(name: string, id: string, path: string, major: number, minor: number, hostPath: string, grant: boolean): Promise<void> {
+    if (!this.d.netmon) throw new StepError(`serial node ${path} in ${name}: serial ports need netmon`, 'container', 'SerialNodeFailed');
+    const pid = await this.pidOf(id);
+    if (pid === null) return;
+    const a = await this.d.netmon({ command: 'serial_node', pid, path, major, minor, grant });
+    if (a.success !== true) throw new StepError(`serial node ${path} in ${name}: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'container', 'SerialNodeFailed');
     // Made in a container that restarted meanwhile (a new /dev): not recorded, the next pass makes it again.
-    if ((await startedAt()) !== before) return;
+    if ((await this.pidOf(id)) !== pid) return;
     this.serialNodes.set(`${id}/${path}`, `${major}:${minor}`);
-    this.d.log.info({ device: name, path, hostPath, major, minor }, 'serial device node made in the runtime');
+    this.d.log.info({ device: name, path, hostPath, major, minor, granted: grant }, 'serial device node made in the runtime');
+  }
+
+  /** The device of a node is unplugged: the node goes, so no later device of that number is reachable through it. */
+  private async serialNodeRemove(name: string, id: string, path: string): Promise<void> {
+    if (!this.d.netmon) throw new StepError(`serial node ${path} in ${name}: serial ports need netmon`, 'container', 'SerialNodeFailed');
+    const pid = await this.pidOf(id);
+    if (pid !== null) {
+      const a = await this.d.netmon({ command: 'serial_node_remove', pid, path });
+      if (a.success !== true) throw new StepError(`serial node ${path} in ${name}: ${typeof a.error === 'string' ? a.error : 'netmon refused'}`, 'container', 'SerialNodeFailed');
+    }
+    this.serialNodes.delete(`${id}/${path}`);
+    this.d.log.info({ device: name, path }, 'serial device node removed from the runtime (device unplugged)');
   }
 
   /** The client of a runtime's vNIC (or of all its vNICs) is gone: the next pass starts it again. */
@@ -484,7 +504,7 @@ export class Executor {
       attachments: attachmentsOf(rec.spec, this.d.store.state.host.interfaces).filter((a) => !a.wifi), // Wi-Fi vNICs: proxy ARP after start
       dns: mergedDns(rec.spec),
       ulimits: this.ulimits,
-      serialMajors: this.d.serialMajors ?? [188, 166, 4],
+      deviceGrants: deviceGrants(rec.spec.serialConfigs ?? [], this.d.store.state.host.serialDevices, this.serialMajors),
       log: this.d.containerLog ?? null,
     };
     const req = atLeast(await this.apiVersion(), 1, 44) ? request144(input) : requestBelow144(input);

@@ -9,7 +9,7 @@ import type { Failure } from './status.js';
 export function passthroughStatus(
   rec: RuntimeRecord,
   c: ObservedContainer | undefined,
-  facts: { interfaces: readonly HostInterface[]; serialDevices: readonly SerialDevice[] },
+  facts: { interfaces: readonly HostInterface[]; serialDevices: readonly SerialDevice[]; serialMajors?: readonly number[] },
   serialNodes: ReadonlyMap<string, string>,
   serialFailure: Failure | undefined,
   nicFailure?: Failure,
@@ -18,8 +18,11 @@ export function passthroughStatus(
   const serialPorts = rec.spec.serialConfigs?.map((sc) => {
     const d = matchDevice(sc, facts.serialDevices);
     const base = { name: sc.name, device_id: sc.deviceId, container_path: sc.containerPath };
-    // Unplugged: the node stays in the container (as the Python agent leaves it); nothing answers behind it.
+    // Unplugged: the node is removed from the container (a later device of that number is not reachable through it).
     if (!d) return { ...base, status: 'disconnected' as const, current_host_path: null, major: null, minor: null, error: null };
+    if (facts.serialMajors !== undefined && !facts.serialMajors.includes(d.major)) {
+      return { ...base, status: 'error' as const, current_host_path: d.path, major: d.major, minor: d.minor, error: `major ${d.major} of ${d.path} is not in ORCH_SERIAL_MAJORS (${facts.serialMajors.join(',')})` };
+    }
     const made = running && serialNodes.get(`${c.id}/${sc.containerPath}`) === `${d.major}:${d.minor}`;
     const failed = !made && running && serialFailure !== undefined && serialFailure.message.includes(sc.containerPath);
     return {

@@ -7,7 +7,7 @@ import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/sche
 import { attachmentsOf } from '../domain/attachments.js';
 import { parseCidr } from '../domain/ipv4.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
-import { matchDevice } from '../domain/serial-match.js';
+import { devNumber, grantsOf, matchDevice } from '../domain/serial-match.js';
 import type { SerialDevice } from '../netmon/iface.js';
 
 export interface HostFacts {
@@ -36,6 +36,13 @@ export interface HostFacts {
   wifiPaths: ReadonlyMap<string, string>;
   /** Device nodes made in running containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
   serialNodes: ReadonlyMap<string, string>;
+  /** ORCH_SERIAL_MAJORS: a matched device of another major is never granted. */
+  serialMajors: readonly number[];
+  /**
+   * A created container can be granted a device (the engine runs cgroup v1: netmon writes its devices.allow).
+   * False on cgroup v2, where a device matched after create re-creates the container.
+   */
+  liveDeviceGrants: boolean;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -203,6 +210,12 @@ function runtimeStep(
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
     return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
   }
+  const ungranted = facts.liveDeviceGrants || !rec.running ? null : ungrantedDevice(rec, c, facts);
+  if (ungranted) {
+    // cgroup v2: the device rules are an eBPF program Docker loads at create; no update reaches it.
+    if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} to re-create the container for serial device ${ungranted}` };
+    return { action: 'removeContainer', containerId: c.id, reason: `serial device ${ungranted} is not in the container's device rules (cgroup v2: fixed at create): re-create` };
+  }
 
   if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
   if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
@@ -295,9 +308,20 @@ function passthroughSteps(name: string, rec: RuntimeRecord, c: ObservedContainer
       steps.push({ key: `nic/${name}`, device: name, action: 'nicMove', containerId: c.id, nic, reason: `dedicated NIC ${nic} is not in the runtime's namespace` });
     }
   }
+  const grants = grantsOf(c.labels, LABEL.serialGrants);
   for (const sc of rec.spec.serialConfigs ?? []) {
     const d = matchDevice(sc, facts.serialDevices);
-    if (!d || facts.serialNodes.get(`${c.id}/${sc.containerPath}`) === `${d.major}:${d.minor}`) continue;
+    const node = facts.serialNodes.get(`${c.id}/${sc.containerPath}`);
+    if (!d || !facts.serialMajors.includes(d.major)) {
+      // Unplugged (or a major never granted): the node goes, so a later device of that number is not reachable.
+      if (node === undefined) continue;
+      steps.push({ key: `serial/${name}`, device: name, action: 'serialNodeRemove', containerId: c.id, port: sc.name, path: sc.containerPath, reason: `serial port ${sc.name}: device gone, node ${sc.containerPath} removed` });
+      break;
+    }
+    if (node === devNumber(d)) continue;
+    // Not in the create-time rules: granted by netmon (cgroup v1), else the container is re-created (runtimeStep).
+    const granted = grants === null || grants.has(devNumber(d));
+    if (!granted && !facts.liveDeviceGrants) continue;
     steps.push({
       key: `serial/${name}`,
       device: name,
@@ -308,11 +332,23 @@ function passthroughSteps(name: string, rec: RuntimeRecord, c: ObservedContainer
       major: d.major,
       minor: d.minor,
       hostPath: d.path,
+      grant: !granted,
       reason: `serial port ${sc.name}: ${d.path} (${d.major}:${d.minor}) at ${sc.containerPath}`,
     });
     break; // one node per pass and key; the next pass makes the next
   }
   return steps;
+}
+
+/** A matched device (of an allowed major) the container's create-time device rules do not name. */
+function ungrantedDevice(rec: RuntimeRecord, c: ObservedContainer, facts: HostFacts): string | null {
+  const grants = grantsOf(c.labels, LABEL.serialGrants);
+  if (grants === null) return null; // made by an earlier agent with whole-major rules
+  for (const sc of rec.spec.serialConfigs ?? []) {
+    const d = matchDevice(sc, facts.serialDevices);
+    if (d && facts.serialMajors.includes(d.major) && !grants.has(devNumber(d))) return devNumber(d);
+  }
+  return null;
 }
 
 /** Uninstall: every runtime goes (above), then the agent's networks, then netmon, then the agent itself. */

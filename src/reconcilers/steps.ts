@@ -34,7 +34,9 @@ export type Step = Base &
     | { action: 'nicMove'; containerId: string; nic: string }
     | { action: 'wifiPath'; containerId: string; vnic: string; parent: string; parentIndex: number | null; ip: string; prefix: number; gateway: string | null }
     | { action: 'wifiDhcpStart'; containerId: string; vnic: string; parent: string }
-    | { action: 'serialNode'; containerId: string; port: string; path: string; major: number; minor: number; hostPath: string }
+    // `grant`: the container's create-time rules lack this device; netmon adds it (cgroup v1, no restart).
+    | { action: 'serialNode'; containerId: string; port: string; path: string; major: number; minor: number; hostPath: string; grant: boolean }
+    | { action: 'serialNodeRemove'; containerId: string; port: string; path: string }
     | { action: 'start'; containerId: string; crashed: boolean }
     | { action: 'stop'; containerId: string }
     | { action: 'restart'; containerId: string }

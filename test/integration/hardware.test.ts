@@ -1,6 +1,7 @@
 // Hardware passthrough end to end (CONTRACT §9.3, §9.4), from cloud requests over mTLS: a device node made
 // with mknod (major 188, no driver behind it) stands in for a USB serial adapter, and a veth whose peer sits
 // in a LAN namespace (not named veth*: netmon ignores those) for the dedicated NIC. netmon runs as a process.
+// A second runtime runs an image with node only (no sh, no mknod): netmon makes its nodes from outside.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -8,7 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { TEST_IMAGE } from '../support/agent-fixture.js';
 import { startCloudStack, type CloudStack } from '../support/cloud-stack.js';
+import { buildRuntimeStandIn } from '../support/images.js';
+import { devNumbers } from '../../src/netmon/serial.js';
 import { execIn } from '../support/exec-in.js';
 import { NetmonClient, NetmonProcess } from '../support/netmon-process.js';
 import { waitFor } from '../support/wait.js';
@@ -21,6 +25,9 @@ const NIC_PEER = `tdp${id}`;
 const NIC_NS = `orch-niclan-${id}`;
 const WIFI = `twf${id}`; // a NIC declared Wi-Fi through ORCH_NETMON_WIFI_INTERFACES
 const BY_ID = 'usb-FTDI_FT232R_TEST01-if00-port0';
+const BY_ID2 = 'usb-FTDI_FT232R_TEST02-if00-port0'; // the no-shell runtime's adapter
+/** The node binary inside the no-shell stand-in (this machine's, at its real path). */
+const NODE = fs.realpathSync(process.execPath);
 
 let stack: CloudStack;
 let netmon: NetmonProcess;
@@ -45,6 +52,21 @@ async function nodeInside(name: string, p: string): Promise<string> {
   return `${kind} ${ma}:${mi}`;
 }
 
+/** A node in the container's /dev, seen from outside through its root (the no-shell image has no stat). */
+async function nodeFromOutside(name: string, p: string): Promise<string | null> {
+  const pid = (await container(name).inspect()).State.Pid;
+  const st = fs.lstatSync(`/proc/${pid}/root${p}`, { throwIfNoEntry: false });
+  if (!st) return null;
+  const { major, minor } = devNumbers(st.rdev);
+  return `${st.isCharacterDevice() ? 'char' : 'other'} ${major}:${minor} ${(st.mode & 0o777).toString(8)}`;
+}
+
+/** Opening a node in the container with its own node binary: ENXIO/ENODEV (no driver) is right, EPERM means no cgroup rule. */
+async function openWithNode(name: string, p: string): Promise<string> {
+  const js = "try { require('fs').closeSync(require('fs').openSync(process.argv[1], 'r+')); console.log('OPENED') } catch (e) { console.log(e.code) }";
+  return (await execIn(stack.engine.docker, container(name), [NODE, '-e', js, p])).out.trim();
+}
+
 /** What opening the node inside the container says: ENXIO/ENODEV (no driver) is right, EPERM means no cgroup rule. */
 async function openInside(name: string, p: string): Promise<string> {
   return (await execIn(stack.engine.docker, container(name), ['sh', '-c', `cat ${p} 2>&1; true`])).out;
@@ -60,6 +82,8 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
     byIdDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-byid-'));
     execFileSync('mknod', [path.join(devDir, 'ttyUSB0'), 'c', '188', '0']);
     fs.symlinkSync(path.join(devDir, 'ttyUSB0'), path.join(byIdDir, BY_ID));
+    execFileSync('mknod', [path.join(devDir, 'ttyUSB1'), 'c', '188', '1']);
+    fs.symlinkSync(path.join(devDir, 'ttyUSB1'), path.join(byIdDir, BY_ID2));
     // The NIC's LAN: its peer in a namespace with an address; the host end up, without an address.
     ip('netns', 'add', NIC_NS);
     ip('link', 'add', NIC, 'type', 'veth', 'peer', 'name', NIC_PEER);
@@ -78,6 +102,7 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
     await netmon.start();
     stack = await startCloudStack({ subnet: SUBNET, agentId: 'agent-hw', env: { ORCH_NETMON_SOCKET: netmon.socketPath, ORCH_SERIAL_MAJORS: '188,166' } });
     await waitFor('netmon facts in the agent', async () => (await stack.cloud.call('get_host_interfaces', { correlation_id: 'h0' })).status === 'success', 20_000);
+    await buildRuntimeStandIn(stack.engine.docker, TEST_IMAGE, 'noshell', { shell: false });
   });
   after(async () => {
     if (process.env.ORCH_TEST_SHOW_LOGS && netmonDir) process.stderr.write(fs.readFileSync(path.join(netmonDir, 'netmon.sock.log'), 'utf8').slice(-6000));
@@ -96,6 +121,7 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
     }, 10_000);
     assert.equal(ack.status, 'success');
     const d = (ack.devices as { path: string; device_id: string | null; major: number; minor: number }[]).find((x) => x.path === path.join(devDir, 'ttyUSB0'));
+    assert.equal(ack.count, 2);
     assert.ok(d, JSON.stringify(ack.devices));
     assert.equal(d.device_id, path.join(byIdDir, BY_ID));
     assert.deepEqual([d.major, d.minor], [188, 0]);
@@ -114,9 +140,23 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
     assert.match(opened, /No such device/, opened);
     assert.doesNotMatch(opened, /not permitted/);
     const info = await container('plc-hw').inspect();
-    assert.deepEqual(info.HostConfig.DeviceCgroupRules, ['c 188:* rmw', 'c 166:* rmw']);
+    assert.deepEqual(info.HostConfig.DeviceCgroupRules, ['c 188:0 rwm'], 'the matched device only, not its whole major');
     const caps = (info.HostConfig as { CapAdd?: string[] }).CapAdd ?? [];
-    for (const cap of ['MKNOD', 'NET_RAW', 'NET_ADMIN']) assert.ok(caps.includes(cap), cap);
+    for (const cap of ['NET_RAW', 'NET_ADMIN']) assert.ok(caps.includes(cap), cap);
+    assert.deepEqual((info.HostConfig as { CapDrop?: string[] }).CapDrop, ['MKNOD']);
+    // A hostile PLC program makes no node: not the host console (4:1), not another runtime's adapter (188:1).
+    for (const [p, ma, mi] of [['/dev/tty1x', '4', '1'], ['/dev/usb1x', '188', '1']] as const) {
+      const r = await execIn(stack.engine.docker, container('plc-hw'), ['mknod', p, 'c', ma, mi]);
+      assert.notEqual(r.code, 0, `mknod ${ma}:${mi} in the runtime`);
+      assert.match(r.out, /not permitted/);
+    }
+    // And a node someone else made there opens only for its granted device: the cgroup rule names one minor.
+    const pid = info.State.Pid;
+    execFileSync('mknod', [`/proc/${pid}/root/dev/tty1x`, 'c', '4', '1']);
+    execFileSync('mknod', [`/proc/${pid}/root/dev/usb1x`, 'c', '188', '1']);
+    for (const p of ['/dev/tty1x', '/dev/usb1x']) assert.match(await openInside('plc-hw', p), /not permitted/, p);
+    fs.rmSync(`/proc/${pid}/root/dev/tty1x`);
+    fs.rmSync(`/proc/${pid}/root/dev/usb1x`);
     // The NIC left the host for the runtime's namespace; the runtime configures it and its LAN reaches it.
     assert.equal(onHost(NIC), false);
     assert.equal((await execIn(stack.engine.docker, container('plc-hw'), ['ip', 'addr', 'add', '203.0.113.65/26', 'dev', NIC])).code, 0);
@@ -156,12 +196,12 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
     assert.equal((await nicOf('plc-hw'))?.present, true);
   });
 
-  test('unplug → disconnected (node left in place); re-plug as another minor → connected again, without a restart', async () => {
+  test('unplug → disconnected (node removed); re-plug as another minor → connected again, without a restart', async () => {
     const startedAt = (await container('plc-hw').inspect()).State.StartedAt;
     fs.rmSync(path.join(byIdDir, BY_ID));
     fs.rmSync(path.join(devDir, 'ttyUSB0'));
     await waitFor('disconnected', async () => (await portOf('plc-hw'))?.status === 'disconnected', 10_000, 100);
-    assert.equal(await nodeInside('plc-hw', '/dev/modbus0'), 'character special file 188:0', 'the node stays');
+    await waitFor('the node removed', async () => (await execIn(stack.engine.docker, container('plc-hw'), ['stat', '/dev/modbus0'])).code !== 0, 10_000, 100);
     execFileSync('mknod', [path.join(devDir, 'ttyUSB0'), 'c', '188', '5']);
     fs.symlinkSync(path.join(devDir, 'ttyUSB0'), path.join(byIdDir, BY_ID));
     await waitFor('connected as 188:5', async () => {
@@ -169,7 +209,45 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
       return p?.status === 'connected' && p.minor === 5;
     }, 10_000, 100);
     assert.equal(await nodeInside('plc-hw', '/dev/modbus0'), 'character special file 188:5');
+    assert.match(await openInside('plc-hw', '/dev/modbus0'), /No such device/, 'granted without a restart');
     assert.equal((await container('plc-hw').inspect()).State.StartedAt, startedAt, 'no restart');
+  });
+
+  test('a runtime image without a shell: the node made from outside on create, unplug, re-plug as another minor and restart', async () => {
+    const ack = await create('plc-ns', { runtime_version: 'noshell', serial_configs: [{ name: 'rtu', device_id: BY_ID2, container_path: '/dev/serial/rtu0' }] }, [{ ...vnic(), ip: '198.51.100.11' }]);
+    assert.equal(ack.status, 'creating', JSON.stringify(ack));
+    await waitFor('serial port connected', async () => (await portOf('plc-ns'))?.status === 'connected', 60_000, 200);
+    assert.equal((await execIn(stack.engine.docker, container('plc-ns'), ['sh', '-c', 'true'])).code !== 0, true, 'the image has no sh');
+    assert.equal(await nodeFromOutside('plc-ns', '/dev/serial/rtu0'), 'char 188:1 666', 'parent directory made, mode 0666');
+    assert.match(await openWithNode('plc-ns', '/dev/serial/rtu0'), /^(ENXIO|ENODEV)$/);
+    let startedAt = (await container('plc-ns').inspect()).State.StartedAt;
+    fs.rmSync(path.join(byIdDir, BY_ID2));
+    fs.rmSync(path.join(devDir, 'ttyUSB1'));
+    await waitFor('disconnected and the node removed', async () => (await portOf('plc-ns'))?.status === 'disconnected' && (await nodeFromOutside('plc-ns', '/dev/serial/rtu0')) === null, 10_000, 100);
+    execFileSync('mknod', [path.join(devDir, 'ttyUSB3'), 'c', '188', '3']);
+    fs.symlinkSync(path.join(devDir, 'ttyUSB3'), path.join(byIdDir, BY_ID2));
+    await waitFor('connected as 188:3', async () => {
+      const p = await portOf('plc-ns');
+      return p?.status === 'connected' && p.minor === 3;
+    }, 10_000, 100);
+    assert.equal(await nodeFromOutside('plc-ns', '/dev/serial/rtu0'), 'char 188:3 666');
+    assert.match(await openWithNode('plc-ns', '/dev/serial/rtu0'), /^(ENXIO|ENODEV)$/, 'the new minor granted');
+    // cgroup v1 (this machine): granted by netmon, no restart; cgroup v2: re-created with the new rule.
+    const v2 = ((await stack.engine.docker.info()) as { CgroupVersion?: string }).CgroupVersion === '2';
+    const now = await container('plc-ns').inspect();
+    if (v2) assert.deepEqual(now.HostConfig.DeviceCgroupRules, ['c 188:3 rwm']);
+    else assert.equal(now.State.StartedAt, startedAt, 'no restart');
+    // A restart: a new /dev, and the create-time rules again (v1: 188:1): node and grant made again.
+    startedAt = now.State.StartedAt;
+    await stack.cloud.call('restart_device', { correlation_id: 'r-ns', device_id: 'plc-ns' });
+    await waitFor('restarted with its node', async () => {
+      const c = await container('plc-ns').inspect();
+      return c.State.Running && c.State.StartedAt !== startedAt && (await nodeFromOutside('plc-ns', '/dev/serial/rtu0')) === 'char 188:3 666';
+    }, 30_000, 200);
+    assert.match(await openWithNode('plc-ns', '/dev/serial/rtu0'), /^(ENXIO|ENODEV)$/);
+    assert.equal((await portOf('plc-ns'))?.status, 'connected');
+    await stack.cloud.call('delete_device', { correlation_id: 'd-ns', device_id: 'plc-ns' });
+    await waitFor('deleted', async () => (await status('plc-ns')).status === 'not_found', 60_000, 200);
   });
 
   test('restart_device: the node is made again and the NIC returned, then moved into the new namespace', async () => {
@@ -202,7 +280,7 @@ describe('hardware passthrough: serial ports and a dedicated NIC', () => {
         return (a.interfaces as { interface: string; dedicated_to?: string }[]).find((i) => i.interface === NIC)?.dedicated_to === 'plc-hw';
       }, 30_000, 200);
       const serial = await client.ask({ command: 'serial_devices', id: 'sd' });
-      assert.deepEqual((serial.devices as { path: string }[]).map((d) => d.path), [path.join(devDir, 'ttyUSB0')]);
+      assert.deepEqual((serial.devices as { path: string }[]).map((d) => d.path), [path.join(devDir, 'ttyUSB0'), path.join(devDir, 'ttyUSB3')]);
     } finally {
       client.close();
     }

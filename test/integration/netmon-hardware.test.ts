@@ -107,6 +107,74 @@ describe('netmon with serial devices and dedicated NICs', () => {
     }
   });
 
+  test('serial_node / serial_node_remove: the node made in a runtime root from outside, never through a symlink; granted in its devices cgroup', async () => {
+    // The "runtime": a sleep chrooted into a root with only busybox, in a devices cgroup of its own that
+    // allows nothing but what netmon grants.
+    const root = path.join(dir, 'rootfs');
+    fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'dev'));
+    fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+    fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+    fs.symlinkSync('/', path.join(root, 'dev/evil')); // resolved through /proc/<pid>/root, this is netmon's (the host's) root
+    fs.symlinkSync('/tmp/orch-serial-host-node', path.join(root, 'dev/planted'));
+    const cg = `/sys/fs/cgroup/devices/orch-netmon-hw-${process.pid}`;
+    const v1 = fs.existsSync('/sys/fs/cgroup/devices/devices.allow');
+    if (v1) {
+      fs.mkdirSync(cg);
+      fs.writeFileSync(path.join(cg, 'devices.deny'), 'a');
+      fs.writeFileSync(path.join(cg, 'devices.allow'), 'c 1:3 rwm'); // /dev/null for the shell's redirections
+    }
+    const child = spawn('sh', ['-c', `${v1 ? `echo $$ > ${cg}/cgroup.procs && ` : ''}exec chroot ${root} /bin/busybox sleep 1000`], { stdio: 'ignore' });
+    runtimes.push(child);
+    const pid = await waitFor('the chrooted runtime', () => fs.readlinkSync(`/proc/${child.pid}/root`) === root && child.pid!, 5000, 20);
+    const c = await NetmonClient.connect(netmon.socketPath);
+    try {
+      const ask = (cmd: Record<string, unknown>) => c.ask({ id: 'sn', ...cmd });
+      const inside = (p: string) => fs.lstatSync(path.join(root, p), { throwIfNoEntry: false });
+      let a = await ask({ command: 'serial_node', pid, path: '/dev/serial/by-port/rtu0', major: 188, minor: 7, grant: v1 });
+      assert.equal(a.success, true, JSON.stringify(a));
+      const st = inside('/dev/serial/by-port/rtu0')!;
+      assert.ok(st.isCharacterDevice());
+      assert.deepEqual([Math.floor(st.rdev / 256), st.rdev % 256, st.mode & 0o777], [188, 7, 0o666]);
+      // What a process of the runtime's cgroup may open: the granted 188:7 (ENXIO, no driver behind it).
+      const open = (p: string) => spawnSync('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec chroot ${root} /bin/busybox cat ${p} 2>&1; true`], { encoding: 'utf8' }).stdout;
+      if (v1) {
+        assert.match(fs.readFileSync(path.join(cg, 'devices.list'), 'utf8'), /^c 188:7 rwm$/m);
+        assert.match(open('/dev/serial/by-port/rtu0'), /No such device/);
+      }
+      // Made again over the old one (a re-plug as another minor), this time without a grant: not openable.
+      assert.equal((await ask({ command: 'serial_node', pid, path: '/dev/serial/by-port/rtu0', major: 188, minor: 8, grant: false })).success, true);
+      assert.equal(inside('/dev/serial/by-port/rtu0')!.rdev % 256, 8);
+      if (v1) {
+        assert.doesNotMatch(fs.readFileSync(path.join(cg, 'devices.list'), 'utf8'), /188:8/, 'grant: false writes nothing');
+        assert.match(open('/dev/serial/by-port/rtu0'), /not permitted/);
+      }
+      // A symlink anywhere on the way is refused, and nothing appears on the host.
+      a = await ask({ command: 'serial_node', pid, path: '/dev/evil/tmp/orch-serial-escape', major: 4, minor: 1, grant: false });
+      assert.equal(a.success, false);
+      assert.match(String(a.error), /\/dev\/evil in the runtime is not a directory \(a symlink is never followed\)/);
+      assert.equal(fs.existsSync('/tmp/orch-serial-escape'), false);
+      // A symlink at the node's own name is replaced, never followed.
+      assert.equal((await ask({ command: 'serial_node', pid, path: '/dev/planted', major: 188, minor: 9, grant: false })).success, true);
+      assert.ok(inside('/dev/planted')!.isCharacterDevice());
+      assert.equal(fs.existsSync('/tmp/orch-serial-host-node'), false);
+      // Removal: the node goes; a second removal and a missing directory are no error.
+      assert.deepEqual([(await ask({ command: 'serial_node_remove', pid, path: '/dev/serial/by-port/rtu0' })).removed, inside('/dev/serial/by-port/rtu0')], [true, undefined]);
+      assert.equal((await ask({ command: 'serial_node_remove', pid, path: '/dev/serial/by-port/rtu0' })).removed, false);
+      assert.equal((await ask({ command: 'serial_node_remove', pid, path: '/dev/nothere/x' })).removed, false);
+      assert.equal((await ask({ command: 'serial_node_remove', pid, path: '/dev/evil/tmp' })).success, false);
+      // Refused before anything is done.
+      a = await ask({ command: 'serial_node', pid, path: '/dev/../etc/x', major: 188, minor: 0, grant: false });
+      assert.match(String(a.error), /^unknown command or bad arguments: path: /);
+      a = await ask({ command: 'serial_node', pid: 999_999_999, path: '/dev/x', major: 188, minor: 0, grant: false });
+      assert.match(String(a.error), /no process 999999999: the runtime is not running/);
+    } finally {
+      c.close();
+      await killRuntime(child.pid!);
+      if (v1) fs.rmdirSync(cg);
+    }
+  });
+
   test('route_get names the interface the host would use; default_route in the facts', async () => {
     const c = await NetmonClient.connect(netmon.socketPath);
     const lan = createLan('203.0.113.192/27');

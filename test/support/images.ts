@@ -47,11 +47,16 @@ export async function buildPayloadImage(docker: Docker, repo: string, tag: strin
   }
 }
 
-/** The OpenPLC runtime stand-in: HTTPS on 8443 with a self-signed certificate, like the real runtime. */
-export async function buildRuntimeStandIn(docker: Docker, repo: string, tag: string): Promise<void> {
+/**
+ * The OpenPLC runtime stand-in: HTTPS on 8443 with a self-signed certificate, like the real runtime.
+ * `shell: false`: node and its libraries only (no busybox: no sh, mknod or any other tool), like a
+ * distroless customer image.
+ */
+export async function buildRuntimeStandIn(docker: Docker, repo: string, tag: string, o: { shell?: boolean } = {}): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-img-'));
   try {
-    busyboxRoot(dir);
+    if (o.shell === false) for (const d of ['tmp', 'etc', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+    else busyboxRoot(dir);
     const node = fs.realpathSync(process.execPath);
     const libs = execFileSync('ldd', [node], { encoding: 'utf8' })
       .split('\n')

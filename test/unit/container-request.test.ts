@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { request144, requestBelow144, type RuntimeContainerInput } from '../../src/docker/runtime-container-request.js';
 import { attachmentsOf } from '../../src/domain/attachments.js';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
+import { LABEL } from '../../src/domain/names.js';
 
 const spec: RuntimeSpec = {
   name: 'plc',
@@ -13,7 +14,7 @@ const spec: RuntimeSpec = {
   ],
 };
 const input: RuntimeContainerInput = {
-  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 }, serialMajors: [188, 166, 4], log: null,
+  name: 'plc', image: 'img:latest', spec, specHash: 'h', ulimitsLabel: null, attachments: attachmentsOf(spec, []), dns: ['198.51.100.1', '203.0.113.1'], ulimits: { rtprio: 99, memlock: -1 }, deviceGrants: ['188:0', '4:64'], log: null,
 };
 
 test('API < 1.44: created on the first MACVLAN with Config.MacAddress; the rest connected, internal last', () => {
@@ -43,13 +44,19 @@ test('API >= 1.44: every endpoint with its own MAC at create, nothing to connect
   assert.equal(eps['macvlan_lan1_203.0.113.0_24']!.IPAMConfig, undefined);
 });
 
-test('serial ports add MKNOD and a device cgroup rule per ORCH_SERIAL_MAJORS; a dedicated NIC adds NET_RAW and NET_ADMIN', () => {
+test('no runtime may mknod; serial ports add a device cgroup rule per matched device (and a label naming them); a dedicated NIC adds NET_RAW and NET_ADMIN', () => {
   assert.equal(request144(input).create.HostConfig?.DeviceCgroupRules, undefined, 'none without serial ports');
+  assert.equal(request144(input).create.Labels?.[LABEL.serialGrants], undefined);
+  assert.deepEqual(request144(input).create.HostConfig?.CapDrop, ['MKNOD']);
   const serial = { ...input, spec: { ...spec, serialConfigs: [{ name: 's0', deviceId: 'ttyUSB0', containerPath: '/dev/modbus0' }] } };
   for (const r of [request144(serial), requestBelow144(serial)]) {
-    assert.deepEqual(r.create.HostConfig?.CapAdd, ['SYS_NICE', 'MKNOD']);
-    assert.deepEqual(r.create.HostConfig?.DeviceCgroupRules, ['c 188:* rmw', 'c 166:* rmw', 'c 4:* rmw']);
+    assert.deepEqual(r.create.HostConfig?.CapAdd, ['SYS_NICE']);
+    assert.deepEqual(r.create.HostConfig?.CapDrop, ['MKNOD']);
+    assert.deepEqual(r.create.HostConfig?.DeviceCgroupRules, ['c 188:0 rwm', 'c 4:64 rwm']);
+    assert.equal(r.create.Labels?.[LABEL.serialGrants], '188:0,4:64');
   }
+  const none = request144({ ...serial, deviceGrants: [] });
+  assert.deepEqual([none.create.HostConfig?.DeviceCgroupRules, none.create.Labels?.[LABEL.serialGrants]], [[], ''], 'nothing plugged in at create');
   const nic = request144({ ...input, spec: { ...spec, dedicatedInterface: 'enp4s0' } });
   assert.deepEqual(nic.create.HostConfig?.CapAdd, ['SYS_NICE', 'NET_RAW', 'NET_ADMIN']);
   assert.equal(nic.create.HostConfig?.DeviceCgroupRules, undefined);

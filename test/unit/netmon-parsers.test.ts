@@ -303,6 +303,15 @@ describe('the sidecar without zod', () => {
       { command: 'route_get', address: '203.0.113.7' }, { command: 'route_get', id: 2, address: '127.0.0.1' }, { command: 'route_get', address: 'example.com' },
       { command: 'route_get', address: '203.0.113.7/32' }, { command: 'route_get' }, { command: 'route_get', address: null },
       { command: 'serial_devices' }, { command: 'serial_devices', id: 11, extra: 'ignored' },
+      { command: 'serial_node', id: 12, pid: 42, path: '/dev/modbus0', major: 188, minor: 0, grant: true },
+      { command: 'serial_node', pid: 42, path: '/dev/serial/rtu:1', major: 4095, minor: 1048575, grant: false },
+      { command: 'serial_node', pid: 42, path: '/dev/modbus0', major: 188, minor: 0 }, { command: 'serial_node', pid: 42, path: '/dev/modbus0', major: 4096, minor: 0, grant: true },
+      { command: 'serial_node', pid: 42, path: '/dev/modbus0', major: 188, minor: -1, grant: true }, { command: 'serial_node', pid: 42, path: '/dev/modbus0', major: 1.5, minor: 0, grant: true },
+      { command: 'serial_node', pid: 42, path: '/dev/../etc/passwd', major: 188, minor: 0, grant: true }, { command: 'serial_node', pid: 42, path: '/etc/x', major: 188, minor: 0, grant: true },
+      { command: 'serial_node', pid: 42, path: '/dev/./x', major: 188, minor: 0, grant: true }, { command: 'serial_node', pid: 42, path: '/dev//x', major: 188, minor: 0, grant: true },
+      { command: 'serial_node', pid: 42, path: '/dev/a b', major: 188, minor: 0, grant: true }, { command: 'serial_node', pid: 0, path: '/dev/x', major: 188, minor: 0, grant: true },
+      { command: 'serial_node', pid: 42, path: '/dev/x', major: 188, minor: 0, grant: 'yes' },
+      { command: 'serial_node_remove', pid: 42, path: '/dev/modbus0' }, { command: 'serial_node_remove', pid: 42, path: '/dev' }, { command: 'serial_node_remove', path: '/dev/x' },
     ];
     for (const c of cases) {
       const mine = parseCommand(c);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { devicesCgroupDir } from '../../src/netmon/device-node.js';
 import type { SerialDevice } from '../../src/netmon/iface.js';
 import { serialDeviceSchema } from '../../src/netmon/protocol.js';
 import { byIdLinks, DEFAULT_SERIAL_GLOBS, devNumbers, diffSerial, globToRegExp, parseSerialGlobs, scanSerial, SerialWatcher, usbFacts, type SerialChange } from '../../src/netmon/serial.js';
@@ -197,4 +198,24 @@ describe('sidecar configuration for serial and Wi-Fi', () => {
       assert.throws(() => sidecarConfig(env), (e: Error) => re.test(e.message) && !e.message.includes('\n'), JSON.stringify(env));
     }
   });
+});
+
+test('devicesCgroupDir: the runtime cgroup through netmon own mount when it shows it, else through the host pid 1', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-mountinfo-'));
+  try {
+    const file = path.join(dir, 'mountinfo');
+    const info = (root: string, at = '/sys/fs/cgroup/devices') =>
+      fs.writeFileSync(file, `25 30 0:22 / /proc rw - proc proc rw\n35 30 0:32 ${root} ${at} rw,relatime - cgroup cgroup rw,devices\n36 30 0:33 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n`);
+    info('/'); // a process on the host
+    assert.equal(devicesCgroupDir('/docker/abc', file), '/sys/fs/cgroup/devices/docker/abc');
+    info('/docker/netmon1'); // netmon in a container: its mount shows its own cgroup only
+    assert.equal(devicesCgroupDir('/docker/abc', file), '/proc/1/root/sys/fs/cgroup/devices/docker/abc');
+    assert.equal(devicesCgroupDir('/docker/netmon1/sub', file), '/sys/fs/cgroup/devices/sub');
+    info('/', '/sys/fs/cgroup/dev\\040ices'); // mountinfo escapes spaces
+    assert.equal(devicesCgroupDir('/a', file), '/sys/fs/cgroup/dev ices/a');
+    fs.writeFileSync(file, '35 30 0:32 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n'); // cgroup v2 only
+    assert.equal(devicesCgroupDir('/a', file), '/proc/1/root/sys/fs/cgroup/devices/a');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dedicationRefusal, parentDedicatedElsewhere, type DedicationInput } from '../../src/domain/dedicated-nic.js';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
-import { matchDevice } from '../../src/domain/serial-match.js';
+import { deviceGrants, grantsOf, matchDevice } from '../../src/domain/serial-match.js';
 import type { SerialDevice } from '../../src/netmon/iface.js';
 
 const dev = (path: string, by_id: string | null, minor = 0): SerialDevice => ({
@@ -74,6 +74,8 @@ test('status: a port is connected once its node is made in the running container
   const err = passthroughStatus(rec, c, { interfaces: ifaces, serialDevices: [ftdi] }, new Map(), failure).serialPorts![0]!;
   assert.deepEqual([err.status, err.error], ['error', failure.message]);
   assert.equal(passthroughStatus({ ...rec, spec: spec('p', ['enp2s0']) }, c, { interfaces: [], serialDevices: [] }, made, undefined).serialPorts, undefined, 'none configured: no serial_ports');
+  const other = passthroughStatus(rec, c, { interfaces: ifaces, serialDevices: [ftdi], serialMajors: [166, 4] }, new Map(), undefined).serialPorts![0]!;
+  assert.deepEqual([other.status, other.error], ['error', 'major 188 of /dev/ttyUSB0 is not in ORCH_SERIAL_MAJORS (166,4)'], 'a major never granted says so');
 });
 
 test('status: a NIC that could not be moved says why', async () => {
@@ -89,4 +91,16 @@ test('a vNIC may not use as parent a NIC another runtime has dedicated', () => {
   const others = [spec('plc-3', ['enp3s0'], 'enp4s0')];
   assert.equal(parentDedicatedElsewhere(spec('plc-1', ['enp2s0', 'enp4s0']), others), 'vnic_configs[1].parent_interface: enp4s0 is dedicated to plc-3');
   assert.equal(parentDedicatedElsewhere(spec('plc-1', ['enp2s0']), others), null);
+});
+
+test('deviceGrants: the devices the ports match now, of an allowed major, once each; nothing for an unplugged port', () => {
+  const ftdi = dev('/dev/ttyUSB0', '/dev/serial/by-id/usb-FTDI_A-if00-port0', 0);
+  const acm = { ...dev('/dev/ttyACM2', null, 2), major: 166 };
+  const ports = [{ deviceId: 'usb-FTDI_A-if00-port0' }, { deviceId: 'ttyUSB0' }, { deviceId: 'ttyACM2' }, { deviceId: 'gone' }];
+  assert.deepEqual(deviceGrants(ports, [ftdi, acm], [188, 166, 4]), ['188:0', '166:2']);
+  assert.deepEqual(deviceGrants(ports, [ftdi, acm], [188]), ['188:0'], 'ORCH_SERIAL_MAJORS still bounds them');
+  assert.deepEqual(deviceGrants(ports, [], [188]), []);
+  assert.equal(grantsOf({}, 'g'), null, 'no label: made by an earlier agent (whole majors)');
+  assert.deepEqual([...grantsOf({ g: '' }, 'g')!], []);
+  assert.deepEqual([...grantsOf({ g: '188:0,166:2' }, 'g')!], ['188:0', '166:2']);
 });

@@ -23,6 +23,8 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   dhcpRunning: () => true,
   serialDevices: [],
   serialNodes: new Map(),
+  serialMajors: [188, 166, 4],
+  liveDeviceGrants: true,
   wifiPaths: new Map(),
   ...over,
 });
@@ -237,10 +239,37 @@ test('serial ports: a node per matched device after every start and re-plug; an 
   const second = nodes([usb, acm], [['id-a//dev/modbus0', '188:0']]);
   assert.ok(second[0]?.action === 'serialNode' && second[0].path === '/dev/ttyS9' && second[0].major === 166 && second[0].minor === 3);
   assert.deepEqual(nodes([usb, acm], [['id-a//dev/modbus0', '188:0'], ['id-a//dev/ttyS9', '166:3']]), [], 'both made');
-  assert.deepEqual(nodes([]), [], 'unplugged: nothing to make (the node stays, status says disconnected)');
+  assert.deepEqual(nodes([]), [], 'unplugged, no node made: nothing to do');
   const replug = nodes([{ ...usb, minor: 1, path: '/dev/ttyUSB1' }], [['id-a//dev/modbus0', '188:0']]);
   assert.ok(replug[0]?.action === 'serialNode' && replug[0].minor === 1, 're-plugged as another minor: made again');
   assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s, 'exited'), facts({ serialDevices: [usb] })).filter((x) => x.action === 'serialNode'), [], 'not running: nothing');
+  // Unplugged with its node made: the node goes (a later device of that number is not reachable through it).
+  const gone = plan({ a: rec(s) }, convergedWorld(s), facts({ serialDevices: [acm], serialNodes: new Map([['id-a//dev/modbus0', '188:0'], ['id-a//dev/ttyS9', '166:3']]) }));
+  assert.deepEqual(gone.map((x) => [x.key, x.action, 'path' in x && x.path]), [['serial/a', 'serialNodeRemove', '/dev/modbus0']]);
+  // A major outside ORCH_SERIAL_MAJORS is never made.
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts({ serialDevices: [acm], serialMajors: [188] })), []);
+});
+
+test('serial grants: only the matched devices; one matched after create is granted live on cgroup v1, re-creates on cgroup v2', () => {
+  const s: RuntimeSpec = { ...spec('a'), serialConfigs: [{ name: 'rtu', deviceId: 'usb-FTDI_X-if00-port0', containerPath: '/dev/modbus0' }] };
+  const usb: SerialDevice = { path: '/dev/ttyUSB0', by_id: '/dev/serial/by-id/usb-FTDI_X-if00-port0', major: 188, minor: 0, vendor_id: null, product_id: null, serial: null, subsystem: 'tty' as const, manufacturer: null, product: null };
+  const world = (grants: string | undefined) => {
+    const w = convergedWorld(s);
+    if (grants !== undefined) w.containers[0]!.labels[LABEL.serialGrants] = grants;
+    return w;
+  };
+  const steps = (grants: string | undefined, over: Partial<HostFacts> = {}) => plan({ a: rec(s) }, world(grants), facts({ serialDevices: [usb], ...over }));
+  const node = (x: ReturnType<typeof plan>[number] | undefined) => (x?.action === 'serialNode' ? { minor: x.minor, grant: x.grant } : x?.action);
+  assert.deepEqual(node(steps('188:0')[0]), { minor: 0, grant: false }, 'in the create-time rules');
+  assert.deepEqual(node(steps('188:5')[0]), { minor: 0, grant: true }, 'cgroup v1: netmon grants it, no restart');
+  assert.deepEqual(node(steps('')[0]), { minor: 0, grant: true }, 'created while unplugged');
+  assert.deepEqual(node(steps(undefined)[0]), { minor: 0, grant: false }, 'an earlier agent granted whole majors');
+  const v2 = steps('188:5', { liveDeviceGrants: false });
+  assert.deepEqual(v2.map((x) => [x.key, x.action]), [['runtime/a', 'removeContainer']], 'cgroup v2: re-created with the new rule, no node before');
+  assert.match(v2[0]!.reason, /188:0 .*cgroup v2/);
+  assert.deepEqual(steps('188:0', { liveDeviceGrants: false }).map((x) => x.action), ['serialNode'], 'cgroup v2, granted at create: no re-create');
+  assert.deepEqual(steps('188:5', { liveDeviceGrants: false, imagesPresent: new Set() }).map((x) => x.action), ['wait', 'pullImage'], 'the image is local before the container goes');
+  assert.deepEqual(steps('188:5', { liveDeviceGrants: false, serialMajors: [166] }), [], 'a major never granted re-creates nothing');
 });
 
 test('a vNIC on a Wi-Fi parent gets no MACVLAN network: the container is made on its internal network, then netmon builds the proxy-ARP path', () => {
