@@ -218,3 +218,32 @@ test('data dir lock on a full disk: held in memory (abstract socket), still excl
     execFileSync('umount', [dir]);
   }
 });
+
+test('a read-only data dir with an unusable state.json: the store opens (degraded), and the bad file is moved aside before the first write', async () => {
+  const dir = tmp();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'orch-ro', dir]);
+  try {
+    const file = path.join(dir, 'state.json');
+    fs.writeFileSync(file, '{"torn');
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const store = await Store.open(file);
+    assert.equal(store.degraded, true);
+    assert.equal(store.source, 'containers');
+    // Recovered runtimes are observations: kept in memory; an order is still refused.
+    await store.update('desired', (s) => void (s.host.observedAt = 'recovered'), { keepIfUnwritten: true });
+    assert.equal(store.state.host.observedAt, 'recovered');
+    assert.equal(store.unwritten, true);
+    await assert.rejects(store.update('desired', (s) => void (s.host.observedAt = 'an order')), /EROFS/);
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"torn', 'nothing changed on disk');
+    execFileSync('mount', ['-o', 'remount,rw', dir]);
+    await store.flush();
+    assert.equal(store.unwritten, false);
+    assert.equal(stateSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8'))).host.observedAt, 'recovered');
+    const aside = fs.readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt-'));
+    assert.equal(aside.length, 1);
+    assert.equal(fs.readFileSync(path.join(dir, aside[0]!), 'utf8'), '{"torn', 'the bad file kept for a person');
+    assert.equal(fs.existsSync(`${file}.bak`), false, 'the bad file did not become the backup');
+  } finally {
+    execFileSync('umount', [dir]);
+  }
+});
