@@ -1,7 +1,8 @@
 // The store is never the only copy of a desired spec (CONTRACT §8). At start, every runtime container the
 // agent made but the state does not name (state.json and .bak lost, or a .bak one write behind) is taken
 // back into the desired state, from its `edge.autonomy.spec` label, else from what it is (adoption), with
-// `running` as the container is now. Nothing found is removed, started or stopped for this.
+// `running` as the container is now. Nothing found is removed, started or stopped for this. On a full or
+// read-only data dir the result is kept in memory (store.ts) and written once the disk takes it.
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
 import { LABEL } from '../domain/names.js';
@@ -53,9 +54,14 @@ export async function recoverFromContainers(docker: Docker, store: Store, log: L
     });
   }
   if (records.size > 0) {
-    await store.update('desired', (s) => {
-      for (const [name, rec] of records) s.runtimes[name] ??= rec;
-    });
+    // Kept in memory on a full or read-only data dir: the pass goes on to plan (crashes are restarted).
+    await store.update(
+      'desired',
+      (s) => {
+        for (const [name, rec] of records) s.runtimes[name] ??= rec;
+      },
+      { keepIfUnwritten: true },
+    );
     for (const [name, rec] of records) {
       log.warn({ device: name, running: rec.running, from: rec.adoption ? 'the container itself' : 'its spec label' }, 'runtime container missing from the state file: taken back into the desired state');
     }
