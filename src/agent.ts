@@ -22,7 +22,7 @@ import { ControlServer, type AgentInfo } from './sources/control/server.js';
 import { DockerEventsSource } from './sources/docker-events.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { DataDirLock } from './store/data-dir-lock.js';
-import { importLegacy, retireLegacy } from './store/legacy-import.js';
+import { importLegacy, legacyRuntimeNames, retireLegacy } from './store/legacy-import.js';
 import { Store } from './store/store.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { VERSION } from './version.js';
@@ -65,6 +65,9 @@ export class Agent {
     if (this.lock.diskless) log.error({ dataDir: config.dataDir }, 'data dir full or read-only: lock held in memory; desired-state writes are refused until it recovers');
     this.store = await Store.open(config.stateFile, log);
     const refusing = this.store.refusal !== null;
+    // The Python agent's containers adopted before a state loss carry no label: recovery finds them by the
+    // names its files give (read before this start retires them). Not on a first start that imports them.
+    const legacyNames = this.store.degraded ? legacyRuntimeNames(config.dataDir) : this.store.fresh ? legacyRuntimeNames(config.dataDir, 'retired') : [];
     if (!refusing) await this.legacyFiles();
     const selfContainerId = await findSelfContainer(this.docker);
     if (!refusing) await this.endForeignUninstall(selfContainerId);
@@ -103,7 +106,7 @@ export class Agent {
       resyncIntervalMs: config.resyncIntervalMs,
       selfContainerId,
       netmonReady,
-      recover: () => recoverFromContainers(this.docker, this.store, log),
+      recover: () => recoverFromContainers(this.docker, this.store, log, legacyNames),
     });
     const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now(), containerId: selfContainerId };
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({

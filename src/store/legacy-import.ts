@@ -50,6 +50,29 @@ export function retireLegacy(dataDir: string, log: Logger, why: string): string[
   return retired;
 }
 
+/**
+ * Runtime names in the Python agent's vNIC file, in place and retired ones too (`retired`: those only).
+ * Recovery reads them for the names alone: an adopted container carries no label to be found by.
+ */
+export function legacyRuntimeNames(dataDir: string, which: 'all' | 'retired' = 'all'): string[] {
+  let files: string[];
+  try {
+    files = fs.readdirSync(dataDir).filter((f) => f.startsWith('runtime_vnics.json.imported-') || (which === 'all' && f === 'runtime_vnics.json'));
+  } catch {
+    return [];
+  }
+  const names = new Set<string>();
+  for (const f of files) {
+    try {
+      const v = JSON.parse(fs.readFileSync(path.join(dataDir, f), 'utf8')) as unknown;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) for (const k of Object.keys(v)) names.add(k);
+    } catch {
+      /* unreadable: no names from it */
+    }
+  }
+  return [...names].sort();
+}
+
 export interface ImportReport {
   imported: string[];
   skipped: { name: string; reason: string }[];
