@@ -1,5 +1,5 @@
 // The observed model: what the engine has of the agent's objects, read with a constant number of calls
-// (list containers, networks and volumes by label), whatever the number of runtimes.
+// (list containers and volumes by label, networks all: see observe), whatever the number of runtimes.
 import type Docker from 'dockerode';
 import { LABEL } from '../domain/names.js';
 
