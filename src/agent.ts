@@ -25,7 +25,7 @@ import { repoOf } from './domain/spec-hash.js';
 import { imageOf } from './reconcilers/planner.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { DataDirLock } from './store/data-dir-lock.js';
-import { importLegacy } from './store/legacy-import.js';
+import { importLegacy, legacyRuntimeNames, retireLegacy } from './store/legacy-import.js';
 import { Store } from './store/store.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { VERSION } from './version.js';
@@ -40,6 +40,7 @@ export class Agent {
   private lock: DataDirLock | null = null;
   private events: DockerEventsSource | null = null;
   private control: ControlServer | null = null;
+  private controlRetry: NodeJS.Timeout | null = null;
   private cloud: CloudLink | null = null;
   telemetry!: Telemetry;
   netmon!: NetmonSource;
@@ -70,7 +71,10 @@ export class Agent {
     if (this.lock.diskless) log.error({ dataDir: config.dataDir }, 'data dir full or read-only: lock held in memory; desired-state writes are refused until it recovers');
     this.store = await Store.open(config.stateFile, log);
     const refusing = this.store.refusal !== null;
-    if (this.store.fresh || this.store.degraded) await importLegacy(config.dataDir, this.store, log);
+    // The Python agent's containers adopted before a state loss carry no label: recovery finds them by the
+    // names its files give (read before this start retires them). Not on a first start that imports them.
+    const legacyNames = this.store.degraded ? legacyRuntimeNames(config.dataDir) : this.store.fresh ? legacyRuntimeNames(config.dataDir, 'retired') : [];
+    if (!refusing) await this.legacyFiles();
     const selfContainerId = await findSelfContainer(this.docker);
     if (!refusing) await this.endForeignUninstall(selfContainerId);
     // Facts from a previous run are not current until netmon speaks again (boot sequencing).
@@ -127,7 +131,7 @@ export class Agent {
       resyncIntervalMs: config.resyncIntervalMs,
       selfContainerId,
       netmonReady,
-      recover: () => recoverFromContainers(this.docker, this.store, log),
+      recover: () => recoverFromContainers(this.docker, this.store, log, legacyNames),
     });
     const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now(), containerId: selfContainerId };
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({
@@ -135,9 +139,10 @@ export class Agent {
       netmon: refusing ? null : this.netmon.status(),
       disk: this.disk ? { ...this.disk.condition, imagesRemoved: this.disk.imagesRemoved } : null,
     }));
-    await this.control.start();
+    await this.startControl();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
-    this.telemetry.start();
+    // Refusing: host samples for the heartbeat only; the usage history on disk is left as it is.
+    this.telemetry.start({ readOnly: refusing });
     if (!refusing) {
       // A newer agent's state file: nothing is reconciled (Docker is left exactly as it is).
       this.events = new DockerEventsSource(
@@ -184,6 +189,47 @@ export class Agent {
   }
 
   /**
+   * The Python agent's files are imported only on a first start (no state.json, no .bak): after a state
+   * loss the desired state is rebuilt from the containers, never from them (CONTRACT §8). Once the import
+   * is on disk, or whenever the agent has state of its own, they are retired (legacy-import.ts).
+   */
+  private async legacyFiles(): Promise<void> {
+    const { dataDir } = this.config;
+    if (!this.store.fresh) {
+      retireLegacy(dataDir, this.log, 'this agent has a state of its own');
+      return;
+    }
+    try {
+      await importLegacy(dataDir, this.store, this.log);
+    } catch (e) {
+      // A refused write (an invalid import): the start goes on, the files stay for the next start.
+      this.log.error({ err: (e as Error).message }, 'legacy files not imported');
+      return;
+    }
+    if (!this.store.unwritten) retireLegacy(dataDir, this.log, 'imported');
+  }
+
+  /** The control socket lives in the data dir: a read-only one must not stop the agent; retried until it works. */
+  private async startControl(): Promise<void> {
+    try {
+      await this.control!.start();
+    } catch (e) {
+      this.log.error({ socket: this.config.controlSocket, err: (e as Error).message }, 'control socket cannot be created: the CLI and health cannot reach the agent until it can; retrying every 30 s');
+      const retry = setInterval(() => {
+        void this.control?.start().then(
+          () => {
+            clearInterval(retry);
+            this.log.info({ socket: this.config.controlSocket }, 'control socket created');
+          },
+          () => undefined,
+        );
+      }, 30_000);
+      retry.unref();
+      this.controlRetry = retry;
+    }
+  }
+
+  /**
    * A kept `orchestrator-shared` volume may still record an uninstall that another agent container started
    * (and that ended with that container): a freshly installed agent never resumes it.
    */
@@ -193,7 +239,8 @@ export class Agent {
     const foreign = u.byContainer !== undefined ? u.byContainer !== self : self !== null;
     if (!foreign) return;
     this.log.warn({ requestedAt: u.requestedAt, step: u.step, byContainer: u.byContainer ?? null }, 'an uninstall started by another agent container is not resumed');
-    await this.store.update('desired', (s) => void (s.agent.uninstall = null));
+    // Kept in memory on a full or read-only data dir: it is still never resumed.
+    await this.store.update('desired', (s) => void (s.agent.uninstall = null), { keepIfUnwritten: true });
   }
 
   /** Stops the agent; runtimes keep running. */
@@ -205,6 +252,7 @@ export class Agent {
     if (this.diskTimer) clearInterval(this.diskTimer);
     await this.controller?.stop();
     await this.telemetry?.stop();
+    if (this.controlRetry) clearInterval(this.controlRetry);
     await this.control?.stop();
     this.lock?.release();
     this.log.info('agent stopped');

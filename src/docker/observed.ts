@@ -1,5 +1,5 @@
 // The observed model: what the engine has of the agent's objects, read with a constant number of calls
-// (list containers, networks and volumes by label), whatever the number of runtimes.
+// (list containers and volumes by label, networks all: see observe), whatever the number of runtimes.
 import type Docker from 'dockerode';
 import { LABEL } from '../domain/names.js';
 
@@ -41,21 +41,23 @@ export interface Observed {
 const managed = { label: [`${LABEL.managed}=true`] };
 
 /**
- * `adopted`: names of runtimes imported from the Python agent, whose container and `<name>_internal`
- * network carry no label. Then containers and networks are listed without the label filter (still one
- * call each) and kept when labelled, adopted, or MACVLAN (an unlabelled MACVLAN network still holds its
- * parent: Docker allows one per parent).
+ * `adopted`: names of runtimes imported from the Python agent, whose container carries no label. Then
+ * containers are listed without the label filter (still one call) and kept when labelled or adopted.
+ * Networks are always listed without it: the Python agent's `<name>_internal` and MACVLAN networks carry
+ * no label either and outlive the adoption (a re-created runtime keeps them; after a state loss its
+ * runtime is rebuilt from its label, no longer adopted). Kept: labelled, MACVLAN (an unlabelled one still
+ * holds its parent: Docker allows one per parent), and `<name>_internal` of a runtime in `runtimes`.
  */
-export async function observe(docker: Docker, adopted: ReadonlySet<string> = new Set()): Promise<Observed> {
+export async function observe(docker: Docker, adopted: ReadonlySet<string> = new Set(), runtimes: ReadonlySet<string> = adopted): Promise<Observed> {
   const all = adopted.size > 0;
   const [rawContainers, rawNetworks, volumes] = await Promise.all([
     docker.listContainers({ all: true, ...(all ? {} : { filters: managed }) }),
-    docker.listNetworks(all ? {} : { filters: managed }),
+    docker.listNetworks(),
     docker.listVolumes({ filters: managed }),
   ]);
   const isManaged = (labels: Record<string, string> | undefined) => labels?.[LABEL.managed] === 'true';
   const containers = rawContainers.filter((c) => isManaged(c.Labels) || adopted.has((c.Names[0] ?? '').replace(/^\//, '')));
-  const networks = rawNetworks.filter((n) => isManaged(n.Labels) || n.Driver === 'macvlan' || (n.Name.endsWith('_internal') && adopted.has(n.Name.slice(0, -'_internal'.length))));
+  const networks = rawNetworks.filter((n) => isManaged(n.Labels) || n.Driver === 'macvlan' || (n.Name.endsWith('_internal') && runtimes.has(n.Name.slice(0, -'_internal'.length))));
   return {
     containers: containers.map((c) => ({
       id: c.Id,

@@ -172,7 +172,7 @@ export class Controller implements ReconcilerView {
    * Steps in flight come first: an empty answer means there is truly nothing left to do.
    */
   async dryRun(): Promise<Step[]> {
-    const observed = await observe(this.d.docker, this.adoptedNames());
+    const observed = await observe(this.d.docker, this.adoptedNames(), new Set(Object.keys(this.d.store.state.runtimes)));
     const planned = plan(this.d.store.state.runtimes, observed, await this.factsWithSelf());
     const inFlight = [...this.busy.values()].map(({ step: s }) => ({ ...s, reason: `in progress: ${s.reason}` }));
     return [...inFlight, ...planned.filter((s) => !this.busy.has(s.key))];
@@ -196,7 +196,7 @@ export class Controller implements ReconcilerView {
     let observed: Observed;
     let facts: HostFacts;
     try {
-      [observed, facts] = await Promise.all([observe(this.d.docker, this.adoptedNames()), this.factsWithSelf()]);
+      [observed, facts] = await Promise.all([observe(this.d.docker, this.adoptedNames(), new Set(Object.keys(this.d.store.state.runtimes))), this.factsWithSelf()]);
       this.lastObserveError = null;
     } catch (e) {
       // Engine away: keep retrying (resync and events wake us), never crash or spin.

@@ -8,9 +8,11 @@ import { firstIssueMessage } from '../domain/validation-error.js';
 
 export interface ReadOutcome {
   source: 'file' | 'backup' | 'none';
-  /** Set when the main file was unreadable or invalid and moved aside. */
+  /** Set when the main file was unreadable or invalid and moved aside (or is to be: see moveFailed). */
   corruptMovedTo?: string;
   reason?: string;
+  /** The move aside failed (a read-only or full data dir): it is done before the next write instead. */
+  moveFailed?: string;
 }
 
 export class DurableJsonFile<T> implements Adapter<T> {
@@ -18,6 +20,8 @@ export class DurableJsonFile<T> implements Adapter<T> {
   private readonly tmpPath: string;
   private readonly bakTmpPath: string;
   lastRead: ReadOutcome = { source: 'none' };
+  /** A bad main file not yet moved aside: the next write moves it first (it must not become the .bak). */
+  private corruptPending: string | null = null;
 
   constructor(
     readonly filePath: string,
@@ -37,14 +41,22 @@ export class DurableJsonFile<T> implements Adapter<T> {
       return main.value;
     }
     let corruptMovedTo: string | undefined;
+    let moveFailed: string | undefined;
     if (main.reason !== 'missing') {
       corruptMovedTo = `${this.filePath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      await fs.rename(this.filePath, corruptMovedTo);
+      try {
+        await fs.rename(this.filePath, corruptMovedTo);
+      } catch (e) {
+        // EROFS, EIO: the start goes on all the same (CONTRACT §8); the file stays where it is until then.
+        moveFailed = (e as Error).message;
+        this.corruptPending = corruptMovedTo;
+      }
     }
     const bak = await this.tryLoad(this.bakPath);
     this.lastRead = {
       source: bak.ok ? 'backup' : 'none',
       ...(corruptMovedTo !== undefined ? { corruptMovedTo, reason: main.reason } : {}),
+      ...(moveFailed !== undefined ? { moveFailed } : {}),
     };
     return bak.ok ? bak.value : null;
   }
@@ -57,6 +69,12 @@ export class DurableJsonFile<T> implements Adapter<T> {
       await fh.sync();
     } finally {
       await fh.close();
+    }
+    if (this.corruptPending !== null) {
+      await fs.rename(this.filePath, this.corruptPending).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+      this.corruptPending = null;
     }
     // Keep the current good file as .bak (hard link: no copy, atomic replace of the old .bak).
     try {

@@ -14,6 +14,15 @@ export type ChangeKind = 'desired' | 'status' | 'host';
 
 export class StoreWriteError extends Error {}
 
+export interface UpdateOptions {
+  /**
+   * Desired state that is an observation, not an order (runtimes recovered from their containers, the
+   * legacy import, the end of a foreign uninstall): on a full or read-only data dir it is kept in memory
+   * like status and reaches the disk with the next write that succeeds, instead of being refused.
+   */
+  keepIfUnwritten?: boolean;
+}
+
 /** Where the desired state came from at start (get_agent_state `agent.state_source`). */
 export type StateSource = 'file' | 'bak' | 'containers';
 
@@ -28,7 +37,7 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
   source: StateSource = 'file';
   /** Set when state.json is a newer agent's: every write is refused with this text and nothing is done. */
   refusal: string | null = null;
-  /** Status or host facts applied in memory but not yet on disk (full or read-only data dir). */
+  /** State applied in memory but not yet on disk (full or read-only data dir): status, facts, recoveries. */
   unwritten = false;
   private unwrittenError: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -69,7 +78,8 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
   }
 
   static async open(file: string, log?: Logger): Promise<Store> {
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    // A dir that cannot be made (read-only parent) reads as missing; its writes fail and are handled as such.
+    await fs.mkdir(path.dirname(file), { recursive: true }).catch(() => undefined);
     const adapter = new DurableJsonFile(file, stateSchema, migrate);
     const db = new Low<State>(adapter, emptyState());
     try {
@@ -85,8 +95,9 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
     const store = new Store(db, log);
     const r = adapter.lastRead;
     if (r.corruptMovedTo !== undefined) {
-      const from = r.source === 'backup' ? `starting from ${adapter.bakPath}` : 'no usable backup: starting empty';
-      log?.error({ movedTo: r.corruptMovedTo, reason: r.reason }, `state file ${file} was unusable (${r.reason}); moved aside, ${from}`);
+      const from = r.source === 'backup' ? `starting from ${adapter.bakPath}` : 'no usable backup: rebuilding from the containers';
+      const moved = r.moveFailed === undefined ? 'moved aside' : `not moved aside (${r.moveFailed}; done before the next write)`;
+      log?.error({ movedTo: r.corruptMovedTo, reason: r.reason }, `state file ${file} was unusable (${r.reason}); ${moved}, ${from}`);
       store.degraded = r.source !== 'backup';
       store.source = r.source === 'backup' ? 'bak' : 'containers';
     } else if (r.source === 'backup') {
@@ -106,7 +117,7 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
    * Applies `mutate` to a copy of the state, validates the result and writes it durably. Only then is the
    * copy made current and the change announced; a failed validation or write changes nothing.
    */
-  update<R>(kind: ChangeKind, mutate: (draft: State) => R): Promise<R> {
+  update<R>(kind: ChangeKind, mutate: (draft: State) => R, options: UpdateOptions = {}): Promise<R> {
     const run = async () => {
       if (this.refusal !== null) throw new StoreWriteError(this.refusal);
       const draft = structuredClone(this.db.data);
@@ -120,10 +131,10 @@ export class Store extends EventEmitter<{ change: [ChangeKind] }> {
         this.wrote();
       } catch (e) {
         const why = `state file not written: ${(e as Error).message}`;
-        // Desired state is accepted only once it is durable. Status and facts are the reconciler's own
-        // observations: they stay in memory and reach the disk with the next write that succeeds.
-        if (kind === 'desired') throw new StoreWriteError(why);
-        if (this.unwrittenError !== why) this.log?.error({ err: why }, 'status kept in memory until the data dir can be written');
+        // Desired state is accepted only once it is durable. Status, facts and recovered runtimes are the
+        // agent's own observations: they stay in memory and reach the disk with the next write that succeeds.
+        if (kind === 'desired' && options.keepIfUnwritten !== true) throw new StoreWriteError(why);
+        if (this.unwrittenError !== why) this.log?.error({ err: why }, 'state kept in memory until the data dir can be written');
         this.unwritten = true;
         this.unwrittenError = why;
       }

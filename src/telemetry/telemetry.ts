@@ -23,6 +23,14 @@ export class Telemetry {
   private timer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private sampling = false;
+  /** Read-only (refusing mode): host samples for the heartbeat, nothing recorded, nothing written. */
+  private readOnly = false;
+  /**
+   * Runtimes this process has seen in the desired state. A series is dropped only when its runtime leaves
+   * the state (its delete_device carried out), never because it is not there yet: a degraded start or a
+   * `.bak` one write behind has runtimes that the first pass takes back from their containers.
+   */
+  private readonly seen = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -35,7 +43,8 @@ export class Telemetry {
     this.containers = new ContainerSampler(docker);
   }
 
-  start(): void {
+  start(options: { readOnly?: boolean } = {}): void {
+    this.readOnly = options.readOnly === true;
     this.history.load();
     void this.host.staticFacts().catch(() => undefined);
     void this.tick();
@@ -50,6 +59,7 @@ export class Telemetry {
   }
 
   async flush(): Promise<void> {
+    if (this.readOnly) return;
     try {
       await this.history.flush();
     } catch (e) {
@@ -63,10 +73,13 @@ export class Telemetry {
     const ts = Math.floor(Date.now() / 1000);
     try {
       this.last = await this.host.sample();
+      if (this.readOnly) return;
       this.history.add('agent', [ts, Math.trunc(this.last.cpuPercent), Math.trunc(this.last.memUsedBytes / 2 ** 20)]);
       const runtimes = this.store.state.runtimes;
+      for (const name of Object.keys(runtimes)) this.seen.add(name);
       for (const key of this.history.keys()) {
-        if (isDeviceKey(key) && !(key.slice(DEVICE.length) in runtimes)) this.history.drop(key);
+        const name = key.slice(DEVICE.length);
+        if (isDeviceKey(key) && !(name in runtimes) && this.seen.delete(name)) this.history.drop(key);
       }
       const running = Object.entries(runtimes).filter(([, r]) => r.status.phase === 'Running' && !r.deletion);
       this.containers.retain(new Set(running.map(([name]) => name)));

@@ -50,6 +50,25 @@ const crash = async (name: string) => {
   const e = await engine.docker.getContainer(name).exec({ Cmd: ['/bin/sh', '-c', 'kill -9 $(pidof node)'] });
   await e.start({});
 };
+/** A data dir of its own on a small tmpfs, unmounted after the test. */
+const tmpfsDir = (t: { after: (fn: () => void) => void }) => {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-smalldisk-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'orch-smalldisk', mnt]);
+  t.after(() => {
+    spawnSync('umount', ['-l', mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  });
+  return mnt;
+};
+/** `docker kill` of a runtime, then the agent must start it again (restart policy `no`: only it can). */
+const killAndAwaitRestart = async (name: string) => {
+  const before = (await inspect(name)).State.StartedAt;
+  await engine.docker.getContainer(name).kill();
+  await waitFor(`${name} killed and started again`, async () => {
+    const c = (await inspect(name)).State;
+    return c.Running && c.StartedAt !== before;
+  }, 30_000, 200);
+};
 const startsOf = async (id: string, since: number) => {
   const stream = await engine.docker.getEvents({ since: Math.floor(since / 1000), until: Math.ceil(Date.now() / 1000), filters: { container: [id], event: ['start'] } });
   const text = await new Promise<string>((resolve) => {
@@ -86,9 +105,16 @@ describe('do no harm', () => {
     await stopAgent();
     fs.writeFileSync(path.join(dataDir, 'state.json'), 'garbage');
     fs.writeFileSync(path.join(dataDir, 'state.json.bak'), '{"also": "garbage"}');
+    // Usage history on disk: the first sample, before the first pass rebuilt the runtimes, must not erase it.
+    const history = path.join(dataDir, 'usage-history.ndjson');
+    const t = Math.floor(Date.now() / 1000);
+    fs.appendFileSync(history, `${JSON.stringify({ samples: { 'device/plc-keep': Array.from({ length: 20 }, (_, i) => [t - 20 + i, 1, 10]) } })}\n`);
     ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
     await waitFor('rebuilt', () => !agent.store.degraded, 15_000, 50);
     assert.equal(agent.store.source, 'containers');
+    assert.ok(agent.telemetry.history.query('device/plc-keep', t - 20, t).length >= 20, 'usage history kept');
+    await agent.telemetry.flush();
+    assert.doesNotMatch(fs.readFileSync(history, 'utf8'), /"drop":"device\/plc-keep"/);
     assert.deepEqual(agent.store.state.runtimes['plc-keep']?.spec, specs.keep);
     assert.deepEqual(agent.store.state.runtimes['plc-idle']?.spec, specs.idle);
     assert.equal(agent.store.state.runtimes['plc-keep']?.running, true);
@@ -121,6 +147,9 @@ describe('do no harm', () => {
     fs.writeFileSync(file, newer);
     const corrupt = () => fs.readdirSync(dataDir).filter((f) => f.includes('corrupt'));
     const corruptBefore = corrupt();
+    const history = path.join(dataDir, 'usage-history.ndjson');
+    const historyBefore = fs.readFileSync(history, 'utf8');
+    assert.match(historyBefore, /"device\/plc-keep"/);
     // A runtime that stops while the old agent refuses must stay as it is: the agent acts on nothing.
     await engine.docker.getContainer('plc-new').stop({ t: 1 });
     ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
@@ -137,6 +166,7 @@ describe('do no harm', () => {
     assert.deepEqual(corrupt(), corruptBefore, 'not moved aside as corrupt');
     // Back to a file this agent understands: everything resumes.
     await stopAgent();
+    assert.equal(fs.readFileSync(history, 'utf8'), historyBefore, 'refusing: the usage history untouched (no sample, no drop)');
     fs.writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
     ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
     await waitFor('plc-new running again', () => running('plc-new'), 30_000, 200);
@@ -218,6 +248,46 @@ describe('do no harm', () => {
       assert.equal(await putRuntime(full.agent.store, spec('plc-accepted', 13)), 'created');
     } finally {
       await full.stop();
+    }
+    ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
+  });
+
+  test('a full data dir at start with a runtime missing from the state: taken back in memory, and a killed PLC is started again', async (t) => {
+    await stopAgent();
+    const mnt = tmpfsDir(t);
+    // A state one write behind the containers (as a .bak is): plc-keep is not in it.
+    const doc = JSON.parse(fs.readFileSync(path.join(dataDir, 'state.json'), 'utf8')) as { runtimes: Record<string, unknown> };
+    delete doc.runtimes['plc-keep'];
+    fs.writeFileSync(path.join(mnt, 'state.json'), JSON.stringify(doc, null, 2));
+    spawnSync('dd', ['if=/dev/zero', `of=${path.join(mnt, 'filler')}`, 'bs=4k', 'count=1000'], { stdio: 'ignore' });
+    assert.throws(() => fs.writeFileSync(path.join(mnt, 'probe'), 'x'.repeat(8192)), /ENOSPC/);
+    const full = await startAgent(engine, {}, mnt);
+    try {
+      await waitFor('plc-keep taken back', () => full.agent.store.state.runtimes['plc-keep']?.status.phase === 'Running', 15_000, 50);
+      assert.equal(full.agent.store.state.runtimes['plc-keep']!.running, true);
+      assert.equal(full.agent.store.unwritten, true, 'kept in memory');
+      await killAndAwaitRestart('plc-keep');
+    } finally {
+      await full.stop();
+    }
+    ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
+  });
+
+  test('a read-only data dir with an unusable state.json: the agent starts, rebuilds from the containers in memory, and starts a killed PLC again', async (t) => {
+    await stopAgent();
+    const mnt = tmpfsDir(t);
+    fs.writeFileSync(path.join(mnt, 'state.json'), '{"torn');
+    execFileSync('mount', ['-o', 'remount,ro', mnt]);
+    const ro = await startAgent(engine, {}, mnt);
+    try {
+      await waitFor('rebuilt', () => !ro.agent.store.degraded, 15_000, 50);
+      assert.equal(ro.agent.store.state.runtimes['plc-keep']?.running, true);
+      assert.equal(ro.agent.store.state.runtimes['plc-idle']?.running, false);
+      await killAndAwaitRestart('plc-keep');
+      assert.equal((await inspect('plc-idle')).State.Running, false, 'no start without an order');
+      assert.equal(fs.readFileSync(path.join(mnt, 'state.json'), 'utf8'), '{"torn', 'nothing written');
+    } finally {
+      await ro.stop();
     }
     ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
   });

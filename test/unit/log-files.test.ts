@@ -135,3 +135,28 @@ test('a restart appends to the newest file and removes the files beyond the coun
   assert.match(fs.readFileSync(path.join(dir, 'agent.9.log'), 'utf8'), /^old 9\n\{/);
   assert.ok(fs.existsSync(path.join(dir, 'agent.x.log')), 'a file that is not one of ours stays');
 });
+
+test('a data dir read-only at start: the files are opened later, once it is writable again (both kinds of failed open)', async (t) => {
+  const data = tmp();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', data]);
+  t.after(() => execFileSync('umount', ['-l', data]));
+  // logs/ missing (its mkdir fails at once) and logs/ present (the file's open fails after the start).
+  for (const [name, premade] of [['fresh', false], ['premade', true]] as const) {
+    const dir = path.join(data, name, 'logs');
+    fs.mkdirSync(premade ? dir : path.dirname(dir), { recursive: true });
+    execFileSync('mount', ['-o', 'remount,ro', data]);
+    const out = stdoutCapture();
+    const { log, files } = createAgentLogger('info', path.join(data, name), { reopenEveryMs: 200 }, out.stream);
+    log.info('while read-only');
+    await waitFor('the error report', () => out.lines.find((l) => /cannot be (opened|written)/.test(l)), 5000, 20);
+    execFileSync('mount', ['-o', 'remount,rw', data]);
+    await waitFor(`${name}: a line in the file`, () => {
+      log.info('writable again');
+      return readAll(dir).includes('writable again');
+    }, 5000, 50);
+    assert.equal(out.lines.filter((l) => /cannot be (opened|written)/.test(l)).length, 1, `${name}: reported once`);
+    assert.ok(out.msgs().includes('log file writable again'), name);
+    assert.equal(out.msgs().filter((m) => m === 'while read-only').length, 1, 'stdout had it');
+    await files.close();
+  }
+});

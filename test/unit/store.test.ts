@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
+import pino from 'pino';
+import { Agent } from '../../src/agent.js';
+import { loadConfig } from '../../src/config.js';
 import { DataDirLock, DataDirLockedError } from '../../src/store/data-dir-lock.js';
 import { DesiredStateError, markForDeletion, putRuntime, setLifecycle } from '../../src/store/desired-state.js';
 import { stateSchema } from '../../src/store/schema.js';
@@ -214,6 +217,56 @@ test('data dir lock on a full disk: held in memory (abstract socket), still excl
     await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
     lock.release();
     (await DataDirLock.acquire(dir)).release();
+  } finally {
+    execFileSync('umount', [dir]);
+  }
+});
+
+test('a read-only data dir with an unusable state.json: the store opens (degraded), and the bad file is moved aside before the first write', async () => {
+  const dir = tmp();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'orch-ro', dir]);
+  try {
+    const file = path.join(dir, 'state.json');
+    fs.writeFileSync(file, '{"torn');
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const store = await Store.open(file);
+    assert.equal(store.degraded, true);
+    assert.equal(store.source, 'containers');
+    // Recovered runtimes are observations: kept in memory; an order is still refused.
+    await store.update('desired', (s) => void (s.host.observedAt = 'recovered'), { keepIfUnwritten: true });
+    assert.equal(store.state.host.observedAt, 'recovered');
+    assert.equal(store.unwritten, true);
+    await assert.rejects(store.update('desired', (s) => void (s.host.observedAt = 'an order')), /EROFS/);
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"torn', 'nothing changed on disk');
+    execFileSync('mount', ['-o', 'remount,rw', dir]);
+    await store.flush();
+    assert.equal(store.unwritten, false);
+    assert.equal(stateSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8'))).host.observedAt, 'recovered');
+    const aside = fs.readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt-'));
+    assert.equal(aside.length, 1);
+    assert.equal(fs.readFileSync(path.join(dir, aside[0]!), 'utf8'), '{"torn', 'the bad file kept for a person');
+    assert.equal(fs.existsSync(`${file}.bak`), false, 'the bad file did not become the backup');
+  } finally {
+    execFileSync('umount', [dir]);
+  }
+});
+
+test('agent start on a full data dir with a foreign uninstall recorded: the start goes on, the uninstall is ended in memory', async () => {
+  const dir = tmp();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'orch-full', dir]);
+  try {
+    const store = await Store.open(path.join(dir, 'state.json'));
+    await store.update('desired', (s) => void (s.agent.uninstall = { requestedAt: new Date().toISOString(), step: 'deleting_netmon', error: null, byContainer: 'f'.repeat(64) }));
+    assert.throws(() => fs.writeFileSync(path.join(dir, 'filler'), Buffer.alloc(512 * 1024)), /ENOSPC/);
+    // No engine: the uninstall is ended before the agent looks at Docker.
+    const agent = new Agent(loadConfig({ ORCH_CLOUD_URL: 'off', ORCH_DATA_DIR: dir, DOCKER_HOST: 'unix:///nonexistent.sock', ORCH_RESYNC_INTERVAL_MS: '3600000' }), pino({ level: 'silent' }));
+    await agent.start();
+    try {
+      assert.equal(agent.store.state.agent.uninstall, null, 'never resumed');
+      assert.equal(agent.store.unwritten, true);
+    } finally {
+      await agent.stop();
+    }
   } finally {
     execFileSync('umount', [dir]);
   }

@@ -3,7 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import type Docker from 'dockerode';
+import pino from 'pino';
 import { reconnectDelayMs } from '../../src/sources/cloud/backoff.js';
+import { putRuntime } from '../../src/store/desired-state.js';
+import { Store } from '../../src/store/store.js';
+import { Telemetry } from '../../src/telemetry/telemetry.js';
 import { parsePeriod } from '../../src/telemetry/period.js';
 import { FULL_RESOLUTION_S, RETENTION_S, THINNED_SPACING_S, UsageHistory, type Sample } from '../../src/telemetry/usage-history.js';
 
@@ -114,4 +119,45 @@ test('reconnect delays: 5 s until the first connect, then min(1 s·2^n, 30 s) ±
   assert.equal(reconnectDelayMs(true, 10, () => 0), 21000);
   assert.equal(reconnectDelayMs(true, 10, () => 1), 39000);
   assert.equal(reconnectDelayMs(true, 0, () => 0), 1000, 'never below 1 s');
+});
+
+test('telemetry: a runtime not in the state yet keeps its history (degraded start); only its leaving the state drops it; read-only writes nothing', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-usage-'));
+  const ticks = () => new Promise((r) => setTimeout(r, 150));
+  try {
+    const file = path.join(dir, 'usage-history.ndjson');
+    const now = Math.floor(Date.now() / 1000);
+    const samples = Array.from({ length: 20 }, (_, i): Sample => [now - 100 + i, 1, 10]);
+    const onDisk = `${JSON.stringify({ samples: { 'device/plc-a': samples } })}\n`;
+    fs.writeFileSync(file, onDisk);
+    // Docker is never asked: no runtime is Running.
+    const docker = {} as Docker;
+    const log = pino({ level: 'silent' });
+    // Refusing mode: host samples for the heartbeat, the file untouched.
+    const refusing = new Telemetry(dir, docker, await Store.open(path.join(dir, 'state.json')), 20, log);
+    refusing.start({ readOnly: true });
+    await ticks();
+    await refusing.stop();
+    assert.ok(refusing.last !== null, 'the heartbeat still has host figures');
+    assert.equal(fs.readFileSync(file, 'utf8'), onDisk, 'nothing written in refusing mode');
+    // A degraded start: the state has no runtime until the first pass takes it back from its container.
+    const store = await Store.open(path.join(dir, 'state.json'));
+    const t = new Telemetry(dir, docker, store, 20, log);
+    t.start();
+    await ticks();
+    await t.flush();
+    assert.equal(t.history.query('device/plc-a', 0, now).length, 20, 'kept before the runtime is back in the state');
+    assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /"drop"/);
+    await putRuntime(store, { name: 'plc-a', runtimeVersion: 'latest', vnics: [{ name: 'eth0', parentInterface: 'eth0', mode: 'dhcp', dns: [] }] });
+    await ticks();
+    assert.equal(t.history.query('device/plc-a', 0, now).length, 20);
+    // Its delete carried out: the record leaves the state, and its history goes with it.
+    await store.update('desired', (s) => void delete s.runtimes['plc-a']);
+    await ticks();
+    await t.stop();
+    assert.deepEqual(t.history.query('device/plc-a', 0, now), []);
+    assert.match(fs.readFileSync(file, 'utf8'), /\{"drop":"device\/plc-a"\}/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

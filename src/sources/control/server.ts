@@ -52,7 +52,11 @@ export class ControlServer {
 
   async stop(): Promise<void> {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    fs.rmSync(this.path, { force: true });
+    try {
+      fs.rmSync(this.path, { force: true });
+    } catch {
+      /* a read-only data dir: the next start removes it */
+    }
   }
 
   private agentAnswer() {
