@@ -86,6 +86,7 @@ export class Agent {
       setMac,
       netmon: (cmd) => this.netmon.command(cmd),
       serialMajors: config.serialMajors,
+      runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
     });
     // A (re)started netmon runs none of the DHCP clients the agent asked the previous one for.
     this.netmon.onConnect = () => {

@@ -162,6 +162,7 @@ export class Controller implements ReconcilerView {
       serialDevices: this.d.store.state.host.serialDevices,
       serialNodes: this.d.executor.serialNodes,
       wifiPaths: this.d.executor.wifiPaths,
+      ...(this.d.executor.limitsConfigured ? { limitsCurrent: (id: string) => this.d.executor.limitsCurrent.has(id) } : {}),
     };
   }
 

@@ -54,3 +54,14 @@ test('serial ports add MKNOD and a device cgroup rule per ORCH_SERIAL_MAJORS; a 
   assert.deepEqual(nic.create.HostConfig?.CapAdd, ['SYS_NICE', 'NET_RAW', 'NET_ADMIN']);
   assert.equal(nic.create.HostConfig?.DeviceCgroupRules, undefined);
 });
+
+test('memory and pids limits: absent unless set; memory without swap beyond it; the same on both generations', () => {
+  for (const build of [request144, requestBelow144]) {
+    const none = build(input).create.HostConfig!;
+    assert.deepEqual([none.Memory, none.MemorySwap, none.PidsLimit], [undefined, undefined, undefined]);
+    const both = build({ ...input, limits: { memory: 256 * 2 ** 20, pids: 512 } }).create.HostConfig!;
+    assert.deepEqual([both.Memory, both.MemorySwap, both.PidsLimit], [256 * 2 ** 20, 256 * 2 ** 20, 512]);
+    const pids = build({ ...input, limits: { memory: null, pids: 64 } }).create.HostConfig!;
+    assert.deepEqual([pids.Memory, pids.PidsLimit], [undefined, 64]);
+  }
+});
