@@ -98,6 +98,7 @@ export class Agent {
       serialMajors: config.serialMajors,
       containerLog: config.containerLog,
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
+      runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
     });
     if (!refusing) {
       this.disk = new DiskGuard({

@@ -6,6 +6,8 @@ import * as z from 'zod';
 
 /** ORCH_MAX_ACK_BYTES's default: under Socket.IO's default maxHttpBufferSize of 1e6 with room for framing. */
 export const DEFAULT_MAX_ACK_BYTES = 999_000;
+/** ORCH_MAX_INFLIGHT_BYTES's default: four 16 MiB bodies; the session limit defaults to half of it. */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 2 ** 20;
 
 /** ORCH_CONTAINER_LOG's default: Docker's json-file driver (what `docker logs` and log shippers read), 3 × 10 MB. */
 export const DEFAULT_CONTAINER_LOG = 'json-file:max-size=10m,max-file=3';
@@ -144,7 +146,45 @@ const envSchema = z.object({
     }),
   // Extension for tests: the WebRTC session idle limit (CONTRACT §9.5 says 300 s).
   ORCH_WEBRTC_IDLE_MS: positiveInt('ORCH_WEBRTC_IDLE_MS', 300_000),
+  // Bytes in flight (response bodies, request bodies, WebRTC reassembly): all of the agent, and each session.
+  ORCH_MAX_INFLIGHT_BYTES: positiveInt('ORCH_MAX_INFLIGHT_BYTES', DEFAULT_MAX_INFLIGHT_BYTES, 'bytes', 2 ** 20),
+  ORCH_MAX_SESSION_INFLIGHT_BYTES: z.string().optional(),
+  // Unset: runtime containers get no limit, and existing ones are left as they are.
+  ORCH_RUNTIME_MEMORY_LIMIT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return null;
+      const n = parseSize(v);
+      if (n === null || n < MIN_RUNTIME_MEMORY) {
+        ctx.addIssue({ code: 'custom', message: `ORCH_RUNTIME_MEMORY_LIMIT: expected bytes with an optional k, m or g suffix, at least 6m, got "${v.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  ORCH_RUNTIME_PIDS_LIMIT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return null;
+      if (!/^\d{1,9}$/.test(v.trim()) || Number(v) < 1) {
+        ctx.addIssue({ code: 'custom', message: `ORCH_RUNTIME_PIDS_LIMIT: must be a positive whole number of processes, got "${v.slice(0, 64)}"` });
+        return z.NEVER;
+      }
+      return Number(v);
+    }),
 });
+
+/** Docker refuses a memory limit under 6 MiB. */
+const MIN_RUNTIME_MEMORY = 6 * 2 ** 20;
+
+/** `512m`, `1g`, `65536k` or plain bytes (binary units, as `docker run --memory`); null when malformed. */
+export function parseSize(v: string): number | null {
+  const m = /^(\d{1,15})([kmg]?)b?$/i.exec(v.trim());
+  if (!m) return null;
+  const n = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  return Number.isSafeInteger(n) ? n : null;
+}
 
 /** The Python agent's STUN servers (upstream §13.19). */
 const DEFAULT_ICE_SERVERS = 'stun:stun.l.google.com:19302,stun:stun1.l.google.com:19302';
@@ -202,6 +242,12 @@ export interface Config {
   diskCheckIntervalMs: number;
   /** The log driver and options of every runtime container the agent creates (ORCH_CONTAINER_LOG). */
   containerLog: ContainerLog;
+  /** The byte budget (src/sources/cloud/byte-budget.ts): all of the agent, and each session. */
+  maxInflightBytes: number;
+  maxSessionInflightBytes: number;
+  /** Runtime containers' memory limit in bytes (swap none beyond it) and pids limit; null = none set. */
+  runtimeMemoryLimit: number | null;
+  runtimePidsLimit: number | null;
 }
 
 export class ConfigError extends Error {}
@@ -224,6 +270,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cloud = e.ORCH_CLOUD_URL.trim();
   if (cloud !== 'off' && !/^https?:\/\/[^\s/]+/.test(cloud)) {
     throw new ConfigError(`invalid configuration: ORCH_CLOUD_URL: expected an https:// URL or "off", got "${cloud.slice(0, 64)}"`);
+  }
+  const sessionBytes = e.ORCH_MAX_SESSION_INFLIGHT_BYTES?.trim() ? Number(e.ORCH_MAX_SESSION_INFLIGHT_BYTES.trim()) : Math.floor(e.ORCH_MAX_INFLIGHT_BYTES / 2);
+  if (!Number.isSafeInteger(sessionBytes) || !/^\d*$/.test(e.ORCH_MAX_SESSION_INFLIGHT_BYTES?.trim() ?? '') || sessionBytes < 2 ** 20 || sessionBytes > e.ORCH_MAX_INFLIGHT_BYTES) {
+    throw new ConfigError(`invalid configuration: ORCH_MAX_SESSION_INFLIGHT_BYTES: must be a whole number of bytes from 1048576 to ORCH_MAX_INFLIGHT_BYTES (${e.ORCH_MAX_INFLIGHT_BYTES}), got "${String(e.ORCH_MAX_SESSION_INFLIGHT_BYTES ?? sessionBytes).slice(0, 64)}"`);
   }
   return {
     cloudUrl: cloud === 'off' ? null : cloud,
@@ -252,5 +302,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     diskHighWaterPercent: e.ORCH_DISK_HIGH_WATER_PERCENT,
     diskLowWaterPercent: e.ORCH_DISK_LOW_WATER_PERCENT,
     diskCheckIntervalMs: e.ORCH_DISK_CHECK_INTERVAL_MS,
+    maxInflightBytes: e.ORCH_MAX_INFLIGHT_BYTES,
+    maxSessionInflightBytes: sessionBytes,
+    runtimeMemoryLimit: e.ORCH_RUNTIME_MEMORY_LIMIT,
+    runtimePidsLimit: e.ORCH_RUNTIME_PIDS_LIMIT,
   };
 }

@@ -22,6 +22,24 @@ export interface RuntimeContainerInput {
   deviceGrants: readonly string[];
   /** ORCH_CONTAINER_LOG: a bounded log (not in the spec hash: an existing container keeps its own). */
   log: ContainerLog;
+  /** ORCH_RUNTIME_MEMORY_LIMIT / ORCH_RUNTIME_PIDS_LIMIT; null = none (Docker's default). */
+  limits?: RuntimeLimits;
+}
+
+export interface RuntimeLimits {
+  memory: number | null;
+  pids: number | null;
+}
+
+/**
+ * The HostConfig fields of the limits that are set (a create, or `docker update` of an existing container):
+ * no swap beyond the memory limit (a PLC that swaps misses its scan cycle).
+ */
+export function limitsConfig(l: RuntimeLimits | undefined): { Memory?: number; MemorySwap?: number; PidsLimit?: number } {
+  return {
+    ...(l?.memory != null ? { Memory: l.memory, MemorySwap: l.memory } : {}),
+    ...(l?.pids != null ? { PidsLimit: l.pids } : {}),
+  };
 }
 
 export interface ContainerRequest {
@@ -65,6 +83,8 @@ function base(input: RuntimeContainerInput): Docker.ContainerCreateOptions {
         { Name: 'memlock', Soft: memlock, Hard: memlock },
       ],
       Init: true,
+      // Not in the spec hash: changing them re-creates nothing (existing containers get `docker update`).
+      ...limitsConfig(input.limits),
       Mounts: [{ Type: 'volume', Source: dataVolumeName(input.name), Target: DATA_MOUNT }],
       ...(input.dns.length > 0 ? { Dns: input.dns } : {}),
       ...(input.log !== null ? { LogConfig: input.log } : {}),

@@ -164,6 +164,7 @@ export class Controller implements ReconcilerView {
       serialMajors: this.d.executor.serialMajors,
       liveDeviceGrants: this.d.executor.cgroupVersion !== '2',
       wifiPaths: this.d.executor.wifiPaths,
+      ...(this.d.executor.limitsConfigured ? { limitsCurrent: (id: string) => this.d.executor.limitsCurrent.has(id) } : {}),
     };
   }
 

@@ -3,7 +3,7 @@
 import type Docker from 'dockerode';
 import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
-import { request144, requestBelow144 } from '../docker/runtime-container-request.js';
+import { limitsConfig, request144, requestBelow144, type RuntimeLimits } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
 import type { ContainerLog } from '../config.js';
 import { dataVolumeName, internalNetworkName, LABEL, labelsFor } from '../domain/names.js';
@@ -47,6 +47,8 @@ export interface ExecutorDeps {
   containerLog?: ContainerLog;
   /** The disk guard's admission of a pull: rejects (NotEnoughDiskError) when it would not fit. */
   admitPull?: (image: string) => Promise<void>;
+  /** ORCH_RUNTIME_MEMORY_LIMIT / ORCH_RUNTIME_PIDS_LIMIT. */
+  runtimeLimits?: RuntimeLimits;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -84,6 +86,9 @@ export class Executor {
   /** Serial device nodes made in containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
   readonly serialNodes = new Map<string, string>();
 
+  /** Containers known to have the configured limits (made with them, or updated) in this agent process. */
+  readonly limitsCurrent = new Set<string>();
+
   private api: [number, number] | null = null;
   /** The engine's cgroup version (`docker info`), once read: on "2" a device cannot be granted to a created container. */
   cgroupVersion: string | null = null;
@@ -108,6 +113,29 @@ export class Executor {
         return;
       }
     }
+  }
+
+  /** Whether ORCH_RUNTIME_MEMORY_LIMIT or ORCH_RUNTIME_PIDS_LIMIT is set (else containers keep theirs). */
+  get limitsConfigured(): boolean {
+    const l = this.d.runtimeLimits;
+    return l !== undefined && (l.memory !== null || l.pids !== null);
+  }
+
+  /** An existing container gets the configured limits through `docker update`: no restart, no re-create. */
+  private async updateLimits(name: string, id: string): Promise<void> {
+    const want = limitsConfig(this.d.runtimeLimits);
+    const c = this.d.docker.getContainer(id);
+    const h = (await c.inspect()).HostConfig as { Memory?: number; MemorySwap?: number; PidsLimit?: number | null };
+    const differs = (Object.keys(want) as (keyof typeof want)[]).filter((k) => (h[k] ?? 0) !== want[k]);
+    if (differs.length > 0) {
+      try {
+        await c.update(want);
+      } catch (e) {
+        throw new StepError(`update ${name}: ${messageOf(e)}`, 'container', 'UpdateFailed');
+      }
+      this.d.log.info({ device: name, ...want }, 'runtime limits updated (no restart)');
+    }
+    this.limitsCurrent.add(id);
   }
 
   /** The engine's API version, read once it is reachable (it picks the create request's shape). */
@@ -201,6 +229,8 @@ export class Executor {
         return this.adopt(step.device!, step.containerId);
       case 'fixMac':
         return this.fixMac(step.device!, step.containerId, step.network, step.mac);
+      case 'updateLimits':
+        return this.updateLimits(step.device!, step.containerId);
       case 'dhcpStart':
         return this.dhcpStart(step.device!, step.containerId, step.vnic, step.mac);
       case 'wifiPath':
@@ -506,6 +536,7 @@ export class Executor {
       ulimits: this.ulimits,
       deviceGrants: deviceGrants(rec.spec.serialConfigs ?? [], this.d.store.state.host.serialDevices, this.serialMajors),
       log: this.d.containerLog ?? null,
+      limits: this.d.runtimeLimits,
     };
     const req = atLeast(await this.apiVersion(), 1, 44) ? request144(input) : requestBelow144(input);
     let container: Docker.Container;
@@ -524,6 +555,7 @@ export class Executor {
       await container.remove({ force: true }).catch(() => undefined); // nothing half-made
       throw new StepError(`connect ${name}: ${messageOf(e)}`, 'network', 'NetworkError');
     }
+    this.limitsCurrent.add(container.id);
   }
 
   private async start(name: string, id: string, retried = false): Promise<void> {

@@ -43,6 +43,11 @@ export interface HostFacts {
    * False on cgroup v2, where a device matched after create re-creates the container.
    */
   liveDeviceGrants: boolean;
+  /**
+   * False for a container whose memory/pids limits the executor has not yet brought to ORCH_RUNTIME_MEMORY_LIMIT
+   * and ORCH_RUNTIME_PIDS_LIMIT in this agent process; absent when neither is set (containers left as they are).
+   */
+  limitsCurrent?: (containerId: string) => boolean;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -234,6 +239,7 @@ function runtimeStep(
   // Being removed (by someone else): not a crash; its removal event wakes the next pass.
   if (c.state === 'removing') return { action: 'wait', until: null, condition: 'ContainerReady', reason: 'Removing: the container is being removed' };
   if (c.state === 'dead') return { action: 'removeContainer', containerId: c.id, reason: 'the container is dead (a failed removal)' };
+  if (facts.limitsCurrent && !facts.limitsCurrent(c.id)) return { action: 'updateLimits', containerId: c.id, reason: 'memory/pids limits as ORCH_RUNTIME_MEMORY_LIMIT and ORCH_RUNTIME_PIDS_LIMIT say (docker update, no restart)' };
   const running = c.state === 'running' || c.state === 'paused' || c.state === 'restarting';
   if (rec.running) {
     if (!running) {

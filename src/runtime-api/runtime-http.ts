@@ -1,7 +1,11 @@
 // HTTP(S) to one runtime's REST API on its internal network. The runtime's certificate is self-signed:
 // verification is off for this connection only. Timeout, 16 MiB body cap; failures become 502/504.
+// With a reservation of the agent's byte budget, the body is reserved before it is kept (all of it at
+// once when the runtime sends a Content-Length, else as it comes): a body that does not fit ends the
+// request and becomes a 503 naming the limit.
 import http from 'node:http';
 import https from 'node:https';
+import type { Reservation } from '../sources/cloud/byte-budget.js';
 
 export const BODY_CAP = 16 * 2 ** 20;
 
@@ -11,6 +15,10 @@ export interface RuntimeRequest {
   headers: Record<string, string>;
   body: Buffer | null;
   timeoutMs: number;
+  /** Grown by the body's bytes; the caller releases it once the answer is sent. */
+  reservation?: Reservation;
+  /** A smaller cap than BODY_CAP (an answer that is never large). */
+  bodyCap?: number;
 }
 
 export interface HttpResponse {
@@ -48,20 +56,37 @@ export function requestRuntime(r: RuntimeRequest): Promise<HttpResponse> {
         signal: AbortSignal.timeout(r.timeoutMs),
       },
       (res) => {
+        const cap = r.bodyCap ?? BODY_CAP;
         const chunks: Buffer[] = [];
         let size = 0;
+        let reserved = 0;
+        let ended = false;
+        const fail = (code: number, error: string) => {
+          ended = true;
+          chunks.length = 0;
+          req.destroy();
+          resolve(synthetic(code, error));
+        };
+        // Reserve the announced length at once: of many large answers, the first ones are read whole
+        // and the others refused, rather than all of them cut half-way.
+        const announced = Number(res.headers['content-length']);
+        if (r.reservation && Number.isSafeInteger(announced) && announced > 0 && announced <= cap) {
+          if (!r.reservation.grow(announced)) return fail(503, r.reservation.refusal!);
+          reserved = announced;
+        }
         res.on('data', (c: Buffer) => {
+          if (ended) return;
           size += c.length;
-          if (size > BODY_CAP) {
-            req.destroy();
-            resolve(synthetic(502, `response body larger than ${BODY_CAP} bytes`));
-            return;
+          if (size > cap) return fail(502, `response body larger than ${cap} bytes`);
+          if (r.reservation && size > reserved) {
+            if (!r.reservation.grow(size - reserved)) return fail(503, r.reservation.refusal!);
+            reserved = size;
           }
           chunks.push(c);
         });
         res.on('error', (e) => resolve(synthetic(502, e.message)));
         res.on('end', () => {
-          if (size > BODY_CAP) return;
+          if (ended) return;
           const text = Buffer.concat(chunks).toString('utf8');
           const contentType = res.headers['content-type'] ?? 'text/plain';
           let body: unknown = text;

@@ -172,6 +172,38 @@ describe('cloud link end to end', () => {
     assert.equal(cloud.connections.length, connects);
   });
 
+  test('run_command: eight concurrent 15 MiB answers: two read within the byte budget, six refused with a 503 naming it; peak RSS bounded', async () => {
+    const pid = agent.child!.pid!;
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    const BODY = 15 * 2 ** 20;
+    const SESSION = 32 * 2 ** 20; // ORCH_MAX_SESSION_INFLIGHT_BYTES by default: half of ORCH_MAX_INFLIGHT_BYTES (64 MiB)
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM starts again from VmRSS: the peak of this burst alone
+    const rssBefore = kb('VmRSS');
+    // The stand-in sends each answer's length and first 64 KiB at once and the rest 1.5 s later, so all
+    // eight are in flight together.
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => cloud.call('run_command', { correlation_id: 420 + i, device_id: 'plc-head', method: 'GET', api: '/__big', params: { bytes: String(BODY), hold_ms: '1500' } })));
+    const peak = kb('VmHWM');
+    const hrs = answers.map((a) => a.http_response as { status_code: number; body: { error: string } });
+    assert.deepEqual(hrs.map((h) => h.status_code).sort(), [502, 502, 503, 503, 503, 503, 503, 503], JSON.stringify(hrs).slice(0, 2000));
+    for (const [i, a] of answers.entries()) {
+      assert.equal(a.status, 'error');
+      const hr = a.http_response as Record<string, unknown>;
+      if (hr.status_code === 502) assert.equal((hr.body as { error: string }).error, `response body of ${BODY} bytes is too large for an ack of at most ORCH_MAX_ACK_BYTES=999000 bytes`, 'read whole');
+      else {
+        assert.deepEqual(hr, { status_code: 503, headers: {}, body: { error: `(agent): ${BODY} bytes more would exceed ORCH_MAX_SESSION_INFLIGHT_BYTES=${SESSION} for this session (${2 * BODY} in flight); try again later` }, ok: false, content_type: 'application/json' }, `answer ${i}`);
+      }
+    }
+    const grewMiB = (peak - rssBefore) / 1024;
+    process.stdout.write(`# agent VmRSS ${rssBefore} kB before 8 × 15 MiB run_commands, peak ${peak} kB (+${grewMiB.toFixed(1)} MiB)\n`);
+    // Two bodies in flight, each held several times (chunks, joined, as text, the ack's JSON) and freed by
+    // GC some time later: measured +105 MiB; eight of them grew it by ~480 MiB (issue #22). The bound is
+    // 2.5 × ORCH_MAX_INFLIGHT_BYTES.
+    assert.ok(grewMiB < 160, `peak RSS grew by ${grewMiB.toFixed(1)} MiB`);
+    // Everything was given back: the next answer is read as usual.
+    const ping = await cloud.call('run_command', { correlation_id: 430, device_id: 'plc-head', method: 'GET', api: '/__big', params: { bytes: String(BODY), hold_ms: '10' } });
+    assert.equal((ping.http_response as { status_code: number }).status_code, 502, 'read whole again');
+  });
+
   test('a topic the agent does not implement is acked as not supported', async () => {
     assert.deepEqual(await cloud.call('update_firmware', { correlation_id: 'fw-1' }), { action: 'update_firmware', correlation_id: 'fw-1', status: 'error', error: 'update_firmware: not supported by this agent' });
     assert.deepEqual(await cloud.call('no_such_topic'), { action: 'no_such_topic', correlation_id: null, status: 'error', error: 'no_such_topic: not supported by this agent' });

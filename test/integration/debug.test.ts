@@ -163,6 +163,18 @@ describe('runtime debugger', () => {
     assert.match(stack.agent.log(), /"reason":"idle".*"msg":"debug session closed"|"msg":"debug session closed".*"reason":"idle"/);
   });
 
+  test('a runtime debug message over 1 MiB closes its link (not 100 MiB each): the session reports it lost', async () => {
+    assert.equal((await debug({ type: 'debug_start', password: PASSWORD })).status, 'success');
+    assert.equal((await debug({ type: 'debug_info' })).status, 'success');
+    const pad = await stack.cloud.call('run_command', { device_id: DEVICE, method: 'POST', api: '/__debug_pad', data: { bytes: 2 * 2 ** 20 } });
+    assert.equal(pad.status, 'success', JSON.stringify(pad));
+    const r = (await debug({ type: 'debug_info' })).debug_response as Msg;
+    assert.equal(r.type, 'debug_error', JSON.stringify(r).slice(0, 200));
+    assert.match(String(r.error), /^runtime debug connection lost/);
+    await debug({ type: 'debug_stop' });
+    await waitFor('runtime debug connection closed', async () => (await standIn()).connections === 0 || null, 10_000, 100);
+  });
+
   test('the WebRTC debug channel: debug_ready, start, md5, info, a large list in chunks, set, stop; closing the session ends the runtime link', async () => {
     const p = new Peer();
     const ready = await p.connect();

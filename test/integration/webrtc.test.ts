@@ -275,6 +275,36 @@ describe('WebRTC bridge', () => {
     await Promise.all(peers.map((p) => p.close()));
   });
 
+  test('chunked messages beyond the byte budget are refused per session and agent-wide, and the peer is told', async () => {
+    const [a, b, c] = [new Peer(), new Peer(), new Peer()];
+    for (const p of [a, b, c]) await p.connect();
+    let n = 0;
+    /** Announces a transfer (a transfer reserves twice its total_size), then waits for a round trip on the channel. */
+    const announce = async (p: Peer, transfer_id: string, total_size: number) => {
+      p.data.send(JSON.stringify({ type: 'chunk_start', transfer_id, total_chunks: Math.ceil(total_size / 14_000), total_size }));
+      const timestamp = ++n;
+      p.send({ type: 'ping', timestamp });
+      await p.next('pong', (m) => m.timestamp === timestamp);
+      return p.received.find((m) => m.type === 'error' && m.transfer_id === transfer_id) ?? null;
+    };
+    // 20 M characters would hold 40 MB: more than one session may (32 MiB), though under HEAD's 100 MB.
+    assert.deepEqual(await announce(a, 'too-big', 20_000_000), { type: 'error', transfer_id: 'too-big', error: '(agent): 40000000 bytes more would exceed ORCH_MAX_SESSION_INFLIGHT_BYTES=33554432 for this session (0 in flight); try again later' });
+    // Two sessions hold 60 MB of the agent's 64 MiB: a third session's 8 MB do not fit.
+    assert.equal(await announce(a, 'a1', 15_000_000), null);
+    assert.equal(await announce(b, 'b1', 15_000_000), null);
+    assert.deepEqual(await announce(c, 'c1', 4_000_000), { type: 'error', transfer_id: 'c1', error: '(agent): 8000000 bytes more would exceed ORCH_MAX_INFLIGHT_BYTES=67108864 (60000000 in flight); try again later' });
+    // A small chunked command still fits, and is answered.
+    const upload = 'u'.repeat(60_000);
+    c.send({ type: 'run_command', correlation_id: 90, device_id: DEVICE, method: 'POST', api: '/__digest', data: upload, headers: { 'Content-Type': 'text/plain' } });
+    const digest = await c.next('command_response', (m) => m.correlation_id === 90);
+    assert.deepEqual((digest.http_response as Msg).body, { bytes: upload.length, sha256: crypto.createHash('sha256').update(upload).digest('hex') });
+    // A session that closes gives its transfers back.
+    assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: a.id })).status, 'success');
+    assert.equal(await announce(c, 'c2', 4_000_000), null);
+    for (const p of [b, c]) assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: p.id })).status, 'success');
+    await Promise.all([a, b, c].map((p) => p.close()));
+  });
+
   test('20 sessions opened and closed leave the agent where it was (RSS, file descriptors)', async () => {
     const one = async (i: number) => {
       const p = new Peer();

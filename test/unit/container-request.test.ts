@@ -67,3 +67,14 @@ test('ORCH_CONTAINER_LOG: the bounded log on both request forms; "daemon" leaves
   for (const r of [request144({ ...input, log }), requestBelow144({ ...input, log })]) assert.deepEqual(r.create.HostConfig?.LogConfig, log);
   assert.equal(request144(input).create.HostConfig?.LogConfig, undefined);
 });
+
+test('memory and pids limits: absent unless set; memory without swap beyond it; the same on both generations', () => {
+  for (const build of [request144, requestBelow144]) {
+    const none = build(input).create.HostConfig!;
+    assert.deepEqual([none.Memory, none.MemorySwap, none.PidsLimit], [undefined, undefined, undefined]);
+    const both = build({ ...input, limits: { memory: 256 * 2 ** 20, pids: 512 } }).create.HostConfig!;
+    assert.deepEqual([both.Memory, both.MemorySwap, both.PidsLimit], [256 * 2 ** 20, 256 * 2 ** 20, 512]);
+    const pids = build({ ...input, limits: { memory: null, pids: 64 } }).create.HostConfig!;
+    assert.deepEqual([pids.Memory, pids.PidsLimit], [undefined, 64]);
+  }
+});

@@ -204,6 +204,16 @@ test('a MAC Docker ignored is set in the namespace once, then remembered', () =>
   assert.deepEqual(plan({ a: rec(s) }, w, facts({ nsMacs: new Map([[`id-a/macvlan_eth1_198.51.100.0_24`, fix.mac]]) })), []);
 });
 
+test('runtime limits: without ORCH_RUNTIME_*_LIMIT nothing is planned; with one, each container is updated once, running or not', () => {
+  const s = spec('a');
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts()), []);
+  for (const state of ['running', 'exited']) {
+    const steps = plan({ a: rec(s, { running: state === 'running' }) }, convergedWorld(s, state), facts({ limitsCurrent: () => false }));
+    assert.deepEqual(steps.map((x) => [x.key, x.action, 'containerId' in x ? x.containerId : null]), [['runtime/a', 'updateLimits', 'id-a']]);
+  }
+  assert.deepEqual(plan({ a: rec(s) }, convergedWorld(s), facts({ limitsCurrent: (id) => id === 'id-a' })), []);
+});
+
 test('a dedicated NIC is moved in whenever netmon sees it on the host, never while it is inside; a veth gone with its namespace is looked for again', () => {
   const s: RuntimeSpec = { ...spec('a'), dedicatedInterface: 'tdn0' };
   const eth1 = { interface: 'eth1', index: 2, operstate: 'up', type: 'ethernet' as const, mac_address: null, ipv4_addresses: [], gateway: null };

@@ -26,3 +26,15 @@ test('config: defaults, and a bad value names the variable', () => {
   assert.throws(() => loadConfig({ ORCH_CLOUD_TRANSPORTS: 'carrier-pigeon' }), /ORCH_CLOUD_TRANSPORTS/);
   assert.throws(() => loadConfig({ ORCH_LOG_LEVEL: 'loud' }), /ORCH_LOG_LEVEL/);
 });
+
+test('config: runtime memory and pids limits (none by default; docker-style sizes)', () => {
+  const c = loadConfig({});
+  assert.deepEqual([c.runtimeMemoryLimit, c.runtimePidsLimit], [null, null]);
+  const set = loadConfig({ ORCH_RUNTIME_MEMORY_LIMIT: '512m', ORCH_RUNTIME_PIDS_LIMIT: '256' });
+  assert.deepEqual([set.runtimeMemoryLimit, set.runtimePidsLimit], [512 * 2 ** 20, 256]);
+  assert.equal(loadConfig({ ORCH_RUNTIME_MEMORY_LIMIT: '1G' }).runtimeMemoryLimit, 2 ** 30);
+  assert.equal(loadConfig({ ORCH_RUNTIME_MEMORY_LIMIT: '67108864' }).runtimeMemoryLimit, 64 * 2 ** 20);
+  assert.throws(() => loadConfig({ ORCH_RUNTIME_MEMORY_LIMIT: '4m' }), /ORCH_RUNTIME_MEMORY_LIMIT: expected bytes with an optional k, m or g suffix, at least 6m, got "4m"/);
+  assert.throws(() => loadConfig({ ORCH_RUNTIME_MEMORY_LIMIT: 'lots' }), /ORCH_RUNTIME_MEMORY_LIMIT: /);
+  assert.throws(() => loadConfig({ ORCH_RUNTIME_PIDS_LIMIT: '0' }), /ORCH_RUNTIME_PIDS_LIMIT: must be a positive whole number of processes, got "0"/);
+});

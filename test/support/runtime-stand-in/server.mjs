@@ -16,6 +16,8 @@ const token = `${unsigned}.${crypto.createHmac('sha256', secret).update(unsigned
 const calls = [];
 let plc = 'STOPPED';
 let users = 0;
+// POST /__debug_pad {bytes}: the next debug_response carries that many bytes more (a hostile runtime).
+let debugPad = 0;
 
 const send = (res, code, body) => {
   res.writeHead(code, { 'content-type': 'application/json' });
@@ -34,7 +36,16 @@ const server = https.createServer({ key: fs.readFileSync('/app/key.pem'), cert: 
     if (route === 'GET /__calls') return send(res, 200, calls);
     if (route === 'GET /__debug') return send(res, 200, { commands: debugCommands, connections: io.of('/api/debug').sockets.size });
     if (route === 'GET /api/ping') return send(res, 200, { status: 'PONG' });
-    if (route === 'GET /__big') return res.end(Buffer.alloc(Number(url.searchParams.get('bytes') ?? 0), 97));
+    if (route === 'POST /__debug_pad') { debugPad = Number(JSON.parse(body.toString() || '{}').bytes ?? 0); return send(res, 200, { pad: debugPad }); }
+    if (route === 'GET /__big') {
+      const big = Buffer.alloc(Number(url.searchParams.get('bytes') ?? 0), 97);
+      const hold = Number(url.searchParams.get('hold_ms') ?? 0);
+      if (!hold) return res.end(big);
+      // Headers (with the length) and a first part now, the rest later: many answers are in flight at once.
+      res.writeHead(200, { 'content-length': String(big.length) });
+      res.write(big.subarray(0, 65536));
+      return setTimeout(() => res.end(big.subarray(65536)), hold);
+    }
     if (route === 'POST /__digest') return send(res, 200, { bytes: body.length, sha256: crypto.createHash('sha256').update(body).digest('hex') });
     if (route === 'GET /__slow') return setTimeout(() => send(res, 200, { slow: true }), Number(url.searchParams.get('ms') ?? 0));
     if (route === 'POST /api/create-user') return users++ === 0 || authed ? send(res, 201, { msg: 'User created', id: users }) : send(res, 401, { msg: 'User already created!' });
@@ -99,7 +110,9 @@ io.of('/api/debug').on('connection', (socket) => {
     debugCommands.push(command);
     const compact = command.replace(/\s+/g, '');
     const out = /^([0-9A-Fa-f]{2})+$/.test(compact) ? debugFrame(Buffer.from(compact, 'hex')) : null;
-    socket.emit('debug_response', out ? { success: true, data: hex(out) } : { success: false, error: 'invalid debug command' });
+    const padding = debugPad ? { padding: 'p'.repeat(debugPad) } : {};
+    debugPad = 0;
+    socket.emit('debug_response', out ? { success: true, data: hex(out), ...padding } : { success: false, error: 'invalid debug command' });
   });
 });
 server.listen(8443, '0.0.0.0');

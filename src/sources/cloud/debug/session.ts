@@ -36,6 +36,12 @@ export type DebugReply = { type: string } & Record<string, unknown>;
 export const MAX_PER_DEVICE = 4;
 /** At most this many in all. */
 export const MAX_SESSIONS = 32;
+/**
+ * The largest message the runtime may send on its debug link, and its login answer: a GET_LIST of 256
+ * STRINGs is under 100,000 characters of hex. Past it the link is closed (the session reports it lost),
+ * so 32 sessions hold at most 32 MiB of debug frames, not the WebSocket default of 100 MiB each.
+ */
+export const MAX_DEBUG_MESSAGE_BYTES = 2 ** 20;
 /** How long a runtime has to answer one debug frame (upstream: 5 s). */
 const COMMAND_TIMEOUT_MS = 5_000;
 
@@ -87,6 +93,8 @@ class RuntimeLink {
       rejectUnauthorized: false,
       reconnection: false,
       forceNew: true,
+      // Handed to the `ws` WebSocket by engine.io-client (not in socket.io-client's types).
+      ...({ maxPayload: MAX_DEBUG_MESSAGE_BYTES } as object),
       timeout: timeoutMs,
     });
     return new Promise((resolve, reject) => {
@@ -228,6 +236,7 @@ export class DebugSessions {
         headers: { 'Content-Type': 'application/json' },
         body: Buffer.from(JSON.stringify({ username: m.username, password: m.password })),
         timeoutMs: this.ctx.config.runCommandTimeoutMs,
+        bodyCap: MAX_DEBUG_MESSAGE_BYTES,
       });
       if (!login.ok) return errorReply(`Authentication failed: HTTP ${login.status_code}`);
       const jwt = (login.body as { access_token?: unknown } | null)?.access_token;

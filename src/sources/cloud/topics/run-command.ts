@@ -2,7 +2,8 @@
 // HEAD form: one object. v1 form: (device_id, {method, api, headers, data}).
 import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
-import { requestRuntime } from '../../../runtime-api/runtime-http.js';
+import { requestRuntime, type HttpResponse } from '../../../runtime-api/runtime-http.js';
+import { budgetFor, type Reservation } from '../byte-budget.js';
 import { internalNetworkName } from '../../../domain/names.js';
 import { baseFields, deviceId, parsePayload, validationError, type Ack } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
@@ -35,11 +36,6 @@ export type RunCommand = z.infer<typeof runCommandSchema>;
 const v1Schema = z.object(command);
 
 /**
- * Sends one command to the runtime `cmd.device_id` and returns the ack body (without action and
- * correlation_id). Shared by the cloud topic and the WebRTC data channel: same path rules, target
- * read from Docker per call, timeout and 16 MiB body cap.
- */
-/**
  * The runtime `id`'s address on its internal network, read from Docker now (never a stale cache), or
  * the error ack that says why there is none.
  */
@@ -57,7 +53,19 @@ export async function runtimeAddress(ctx: Pick<TopicContext, 'docker'>, id: stri
   return { ip };
 }
 
-export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand): Promise<Ack> {
+/** The answer to a command the byte budget cannot take now (CONTRACT §5.4's shape, status 503). */
+export const overBudget = (error: string): Ack => {
+  const http_response: HttpResponse = { status_code: 503, headers: {}, body: { error }, ok: false, content_type: 'application/json' };
+  return { status: 'error', http_response };
+};
+
+/**
+ * Sends one command to the runtime `cmd.device_id` and returns the ack body (without action and
+ * correlation_id). Shared by the cloud topic and the WebRTC data channel: same path rules, target
+ * read from Docker per call, timeout and 16 MiB body cap. The request body and the response body are
+ * held in `reservation` (the caller releases it once the answer is sent); what does not fit is a 503.
+ */
+export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand, reservation: Reservation): Promise<Ack> {
   const target = await runtimeAddress(ctx, cmd.device_id);
   if ('ack' in target) return target.ack;
   const { ip } = target;
@@ -68,6 +76,10 @@ export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'
   const headers: Record<string, string> = { ...(cmd.headers ?? {}) };
   let body: Buffer | null = null;
   if (cmd.files && Object.keys(cmd.files).length > 0) {
+    // The multipart body's size, reserved before it is built: the files' bytes, the fields, the framing.
+    const files = Object.values(cmd.files).reduce((n, f) => n + Math.ceil((f.content_base64.length * 3) / 4) + 512, 0);
+    const fields = cmd.data && typeof cmd.data === 'object' ? Buffer.byteLength(JSON.stringify(cmd.data)) + 256 * Object.keys(cmd.data).length : 0;
+    if (!reservation.grow(files + fields)) return overBudget(reservation.refusal!);
     const form = new FormData();
     for (const [field, f] of Object.entries(cmd.files)) {
       form.append(field, new Blob([Buffer.from(f.content_base64, 'base64')], { type: f.content_type ?? 'application/octet-stream' }), f.filename ?? field);
@@ -77,12 +89,15 @@ export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'
     body = Buffer.from(await encoded.arrayBuffer());
     headers['content-type'] = encoded.headers.get('content-type')!;
   } else if (typeof cmd.data === 'string') {
+    if (!reservation.grow(Buffer.byteLength(cmd.data))) return overBudget(reservation.refusal!);
     body = Buffer.from(cmd.data);
   } else if (cmd.data !== undefined && cmd.data !== null && cmd.method !== 'GET') {
-    body = Buffer.from(JSON.stringify(cmd.data));
+    const text = JSON.stringify(cmd.data);
+    if (!reservation.grow(Buffer.byteLength(text))) return overBudget(reservation.refusal!);
+    body = Buffer.from(text);
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
   }
-  const http_response = await requestRuntime({ url, method: cmd.method, headers, body, timeoutMs: ctx.config.runCommandTimeoutMs });
+  const http_response = await requestRuntime({ url, method: cmd.method, headers, body, timeoutMs: ctx.config.runCommandTimeoutMs, reservation });
   return { status: http_response.ok ? 'success' : 'error', http_response };
 }
 
@@ -96,6 +111,16 @@ async function debugCommand(ctx: TopicContext, device: string, data: unknown): P
   return { status: debug_response.type === 'debug_error' ? 'error' : 'success', debug_response };
 }
 
+/** The cloud's commands: one session of the byte budget; released when the handler returns, as the ack is sent. */
+async function fromCloud(ctx: TopicContext, cmd: RunCommand): Promise<Ack> {
+  const reservation = budgetFor(ctx.config).reserve('cloud', 0);
+  try {
+    return await proxyToRuntime(ctx, cmd, reservation);
+  } finally {
+    reservation.release();
+  }
+}
+
 export const runCommand: Topic = {
   name: 'run_command',
   async handle(args, ctx) {
@@ -105,11 +130,11 @@ export const runCommand: Topic = {
       const p = parsePayload(v1Schema, args[1]);
       if (!p.ok) return p.ack;
       if (p.value.api === 'debug') return debugCommand(ctx, id.data, p.value.data);
-      return proxyToRuntime(ctx, { ...p.value, device_id: id.data });
+      return fromCloud(ctx, { ...p.value, device_id: id.data });
     }
     const p = parsePayload(runCommandSchema, args[0]);
     if (!p.ok) return p.ack;
     if (p.value.api === 'debug') return debugCommand(ctx, p.value.device_id, p.value.data);
-    return proxyToRuntime(ctx, p.value);
+    return fromCloud(ctx, p.value);
   },
 };

@@ -8,6 +8,7 @@ import { RTCPeerConnection, type RTCDataChannel, type RTCIceCandidate } from 'we
 import type { Ack } from '../envelope.js';
 import type { TopicContext } from '../topic.js';
 import { proxyToRuntime, runCommandSchema } from '../topics/run-command.js';
+import { budgetFor } from '../byte-budget.js';
 import { debugSessionsFor } from '../debug/session.js';
 import { Reassembler, frame, isChunkMessage } from './chunking.js';
 
@@ -40,7 +41,9 @@ class Session {
   private held: RTCIceCandidate[] | null = [];
   private data: RTCDataChannel | null = null;
   private debugReassembler: Reassembler | null = null;
-  private readonly reassembler = new Reassembler();
+  /** This session's name in the agent's byte budget. */
+  private readonly budgetKey: string;
+  private readonly reassembler: Reassembler;
   private pingTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -50,6 +53,8 @@ class Session {
     private readonly ctx: BridgeContext,
     private readonly onClosed: (s: Session) => void,
   ) {
+    this.budgetKey = `webrtc:${id}`;
+    this.reassembler = this.newReassembler();
     pc.onIceCandidate.subscribe((c) => {
       if (!c?.candidate) return;
       if (this.held) this.held.push(c);
@@ -59,6 +64,12 @@ class Session {
       if (state === 'failed' || state === 'closed') void this.close(`connection ${state}`);
     });
     pc.onDataChannel.subscribe((ch) => this.adopt(ch));
+  }
+
+  /** Chunked messages of one channel, their bytes in the agent's budget under this session. */
+  private newReassembler(): Reassembler {
+    const budget = budgetFor(this.ctx.config);
+    return new Reassembler({ reserve: (bytes) => budget.reserve(this.budgetKey, bytes) });
   }
 
   /** The answer has been acked: the candidates held back go out now, later ones as they come. */
@@ -100,7 +111,7 @@ class Session {
    */
   private adoptDebug(ch: RTCDataChannel): void {
     const key = `webrtc:${this.id}`;
-    const reassembler = new Reassembler();
+    const reassembler = this.newReassembler();
     this.debugReassembler = reassembler;
     const opened = () => this.sendOn(ch, { type: 'debug_ready', session_id: this.id, device_id: this.deviceId });
     if (ch.readyState === 'open') opened();
@@ -120,7 +131,10 @@ class Session {
       this.lastActivity = Date.now();
       if (isChunkMessage(msg)) {
         const a = reassembler.accept(msg, Date.now());
-        if (a.kind === 'error') this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked debug message dropped');
+        if (a.kind === 'error') {
+          this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked debug message dropped');
+          this.sendOn(ch, { type: 'debug_error', transfer_id: a.transferId, error: a.error });
+        }
         if (a.kind === 'complete') receive(a.text);
         return;
       }
@@ -170,7 +184,11 @@ class Session {
     if (m.type !== 'pong') this.lastActivity = Date.now();
     if (isChunkMessage(m)) {
       const a = this.reassembler.accept(m, Date.now());
-      if (a.kind === 'error') this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked message dropped');
+      if (a.kind === 'error') {
+        this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked message dropped');
+        // The peer is told which transfer was refused and why (e.g. the byte budget).
+        this.send({ type: 'error', transfer_id: a.transferId, error: a.error });
+      }
       if (a.kind === 'complete') this.receive(a.text);
       return;
     }
@@ -202,12 +220,31 @@ class Session {
         const issue = p.error.issues[0];
         body = { status: 'error', error: `${issue?.path.join('.') || '(payload)'}: ${issue?.message ?? 'invalid'}` };
       } else {
-        body = await proxyToRuntime(this.ctx, p.data).catch((e: unknown): Ack => ({ status: 'error', error: `(agent): internal error: ${errorText(e)}` }));
+        // The request and response bodies are held in this session's budget until the answer has left
+        // the channel's send queue (or the session closed).
+        const reservation = budgetFor(this.ctx.config).reserve(this.budgetKey, 0);
+        try {
+          body = await proxyToRuntime(this.ctx, p.data, reservation).catch((e: unknown): Ack => ({ status: 'error', error: `(agent): internal error: ${errorText(e)}` }));
+          this.answer(correlation_id, started, body);
+          await this.drained();
+        } finally {
+          reservation.release();
+        }
+        return;
       }
     }
+    this.answer(correlation_id, started, body);
+  }
+
+  private answer(correlation_id: unknown, started: number, body: Ack): void {
     this.lastActivity = Date.now();
     this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, correlationId: correlation_id, status: body.status, ms: Date.now() - started }, 'WebRTC run_command answered');
     this.send({ ...body, type: 'command_response', correlation_id });
+  }
+
+  /** Resolves once the data channel has sent what it queued, or the session is closed. */
+  private async drained(): Promise<void> {
+    while (!this.closed && this.data && this.data.readyState === 'open' && this.data.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 25));
   }
 
   sweep(now: number): void {

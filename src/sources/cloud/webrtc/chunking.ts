@@ -1,7 +1,10 @@
 // Data-channel chunking (CONTRACT §9.5, upstream §13.19): a message whose JSON text has 15,000
 // characters or more travels as chunk_start / chunk_data (≤ 14,000 characters each) / chunk_end.
 // Both directions: frame() splits what the agent sends, Reassembler joins what a peer sends, within
-// HEAD's limits (10,000 chunks, 100 MB, a transfer with no chunk for 60 s is dropped). Pure: no I/O.
+// HEAD's limits (10,000 chunks, 100 MB, a transfer with no chunk for 60 s is dropped) and the agent's
+// byte budget (a transfer reserves twice its total_size at chunk_start: its parts, then the joined text).
+// Pure: no I/O.
+import type { Reservation } from '../byte-budget.js';
 
 export const CHUNK_THRESHOLD = 15_000;
 export const CHUNK_DATA_MAX = 14_000;
@@ -36,6 +39,8 @@ export interface ReassemblyLimits {
   maxChunks: number;
   maxTotalChars: number;
   staleMs: number;
+  /** Reserves a transfer's bytes in the agent's budget (refusal set: the transfer is refused). */
+  reserve?: (bytes: number) => Reservation;
 }
 
 export type Accepted =
@@ -51,6 +56,7 @@ interface Transfer {
   received: number;
   chars: number;
   lastAt: number;
+  reservation: Reservation | null;
 }
 
 const isChunk = (t: unknown) => t === 'chunk_start' || t === 'chunk_data' || t === 'chunk_end';
@@ -63,6 +69,14 @@ export const isChunkMessage = (m: Record<string, unknown>): boolean => isChunk(m
 export class Reassembler {
   private readonly transfers = new Map<string, Transfer>();
   private readonly limits: ReassemblyLimits;
+
+  /** Forgets a transfer and gives its bytes back. */
+  private drop(id: string): Transfer | undefined {
+    const t = this.transfers.get(id);
+    this.transfers.delete(id);
+    t?.reservation?.release();
+    return t;
+  }
 
   constructor(limits: Partial<ReassemblyLimits> = {}) {
     this.limits = { maxChunks: MAX_CHUNKS, maxTotalChars: MAX_TOTAL_CHARS, staleMs: STALE_MS, ...limits };
@@ -78,7 +92,7 @@ export class Reassembler {
     const dropped: string[] = [];
     for (const [id, t] of this.transfers) {
       if (now - t.lastAt >= this.limits.staleMs) {
-        this.transfers.delete(id);
+        this.drop(id);
         dropped.push(id);
       }
     }
@@ -86,7 +100,7 @@ export class Reassembler {
   }
 
   clear(): void {
-    this.transfers.clear();
+    for (const id of [...this.transfers.keys()]) this.drop(id);
   }
 
   /** Takes one chunk_* message. An error drops the transfer it names. */
@@ -95,7 +109,7 @@ export class Reassembler {
     const id = typeof m.transfer_id === 'string' && m.transfer_id.length > 0 && m.transfer_id.length <= 128 ? m.transfer_id : typeof m.transfer_id === 'number' ? String(m.transfer_id) : null;
     if (id === null) return { kind: 'error', transferId: null, error: 'transfer_id: expected a string of 1 to 128 characters' };
     const fail = (error: string): Accepted => {
-      this.transfers.delete(id);
+      this.drop(id);
       return { kind: 'error', transferId: id, error };
     };
     if (m.type === 'chunk_start') {
@@ -106,7 +120,9 @@ export class Reassembler {
       let inFlight = 0;
       for (const t of this.transfers.values()) inFlight += t.totalSize;
       if (inFlight + size > this.limits.maxTotalChars) return fail(`total_size: transfers in progress would exceed ${this.limits.maxTotalChars} characters`);
-      this.transfers.set(id, { totalChunks: n, totalSize: size, parts: new Array<string | undefined>(n), received: 0, chars: 0, lastAt: now });
+      const reservation = this.limits.reserve?.(2 * size) ?? null;
+      if (reservation?.refusal) return { kind: 'error', transferId: id, error: reservation.refusal };
+      this.transfers.set(id, { totalChunks: n, totalSize: size, parts: new Array<string | undefined>(n), received: 0, chars: 0, lastAt: now, reservation });
       return { kind: 'pending' };
     }
     const t = this.transfers.get(id);
@@ -125,8 +141,12 @@ export class Reassembler {
     }
     // chunk_end
     this.transfers.delete(id);
-    if (t.received !== t.totalChunks) return { kind: 'error', transferId: id, error: `transfer ${id.slice(0, 64)}: ${t.received} of ${t.totalChunks} chunks received` };
-    if (t.chars !== t.totalSize) return { kind: 'error', transferId: id, error: `transfer ${id.slice(0, 64)}: ${t.chars} characters received, total_size says ${t.totalSize}` };
-    return { kind: 'complete', transferId: id, text: t.parts.join('') };
+    try {
+      if (t.received !== t.totalChunks) return { kind: 'error', transferId: id, error: `transfer ${id.slice(0, 64)}: ${t.received} of ${t.totalChunks} chunks received` };
+      if (t.chars !== t.totalSize) return { kind: 'error', transferId: id, error: `transfer ${id.slice(0, 64)}: ${t.chars} characters received, total_size says ${t.totalSize}` };
+      return { kind: 'complete', transferId: id, text: t.parts.join('') };
+    } finally {
+      t.reservation?.release();
+    }
   }
 }
