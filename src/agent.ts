@@ -19,6 +19,7 @@ import { refusingTopic } from './sources/cloud/refusing-topic.js';
 import { TOPICS } from './sources/cloud/topics/index.js';
 import { stopWebrtc } from './sources/cloud/webrtc/registry.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
+import { nameRefusal } from './docker/runtime-owner.js';
 import { DockerEventsSource } from './sources/docker-events.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { DataDirLock } from './store/data-dir-lock.js';
@@ -108,7 +109,7 @@ export class Agent {
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({
       cloud: this.cloud?.status() ?? null,
       netmon: refusing ? null : this.netmon.status(),
-    }));
+    }), (name, known) => nameRefusal(this.docker, name, known));
     await this.control.start();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
     this.telemetry.start();

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { cidrContains, formatCidr, formatIpv4, maskToPrefix, parseCidr, parseIpv4, prefixMask } from './ipv4.js';
-import { IFNAME_RE, NAME_RE, REQUEST_NAME_RE } from './names.js';
+import { IFNAME_RE, NAME_RE, REQUEST_NAME_RE, reservedContainerName } from './names.js';
 import { firstIssueMessage, quote } from './validation-error.js';
 
 export const vnicSpecSchema = z.object({
@@ -98,6 +98,8 @@ export function normalizeCreateRequest(payload: unknown): NormalizeResult {
   const parsed = rawCreate.safeParse(payload);
   if (!parsed.success) return { ok: false, error: firstIssueMessage(parsed.error) };
   const req = parsed.data;
+  const reserved = reservedContainerName(req.container_name);
+  if (reserved !== null) return { ok: false, error: `container_name: ${reserved} (CONTRACT §1), not a runtime's name` };
   const serial = req.serial_configs ?? [];
   for (const [i, sc] of serial.entries()) {
     const j = serial.findIndex((o) => o.container_path === sc.container_path);

@@ -1,7 +1,8 @@
 // run_command (CONTRACT §5.4): a proxy to the runtime's REST API that can reach nothing but the runtime.
 // HEAD form: one object. v1 form: (device_id, {method, api, headers, data}).
 import * as z from 'zod';
-import { statusOf } from '../../../docker/client.js';
+import { containerNamed } from '../../../docker/runtime-owner.js';
+import { notOwnedRuntime } from '../../../domain/ownership.js';
 import { requestRuntime } from '../../../runtime-api/runtime-http.js';
 import { internalNetworkName } from '../../../domain/names.js';
 import { baseFields, deviceId, parsePayload, validationError, type Ack } from '../envelope.js';
@@ -43,21 +44,26 @@ const v1Schema = z.object(command);
  * The runtime `id`'s address on its internal network, read from Docker now (never a stale cache), or
  * the error ack that says why there is none.
  */
-export async function runtimeAddress(ctx: Pick<TopicContext, 'docker'>, id: string): Promise<{ ip: string } | { ack: Ack }> {
+export async function runtimeAddress(ctx: Pick<TopicContext, 'docker' | 'store'>, id: string): Promise<{ ip: string } | { ack: Ack }> {
+  // Only a declared runtime's own container (never the agent's, netmon's or another program's).
+  const rec = ctx.store.state.runtimes[id];
+  if (!rec) return { ack: { status: 'error', error: `Device not found: ${id}` } };
   let ip: string | undefined;
   try {
-    const c = await ctx.docker.getContainer(id).inspect();
+    const c = await containerNamed(ctx.docker, id);
+    if (c === null) return { ack: { status: 'error', error: `Device not found: ${id}` } };
+    const why = notOwnedRuntime(id, id, c.Config.Labels ?? {}, rec.adoption !== undefined);
+    if (why !== null) return { ack: { status: 'error', error: `Device ${id}: ${why}` } };
     if (!c.State.Running) return { ack: { status: 'error', error: `Device ${id} is not running` } };
     ip = c.NetworkSettings.Networks?.[internalNetworkName(id)]?.IPAddress || undefined;
   } catch (e) {
-    if (statusOf(e) === 404) return { ack: { status: 'error', error: `Device not found: ${id}` } };
     return { ack: validationError(`device_id: cannot read ${id} from Docker: ${(e as Error).message}`) };
   }
   if (!ip) return { ack: { status: 'error', error: `Device ${id} has no address on ${internalNetworkName(id)}` } };
   return { ip };
 }
 
-export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand): Promise<Ack> {
+export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config' | 'store'>, cmd: RunCommand): Promise<Ack> {
   const target = await runtimeAddress(ctx, cmd.device_id);
   if ('ack' in target) return target.ack;
   const { ip } = target;
