@@ -9,7 +9,7 @@ import { attachmentsOf } from '../domain/attachments.js';
 import { parseCidr } from '../domain/ipv4.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 import { matchDevice } from '../domain/serial-match.js';
-import type { SerialDevice } from '../netmon/iface.js';
+import { isIgnoredInterface, type SerialDevice } from '../netmon/iface.js';
 
 export interface HostFacts {
   interfaces: readonly HostInterface[];
@@ -41,6 +41,8 @@ export interface HostFacts {
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
 function parentProblem(parent: string, facts: HostFacts): string | null {
+  // Whatever the facts say (or while they are unknown): never a MACVLAN network on docker0, a veth, a VPN link.
+  if (isIgnoredInterface(parent)) return `ParentIgnored: ${parent} is a virtual interface netmon ignores, not a LAN`;
   if (!facts.hostKnown) return null;
   const f = facts.interfaces.find((i) => i.interface === parent);
   if (!f || f.status === 'removed') return `ParentMissing: host interface ${parent} does not exist`;

@@ -12,7 +12,23 @@ const apiPath = z
   .string()
   .max(2048)
   .refine((a) => !/^[a-z][a-z0-9+.-]*:/i.test(a) && !a.startsWith('//') && !/[\s\\#]/.test(a) && ![...a].some((ch) => ch.charCodeAt(0) < 0x20), { message: 'must be a path on the runtime (no scheme, host or fragment)' })
-  .refine((a) => !a.split('?')[0]!.split('/').includes('..'), { message: 'must not contain a ".." segment' });
+  .refine((a) => !hasDotDot(a.split('?')[0]!), { message: 'must not contain a ".." segment (percent-encoded included)' });
+/** A `..` segment, also once the path is percent-decoded (`%2e%2e`, `%2e%2e%2f`, twice encoded): the runtime's server decodes. */
+function hasDotDot(path: string): boolean {
+  let p = path;
+  for (let i = 0; i < 4; i++) {
+    if (p.split(/[/\\]/).includes('..')) return true;
+    let next: string;
+    try {
+      next = decodeURIComponent(p);
+    } catch {
+      return true; // malformed percent-encoding: what the server makes of it is unknown
+    }
+    if (next === p) return false;
+    p = next;
+  }
+  return true;
+}
 const strings = z.record(z.string().max(256), z.string().max(8192));
 
 const command = {
