@@ -302,7 +302,7 @@ remove_container "$NETMON_NAME"
 
 netmon_args=(--name "$NETMON_NAME" --restart unless-stopped
   --label edge.autonomy.role=netmon --label edge.autonomy.managed=true
-  --network=host --pid=host
+  --network=host --pid=host --security-opt no-new-privileges
   -v /dev:/dev -v "$VOLUME:/var/orchestrator" "${LOG_ARGS[@]}")
 if [ "$NETMON_PRIVILEGED" = 0 ]; then
   # What netmon does (CONTRACT §6, §9): netlink and links (NET_ADMIN), DHCP raw sockets (NET_RAW),
@@ -325,8 +325,11 @@ if ! run_err=$(docker run -d "${netmon_args[@]}" "$NETMON_IMAGE" netmon 2>&1 >/d
 fi
 if [ "$NETMON_PRIVILEGED" = 0 ]; then say "started $NETMON_NAME ($NETMON_IMAGE, capabilities instead of --privileged)"; else say "started $NETMON_NAME ($NETMON_IMAGE)"; fi
 
+# The agent needs no capability (issue #22): it is root only to own its files; the engine's socket is its
+# power (see docs/security.md), and no-new-privileges keeps a setuid binary in the image from adding any.
 agent_args=(--name "$AGENT_NAME" --restart unless-stopped
   --label edge.autonomy.role=orchestrator-agent --label edge.autonomy.managed=true
+  --cap-drop ALL --security-opt no-new-privileges
   -v "$DOCKER_SOCKET:/var/run/docker.sock" -v "$VOLUME:/var/orchestrator" -v "$MTLS_DIR:/root/.mtls:ro"
   -e ORCH_MTLS_DIR=/root/.mtls -e HOST_NAME="$AGENT_NAME" "${LOG_ARGS[@]}")
 if [ -n "$AGENT_NETWORK" ]; then agent_args+=(--network "$AGENT_NETWORK"); fi

@@ -19,6 +19,7 @@ import { refusingTopic } from './sources/cloud/refusing-topic.js';
 import { TOPICS } from './sources/cloud/topics/index.js';
 import { stopWebrtc } from './sources/cloud/webrtc/registry.js';
 import { ControlServer, type AgentInfo } from './sources/control/server.js';
+import { nameRefusal } from './docker/runtime-owner.js';
 import { DockerEventsSource } from './sources/docker-events.js';
 import { DiskGuard } from './disk/disk-guard.js';
 import { repoOf } from './domain/spec-hash.js';
@@ -139,7 +140,7 @@ export class Agent {
       cloud: this.cloud?.status() ?? null,
       netmon: refusing ? null : this.netmon.status(),
       disk: this.disk ? { ...this.disk.condition, imagesRemoved: this.disk.imagesRemoved } : null,
-    }));
+    }), (name, known) => nameRefusal(this.docker, name, known));
     await this.startControl();
     this.telemetry = new Telemetry(config.dataDir, this.docker, this.store, config.heartbeatIntervalMs, log);
     // Refusing: host samples for the heartbeat only; the usage history on disk is left as it is.

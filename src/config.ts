@@ -268,7 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const cloud = e.ORCH_CLOUD_URL.trim();
-  if (cloud !== 'off' && !/^https?:\/\/[^\s/]+/.test(cloud)) {
+  // https only (issue #22): the mTLS link is the agent's only authentication of the cloud.
+  if (cloud !== 'off' && !/^https:\/\/[^\s/]+/.test(cloud)) {
     throw new ConfigError(`invalid configuration: ORCH_CLOUD_URL: expected an https:// URL or "off", got "${cloud.slice(0, 64)}"`);
   }
   const sessionBytes = e.ORCH_MAX_SESSION_INFLIGHT_BYTES?.trim() ? Number(e.ORCH_MAX_SESSION_INFLIGHT_BYTES.trim()) : Math.floor(e.ORCH_MAX_INFLIGHT_BYTES / 2);

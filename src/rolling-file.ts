@@ -50,7 +50,9 @@ export function openRollingFile(o: RollingFileOptions): RollingFile {
     for (const k of numbers()) if (k <= n - o.files) fs.rm(fileOf(k), { force: true }, () => undefined);
   };
   prune();
-  const boom = new SonicBoomClass({ dest: fileOf(n), append: true, maxLength: o.bufferBytes, sync: false }) as RollingFile;
+  // 0600 (issue #22): the lines name runtimes, addresses and errors; files an older agent made 0644 are narrowed.
+  for (const k of numbers()) fs.chmod(fileOf(k), 0o600, () => undefined);
+  const boom = new SonicBoomClass({ dest: fileOf(n), append: true, maxLength: o.bufferBytes, sync: false, mode: 0o600 }) as RollingFile;
   let due = false;
   boom.on('write', (bytes: number) => {
     size += bytes;

@@ -24,6 +24,17 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export const REQUEST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$/;
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
+/** The agent's and netmon's containers (CONTRACT §1): never a runtime's name, never touched by the planner. */
+export const AGENT_CONTAINER = 'orchestrator_agent';
+export const NETMON_CONTAINER = 'autonomy_netmon';
+/** Why `name` can never be a runtime's container name, or null. */
+export function reservedContainerName(name: string): string | null {
+  const n = name.toLowerCase();
+  if (n === AGENT_CONTAINER) return `${name} is the agent's own container`;
+  if (n === NETMON_CONTAINER) return `${name} is the netmon sidecar's container`;
+  return null;
+}
+
 export const internalNetworkName = (runtime: string) => `${runtime}_internal`;
 export const dataVolumeName = (runtime: string) => `${runtime}_data`;
 /** `macvlan_<parent>_<a.b.c.d>_<prefix>` from a CIDR like `192.168.1.0/24`. */

@@ -2,8 +2,9 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { cidrContains, formatCidr, formatIpv4, maskToPrefix, parseCidr, parseIpv4, prefixMask } from './ipv4.js';
-import { IFNAME_RE, NAME_RE, REQUEST_NAME_RE } from './names.js';
+import { IFNAME_RE, NAME_RE, REQUEST_NAME_RE, reservedContainerName } from './names.js';
 import { firstIssueMessage, quote } from './validation-error.js';
+import { isIgnoredInterface } from '../netmon/iface.js';
 
 export const vnicSpecSchema = z.object({
   name: z.string(),
@@ -47,9 +48,13 @@ const macStr = z
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { message: 'not a MAC address (xx:xx:xx:xx:xx:xx)' })
   .refine((s) => (parseInt(s.slice(0, 2), 16) & 1) === 0, { message: 'not a unicast MAC (multicast bit set)' });
 
+/** Docker's, VPN and container-network links (CONTRACT §6's ignored names): never a runtime's LAN (issue #22). */
+const notLanParent = 'a virtual interface netmon ignores (lo, docker*, br-*, veth*, virbr*, macvtap*, tailscale*, wg*, zt*, cni*, flannel*, cilium*), not a LAN interface';
+
 const rawVnic = z.object({
-  name: z.string().max(64).optional(),
-  parent_interface: z.string().regex(IFNAME_RE, { message: 'not an interface name' }),
+  // Into netmon's commands, file names and resolv.conf comments: no newline or slash (issue #22).
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'expected 1 to 64 characters from A-Z a-z 0-9 _ . -' }).optional(),
+  parent_interface: z.string().regex(IFNAME_RE, { message: 'not an interface name' }).refine((n) => !isIgnoredInterface(n), { message: notLanParent }),
   network_mode: z.enum(['dhcp', 'static', 'manual'], { message: 'expected "dhcp" or "static"' }),
   ip: ipv4OrCidr.optional(),
   ip_address: ipv4OrCidr.optional(),
@@ -84,7 +89,7 @@ export const createRuntimeFields = {
   runtime_version: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, { message: 'not an image tag' }).optional(),
   // HEAD sends these as optional fields: null, [] and '' mean none.
   serial_configs: z.array(rawSerial).max(16, { message: 'at most 16 serial ports' }).nullable().optional(),
-  dedicated_interface: z.union([z.literal(''), z.string().regex(IFNAME_RE, { message: 'not an interface name' })]).nullable().optional(),
+  dedicated_interface: z.union([z.literal(''), z.string().regex(IFNAME_RE, { message: 'not an interface name' }).refine((n) => !isIgnoredInterface(n), { message: notLanParent })]).nullable().optional(),
 };
 const rawCreate = z.object(createRuntimeFields);
 
@@ -98,6 +103,8 @@ export function normalizeCreateRequest(payload: unknown): NormalizeResult {
   const parsed = rawCreate.safeParse(payload);
   if (!parsed.success) return { ok: false, error: firstIssueMessage(parsed.error) };
   const req = parsed.data;
+  const reserved = reservedContainerName(req.container_name);
+  if (reserved !== null) return { ok: false, error: `container_name: ${reserved} (CONTRACT §1), not a runtime's name` };
   const serial = req.serial_configs ?? [];
   for (const [i, sc] of serial.entries()) {
     const j = serial.findIndex((o) => o.container_path === sc.container_path);

@@ -34,7 +34,9 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const isPid = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME.test(v);
-const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
+// A vNIC name travels into file names, log lines and resolv.conf comments: no newline, no slash (issue #22).
+const VNIC = /^[A-Za-z0-9_.-]{1,64}$/;
+const isLabel = (v: unknown): v is string => typeof v === 'string' && VNIC.test(v);
 const HOST_PATH = /^\/[^\0\n]{0,4095}$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const isDevNumber = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xfffff;
@@ -43,7 +45,7 @@ const isIfname = (v: unknown): v is string => typeof v === 'string' && IFNAME.te
 /** The runtime, vNIC, pid and Wi-Fi parent of a proxy-ARP command, or what is wrong. */
 function runtimeVnic(o: Record<string, unknown>): { container_name: string; vnic_name: string; pid: number; parent: string } | string {
   if (!isName(o.container_name)) return 'container_name: not a container name';
-  if (!isLabel(o.vnic_name)) return 'vnic_name: expected 1 to 64 characters';
+  if (!isLabel(o.vnic_name)) return 'vnic_name: expected 1 to 64 characters from A-Z a-z 0-9 _ . -';
   if (!isPid(o.pid)) return 'pid: expected a positive integer';
   if (!isIfname(o.parent)) return 'parent: expected 1 to 15 characters from A-Z a-z 0-9 _ . -';
   return { container_name: o.container_name, vnic_name: o.vnic_name, pid: o.pid, parent: o.parent };
@@ -64,7 +66,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
       if (typeof o.mac !== 'string' || !MAC.test(o.mac)) return { ok: false, error: 'mac: expected six lower-case hex pairs separated by ":"' };
       if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
-      if (!isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      if (!isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters from A-Z a-z 0-9 _ . -' };
       if (o.request_ip !== undefined && (typeof o.request_ip !== 'string' || !IP.test(o.request_ip))) return { ok: false, error: 'request_ip: expected a dotted IPv4 address' };
       return {
         ok: true,
@@ -72,7 +74,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       };
     case 'dhcp_stop':
       if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
-      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters from A-Z a-z 0-9 _ . -' };
       return { ok: true, command: { command: 'dhcp_stop', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
     case 'get_macs':
       return isPid(o.pid) ? { ok: true, command: { command: 'get_macs', ...id, pid: o.pid } } : { ok: false, error: 'pid: expected a positive integer' };
@@ -109,7 +111,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
     }
     case 'proxy_arp_teardown':
       if (!isName(o.container_name)) return { ok: false, error: 'container_name: not a container name' };
-      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters' };
+      if (o.vnic_name !== undefined && !isLabel(o.vnic_name)) return { ok: false, error: 'vnic_name: expected 1 to 64 characters from A-Z a-z 0-9 _ . -' };
       return { ok: true, command: { command: 'proxy_arp_teardown', ...id, container_name: o.container_name, ...(o.vnic_name !== undefined ? { vnic_name: o.vnic_name } : {}) } };
     case 'statfs':
       if (typeof o.path !== 'string' || !HOST_PATH.test(o.path) || o.path.split('/').includes('..')) return { ok: false, error: 'path: expected an absolute path without ".." (at most 4096 characters)' };

@@ -5,6 +5,7 @@
 // and reports each bind, renew, loss and failure to the agent as a flat `dhcp_update` event.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { writeFileNoFollow } from './safe-write.js';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -52,7 +53,10 @@ export interface DhcpUpdate {
 /** The lease's DNS servers into the runtime's own /etc/resolv.conf, reached through its root (netmon shares the host's pid namespace). */
 export function writeLeaseDns(pid: number, vnic: string, dns: readonly string[]): void {
   if (dns.length === 0) return;
-  fs.writeFileSync(`/proc/${pid}/root/etc/resolv.conf`, `# from the DHCP lease on ${vnic} (orchestrator-agent netmon)\n${dns.map((d) => `nameserver ${d}`).join('\n')}\n`);
+  // The runtime's root is the PLC program's: no link in it is followed, and only address-like lines are written.
+  const servers = dns.filter((d) => /^[0-9.]{7,15}$/.test(d));
+  if (servers.length === 0) return;
+  writeFileNoFollow(`/proc/${pid}/root`, 'etc/resolv.conf', `# from the DHCP lease on ${vnic.replace(/[^A-Za-z0-9_.-]/g, '_')} (orchestrator-agent netmon)\n${servers.map((d) => `nameserver ${d}`).join('\n')}\n`);
 }
 
 /** Prefix length from busybox's `mask` (a number) or `subnet` (a dotted netmask). Never "24" → /2. */

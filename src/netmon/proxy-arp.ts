@@ -14,6 +14,7 @@ import type { NetmonLog } from './daemon.js';
 import { DHCP_SCRIPT_DIR_PREFIX } from './dhcp-orphans.js';
 import { dhcpUpdate, endClient, handleScriptLine, removeScriptFile, retryDelayMs, scriptFile, writeLeaseDns, type DhcpEvent, type DhcpUpdate, type Lease } from './dhcp.js';
 import { namespaceIfaces } from './namespace-mac.js';
+import { wifiAddressProblem, type WifiParentFacts } from '../domain/wifi-address.js';
 
 const run = promisify(execFile);
 
@@ -110,6 +111,16 @@ const ipJson = async <T>(args: string[], pid?: number): Promise<T[]> => {
   return stdout.trim() === '' ? [] : (JSON.parse(stdout) as T[]);
 };
 const errText = (e: unknown) => `${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`.slice(0, 300);
+
+/** The parent's IPv4 addresses and default gateway now (what wifi-address.ts judges an address against). */
+async function parentFacts(parent: string): Promise<WifiParentFacts> {
+  const [addrs, routes] = await Promise.all([
+    ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }>(['-4', 'addr', 'show', 'dev', parent]),
+    ipJson<{ gateway?: string }>(['-4', 'route', 'show', 'default', 'dev', parent]),
+  ]);
+  const ipv4_addresses = addrs.flatMap((a) => (a.addr_info ?? []).filter((i) => i.family === 'inet').map((i) => ({ address: i.local, prefixlen: i.prefixlen })));
+  return { ipv4_addresses, gateway: routes.find((r) => r.gateway)?.gateway ?? null };
+}
 
 interface LinkJson {
   ifindex: number;
@@ -300,6 +311,9 @@ export class ProxyArpPaths {
     const key = keyOf(p.container_name, p.vnic_name);
     if (!fs.existsSync(`/proc/${p.pid}/ns/net`)) throw new Error(`no process ${p.pid}: the runtime is not running`);
     if (!fs.existsSync(`/sys/class/net/${p.parent}`)) throw new Error(`no interface ${p.parent} on the host`);
+    // A lease (a rogue server's too) or a static address becomes a host route: only a plain host of the parent's subnet.
+    const refused = wifiAddressProblem(p.ip, await parentFacts(p.parent), p.gateway);
+    if (refused !== null) throw new Error(`ip: ${refused} of ${p.parent}: not made a proxy-ARP path`);
     const clash = [...this.paths.values()].find((x) => x.ip === p.ip && keyOf(x.container_name, x.vnic_name) !== key);
     if (clash) throw new Error(`${p.ip} is already the address of ${clash.container_name}/${clash.vnic_name} through proxy ARP`);
     const veth = vethName(p.container_name, p.vnic_name);

@@ -547,6 +547,8 @@ export class Executor {
         this.imagesPresent.delete(image); // removed behind our back: the next pass pulls it first
         throw new StepError(`create ${name}: ${messageOf(e)}`, 'image', 'ImageMissing');
       }
+      // A container the agent does not own holds the name (it is not in the observed model): never removed.
+      if (statusOf(e) === 409) throw new StepError(`create ${name}: a container the agent does not own holds the name (${messageOf(e)})`, 'container', 'NameTaken');
       throw new StepError(`create ${name}: ${messageOf(e)}`, 'container', 'CreateFailed');
     }
     try {

@@ -2,13 +2,14 @@
 // observations on every pass, so a failed or interrupted step is simply planned again.
 import type { Observed, ObservedContainer } from '../docker/observed.js';
 import { dataVolumeName, internalNetworkName, LABEL } from '../domain/names.js';
+import { notOwnedRuntime } from '../domain/ownership.js';
 import { hashMatches, specHash } from '../domain/spec-hash.js';
 import type { HostInterface, RuntimeRecord, UninstallStage } from '../store/schema.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import { parseCidr } from '../domain/ipv4.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 import { devNumber, grantsOf, matchDevice } from '../domain/serial-match.js';
-import type { SerialDevice } from '../netmon/iface.js';
+import { isIgnoredInterface, type SerialDevice } from '../netmon/iface.js';
 
 export interface HostFacts {
   interfaces: readonly HostInterface[];
@@ -52,6 +53,8 @@ export interface HostFacts {
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
 function parentProblem(parent: string, facts: HostFacts): string | null {
+  // Whatever the facts say (or while they are unknown): never a MACVLAN network on docker0, a veth, a VPN link.
+  if (isIgnoredInterface(parent)) return `ParentIgnored: ${parent} is a virtual interface netmon ignores, not a LAN`;
   if (!facts.hostKnown) return null;
   const f = facts.interfaces.find((i) => i.interface === parent);
   if (!f || f.status === 'removed') return `ParentMissing: host interface ${parent} does not exist`;
@@ -67,7 +70,14 @@ export const wifiPathKey = (p: { parent: string; ip: string; prefix: number; gat
 
 export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
   const steps: Step[] = [];
-  const containerByName = new Map(observed.containers.map((c) => [c.name, c]));
+  // Only containers the agent owns as runtimes are ever touched; a name held by another is waited on.
+  const containerByName = new Map<string, ObservedContainer>();
+  const nameTaken = new Map<string, string>();
+  for (const c of observed.containers) {
+    const why = c.id === facts.selfContainerId ? "the agent's own container" : notOwnedRuntime(c.name, c.name, c.labels, desired[c.name]?.adoption !== undefined);
+    if (why === null) containerByName.set(c.name, c);
+    else nameTaken.set(c.name, why);
+  }
   const networkNames = new Set(observed.networks.map((n) => n.name));
   const volumeNames = new Set(observed.volumes.map((v) => v.name));
   const neededMacvlans = new Map<string, MacvlanNetworkSpec>();
@@ -105,6 +115,11 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       else if (networkNames.has(internal)) add({ action: 'removeNetwork', network: internal, reason: 'runtime deleted' });
       else if (volumeNames.has(volume)) add({ action: 'removeVolume', volume, reason: 'runtime deleted' });
       else add({ action: 'forget', reason: 'every object of the runtime is gone' });
+      continue;
+    }
+    const taken = c === undefined ? nameTaken.get(name) : undefined;
+    if (taken !== undefined) {
+      add({ action: 'wait', until: null, condition: 'ContainerReady', reason: `NameTaken: ${taken}; the agent touches only its own runtime containers` });
       continue;
     }
 

@@ -1,6 +1,7 @@
 // The only ways desired state changes: typed functions used by every source (cloud, CLI).
 import { dedicationRefusal, parentDedicatedElsewhere } from '../domain/dedicated-nic.js';
 import { sameSpec, vnicMac, type RuntimeSpec } from '../domain/runtime-spec.js';
+import { wifiAddressProblem } from '../domain/wifi-address.js';
 import { initialStatus, type State } from './schema.js';
 import type { Store } from './store.js';
 
@@ -27,6 +28,7 @@ export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?
       parentDedicatedElsewhere(spec, others) ??
       dedicationRefusal({ spec, interfaces: s.host.observedAt === null ? null : s.host.interfaces, others, cloudInterface: opts.cloudInterface ?? null });
     if (refusal !== null) throw new DesiredStateError(refusal);
+    if (s.host.observedAt !== null) checkWifiAddresses(spec, s.host.interfaces);
     if (existing) {
       existing.spec = spec;
       existing.generation += 1;
@@ -43,6 +45,16 @@ export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?
     };
     return 'created';
   });
+}
+
+/** A static address on a Wi-Fi parent becomes a host route (CONTRACT §9.2): judged now when netmon knows the parent's subnet; netmon judges it again. */
+function checkWifiAddresses(spec: RuntimeSpec, interfaces: State['host']['interfaces']): void {
+  for (const [i, v] of spec.vnics.entries()) {
+    const parent = interfaces.find((f) => f.interface === v.parentInterface);
+    if (v.mode !== 'static' || v.ip === undefined || parent?.type !== 'wifi' || parent.ipv4_addresses.length === 0) continue;
+    const problem = wifiAddressProblem(v.ip, parent, v.gateway ?? null);
+    if (problem !== null) throw new DesiredStateError(`vnic_configs[${i}].ip: ${problem} of Wi-Fi parent ${v.parentInterface}`);
+  }
 }
 
 function checkMacsUnique(s: State, spec: RuntimeSpec): void {

@@ -61,7 +61,8 @@ before(async () => {
     Image: images.agent,
     Labels: LABELS('orchestrator-agent'),
     Env: ['ORCH_CLOUD_URL=off', `ORCH_RUNTIME_IMAGE=${TEST_IMAGE}`, 'ORCH_RESYNC_INTERVAL_MS=2000', 'ORCH_NETMON_BOOT_WAIT_MS=1000'],
-    HostConfig: { NetworkMode: 'agent_net', Binds: [`${engine.socketPath}:/var/run/docker.sock`, 'orchestrator-shared:/var/orchestrator'] },
+    // As install.sh runs it (issue #22): no capability, no-new-privileges.
+    HostConfig: { NetworkMode: 'agent_net', CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], Binds: [`${engine.socketPath}:/var/run/docker.sock`, 'orchestrator-shared:/var/orchestrator'] },
   });
   await agentContainer.start();
 });

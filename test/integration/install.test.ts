@@ -218,6 +218,10 @@ test('install: enrolls (CN = id, clientAuth), creates the volume, runs the sidec
   assert.equal(agent.Config.Labels['edge.autonomy.managed'], 'true');
   assert.equal(agent.HostConfig.NetworkMode, 'host');
   assert.equal(agent.HostConfig.Privileged, false);
+  // Issue #22: the agent drops every capability; both run with no-new-privileges.
+  assert.deepEqual(agent.HostConfig.CapDrop, ['ALL']);
+  assert.ok(((agent.HostConfig.SecurityOpt as string[] | undefined) ?? []).includes('no-new-privileges'));
+  assert.ok(((netmon.HostConfig.SecurityOpt as string[] | undefined) ?? []).includes('no-new-privileges'));
   assert.equal(agent.HostConfig.RestartPolicy?.Name, 'unless-stopped');
   assert.deepEqual([...(agent.HostConfig.Binds ?? [])].sort(), [`${engine.socketPath}:/var/run/docker.sock`, `${mtls}:/root/.mtls:ro`, 'orchestrator-shared:/var/orchestrator'].sort());
   for (const v of [`ORCH_CLOUD_URL=https://127.0.0.1:${cloud.port}`, 'ORCH_SERIAL_MAJORS=188,166', 'ORCH_MTLS_DIR=/root/.mtls']) assert.ok(agent.Config.Env.includes(v), v);

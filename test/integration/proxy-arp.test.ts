@@ -89,7 +89,7 @@ const ourVeths = () => ip('-o', 'link', 'show').split('\n').filter((l) => /veth[
 const vethsOf = (names: string[]) => ourVeths().filter((v) => names.includes(v));
 /** Everything setup() could change, for "the same setup again changes nothing". */
 function snapshot(pids: number[]): string {
-  const inside = pids.map((pid) => sh('nsenter', ['-t', String(pid), '-n', 'sh', '-c', 'ip -o link show; ip -o addr show; ip route show']).replace(/\s+link\/ether.*$/gm, ''));
+  const inside = pids.map((pid) => sh('nsenter', ['-t', String(pid), '-n', 'sh', '-c', 'ip -o link show; ip -o addr show; ip route show']).replace(/\s+link\/ether.*$/gm, '').replace(/ tentative /g, ' ')); // IPv6 DAD finishing is the kernel's timing
   return JSON.stringify({
     links: ip('-o', 'link', 'show').split('\n').filter((l) => /veth[0-9a-f]{8}|twl/.test(l)),
     routes: ip('-4', 'route', 'show'),
@@ -376,6 +376,49 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
     } finally {
       clients.stopAll();
       server.kill('SIGTERM');
+    }
+  });
+
+  test('issue #22: a static address or a rogue server\'s lease for the gateway, the host, the network, broadcast, multicast or another subnet makes no path', async () => {
+    const paths = newPaths();
+    const rt = await startRuntime();
+    const before = snapshot([rt.pid!]);
+    const bad: [string, RegExp][] = [
+      [lanIp(), /is the gateway/],
+      [hostIp(), /is the host's own address/],
+      [`${NET}.0`, /is the network address/],
+      [`${NET}.255`, /is the broadcast address/],
+      ['224.0.0.5', /is not a unicast host address/],
+      ['203.0.113.9', /is outside the parent's subnets/],
+    ];
+    for (const [addr, why] of bad) await assert.rejects(paths.setup(params(rt, 1, { ip: addr })), why, addr);
+    assert.equal(snapshot([rt.pid!]), before, 'nothing made on the host or in the runtime');
+    // A rogue DHCP server on the Wi-Fi LAN: it hands the parent's MAC (the client's) each bad address in turn.
+    const events: DhcpUpdate[] = [];
+    const clients = new WifiDhcpClients(paths, (e) => void events.push(e), log);
+    const name = `plc-rogue-${id}`;
+    try {
+      for (const [addr, why] of bad.filter(([a]) => !a.startsWith('224.'))) {
+        const srvDir = fs.mkdtempSync(path.join(dir, 'rogue-'));
+        const conf = path.join(srvDir, 'udhcpd.conf');
+        fs.writeFileSync(path.join(srvDir, 'leases'), '');
+        fs.writeFileSync(conf, [`start ${NET}.100`, `end ${NET}.110`, `interface ${LAN_PEER}`, `lease_file ${path.join(srvDir, 'leases')}`, `pidfile ${path.join(srvDir, 'pid')}`, `static_lease ${parentMac()} ${addr}`, 'option subnet 255.255.255.0', `option router ${lanIp()}`, 'option lease 600', ''].join('\n'));
+        const server = spawn('ip', ['netns', 'exec', LAN_NS, 'busybox', 'udhcpd', '-f', conf], { stdio: 'ignore' });
+        try {
+          events.length = 0;
+          assert.deepEqual(await clients.start({ container_name: name, vnic_name: 'eth1', pid: rt.pid!, parent: PARENT }), { started: true });
+          const failed = await waitFor(`the lease of ${addr} refused`, () => events.find((e) => e.event === 'failed' && /lease not applied/.test(e.message ?? '')), 30_000);
+          assert.match(failed.message ?? '', why, addr);
+          assert.ok(!events.some((e) => e.event === 'bound'), `${addr}: ${JSON.stringify(events)}`);
+          assert.deepEqual(paths.list(), [], addr);
+          assert.equal(snapshot([rt.pid!]), before, `${addr}: nothing made`);
+        } finally {
+          await clients.stop(name);
+          server.kill('SIGTERM');
+        }
+      }
+    } finally {
+      clients.stopAll();
     }
   });
 

@@ -74,7 +74,7 @@ test('the router logs no header value or body of a run_command request', async (
   } as unknown as Socket;
   const missing = Object.assign(new Error('no such container'), { statusCode: 404 });
   const docker = { getContainer: () => ({ inspect: () => Promise.reject(missing) }) };
-  registerTopics(socket, TOPICS, { config: loadConfig({}), log, docker } as unknown as TopicContext);
+  registerTopics(socket, TOPICS, { config: loadConfig({}), log, docker, store: { state: { runtimes: {} } } } as unknown as TopicContext);
   const acks: Record<string, unknown>[] = [];
   handlers.get('run_command')!(
     { correlation_id: 1, device_id: 'plc1', method: 'POST', api: '/api/login', headers: { Authorization: 'Bearer hdr-secret', Cookie: 'sid=cookie-secret' }, data: { username: 'u', password: 'pw-secret' } },

@@ -314,3 +314,22 @@ test('a vNIC on a Wi-Fi parent gets no MACVLAN network: the container is made on
   const early = plan({ w: rec({ ...s, vnics: [{ ...s.vnics[0]!, subnet: '192.0.2.0/24' }] }) }, empty(), facts({ hostKnown: false }));
   assert.ok(!early.some((x) => x.action === 'createMacvlanNetwork'), JSON.stringify(early));
 });
+
+test('issue #22: a runtime named after the agent, netmon or another role never removes that container; it waits with NameTaken', () => {
+  for (const [name, role] of [['orchestrator_agent', 'orchestrator-agent'], ['autonomy_netmon', 'netmon'], ['plc-x', 'netmon']] as const) {
+    const s = { ...spec(name), runtimeVersion: 'v2' }; // a spec that differs from whatever the container is
+    const world = convergedWorld(spec(name));
+    world.containers[0]!.labels = { ...labelsFor(role), [LABEL.specHash]: specHash(spec(name)) };
+    for (const r of [rec(s), rec(s, { deletion: { requestedAt: 'x' } })]) {
+      const steps = plan({ [name]: r }, world, facts());
+      assert.ok(!steps.some((x) => 'containerId' in x && x.containerId === world.containers[0]!.id), `${name}: ${JSON.stringify(steps)}`);
+    }
+    const [step] = plan({ [name]: rec(s) }, world, facts());
+    assert.equal(step?.action, 'wait', name);
+    assert.match(step.reason, /^NameTaken: /, name);
+  }
+  // The agent's own container, whatever labels it wears, is never a runtime.
+  const s = { ...spec('a'), runtimeVersion: 'v2' };
+  const w = convergedWorld(spec('a'));
+  assert.match(plan({ a: rec(s) }, w, facts({ selfContainerId: 'id-a' }))[0]!.reason, /^NameTaken: the agent's own container/);
+});

@@ -145,3 +145,11 @@ test('spec hash changes with the spec (the version tag included), not with a cop
   changed.vnics[0]!.ip = '192.168.1.101';
   assert.notEqual(h1, specHash(changed));
 });
+
+test("issue #22: the agent's and netmon's container names are refused as runtime names", () => {
+  for (const name of ['orchestrator_agent', 'autonomy_netmon', 'Orchestrator_Agent']) {
+    const r = normalizeCreateRequest({ container_name: name, vnic_configs: [{ parent_interface: 'eth0', network_mode: 'dhcp' }] });
+    assert.ok(!r.ok);
+    assert.match(r.error, new RegExp(`^container_name: ${name} is the (agent's own|netmon sidecar's) container`));
+  }
+});

@@ -271,3 +271,21 @@ test('agent start on a full data dir with a foreign uninstall recorded: the star
     execFileSync('umount', [dir]);
   }
 });
+
+test('issue #22: a static address on a Wi-Fi parent that is the gateway, the host, the network, broadcast or outside its subnet is refused when netmon knows the parent', async () => {
+  const store = await Store.open(path.join(tmp(), 'state.json'));
+  const wifi = (ip: string, gateway?: string): RuntimeSpec => ({ name: 'w', runtimeVersion: 'latest', vnics: [{ name: 'eth0', parentInterface: 'wlan0', mode: 'static', ip, ...(gateway ? { gateway } : {}), dns: [] }] });
+  // Before netmon's facts: accepted (netmon judges the address when it builds the path).
+  assert.equal(await putRuntime(store, wifi('198.51.100.1')), 'created');
+  await markForDeletion(store, 'w');
+  await store.update('desired', (s) => void delete s.runtimes.w);
+  await store.update('host', (s) => {
+    s.host.observedAt = new Date().toISOString();
+    s.host.interfaces = [{ interface: 'wlan0', index: 3, operstate: 'up', type: 'wifi', mac_address: '02:00:00:00:00:09', ipv4_addresses: [{ address: '198.51.100.20', prefixlen: 24, subnet: '198.51.100.0/24', network_address: '198.51.100.0' }], gateway: '198.51.100.1', timestamp: 'x' }];
+  });
+  for (const [ip, why] of [['198.51.100.1', /is the gateway/], ['198.51.100.20', /host's own/], ['198.51.100.0', /network address/], ['198.51.100.255', /broadcast/], ['203.0.113.5', /outside/], ['239.1.1.1', /not a unicast/]] as const) {
+    await assert.rejects(putRuntime(store, wifi(ip)), (e: Error) => e instanceof DesiredStateError && /^vnic_configs\[0\]\.ip: /.test(e.message) && why.test(e.message), ip);
+  }
+  await assert.rejects(putRuntime(store, wifi('198.51.100.7', '198.51.100.7')), /is the gateway/);
+  assert.equal(await putRuntime(store, wifi('198.51.100.7', '198.51.100.1')), 'created');
+});

@@ -30,6 +30,8 @@ export class ControlServer {
     private readonly log: Logger,
     private readonly health: { resyncIntervalMs: number; dataDir: string },
     private readonly links: () => LinkStatus = () => ({ cloud: null, netmon: null }),
+    /** Why a runtime may not have this name (a container the agent does not own holds it), or null. */
+    private readonly nameRefusal: (name: string, known: boolean) => Promise<string | null> = () => Promise.resolve(null),
   ) {}
 
   async start(): Promise<void> {
@@ -91,6 +93,8 @@ export class ControlServer {
         case 'apply': {
           const n = normalizeCreateRequest(req.runtime);
           if (!n.ok) return { success: false, error: n.error };
+          const taken = await this.nameRefusal(n.spec.name, n.spec.name in this.store.state.runtimes);
+          if (taken !== null) return { success: false, error: taken };
           return { success: true, result: await putRuntime(this.store, n.spec, { allowUpdate: true }) };
         }
         case 'delete':

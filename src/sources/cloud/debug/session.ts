@@ -29,7 +29,7 @@ import {
   toHex,
 } from './frames.js';
 
-export type DebugContext = Pick<TopicContext, 'docker' | 'config' | 'log'>;
+export type DebugContext = Pick<TopicContext, 'docker' | 'config' | 'log' | 'store'>;
 export type DebugReply = { type: string } & Record<string, unknown>;
 
 /** At most this many debug sessions per device (each holds a Socket.IO connection to the runtime). */

@@ -3,6 +3,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import * as z from 'zod';
 import { normalizeCreateRequest } from '../../../domain/runtime-spec.js';
+import { nameRefusal } from '../../../docker/runtime-owner.js';
 import { DesiredStateError, putRuntime } from '../../../store/desired-state.js';
 import { baseFields, notAccepted, parsePayload, validationError } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
@@ -27,6 +28,8 @@ export const createNewRuntime: Topic = {
     const n = normalizeCreateRequest(payload);
     if (!n.ok) return validationError(n.error);
     try {
+      const taken = await nameRefusal(ctx.docker, n.spec.name, n.spec.name in ctx.store.state.runtimes);
+      if (taken !== null) return validationError(taken);
       const cloudInterface = n.spec.dedicatedInterface !== undefined ? await routeToCloud(ctx) : null;
       await putRuntime(ctx.store, n.spec, { cloudInterface });
     } catch (e) {

@@ -1,7 +1,8 @@
 // get_device_status (CONTRACT §5.6): the reconciler's view (phase, conditions, generations) plus live
 // Docker facts read now. `__orchestrator__` reports the uninstall's progress.
 import * as z from 'zod';
-import { statusOf } from '../../../docker/client.js';
+import { containerNamed } from '../../../docker/runtime-owner.js';
+import { notOwnedRuntime } from '../../../domain/ownership.js';
 import { attachmentsOf, wifiNetworkName } from '../../../domain/attachments.js';
 import { leaseOn } from '../../../reconcilers/status.js';
 import { internalNetworkName, ORCHESTRATOR_ID } from '../../../domain/names.js';
@@ -11,13 +12,10 @@ import type { Topic, TopicContext } from '../topic.js';
 const schema = z.object({ ...baseFields, device_id: deviceIdOrOrchestrator });
 
 async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
-  let c;
-  try {
-    c = await ctx.docker.getContainer(id).inspect();
-  } catch (e) {
-    if (statusOf(e) === 404) return null;
-    throw e;
-  }
+  // Only a declared runtime's own container (never the agent's, netmon's or another program's).
+  const rec = ctx.store.state.runtimes[id];
+  const c = rec ? await containerNamed(ctx.docker, id) : null;
+  if (!rec || c === null || notOwnedRuntime(id, id, c.Config.Labels ?? {}, rec.adoption !== undefined) !== null) return null;
   const internal = internalNetworkName(id);
   // The MAC the LAN sees is the one in the container's namespace (CONTRACT §5.6, §7), read through
   // netmon; Docker's endpoint record is only the fallback.
@@ -26,19 +24,18 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
     const a = await ctx.netmon.command({ command: 'get_macs', pid: c.State.Pid }, 3000);
     if (a.success === true) for (const i of a.interfaces as { mac: string; ipv4: string[] }[]) for (const ip of i.ipv4) nsMacs.set(ip, i.mac);
   }
-  const rec = ctx.store.state.runtimes[id];
   const networks: Record<string, { ip_address: string | null; mac_address: string | null; gateway: string | null }> = {};
   for (const [name, ep] of Object.entries(c.NetworkSettings.Networks ?? {})) {
     if (name === internal) continue;
     // A `dhcp` vNIC shows its lease from the LAN's server, not the address Docker's IPAM had put there.
     const lease = rec ? leaseOn(rec, name) : null;
     const ip = lease ?? (ep.IPAddress || null);
-    const gateway = lease ? (Object.values(rec!.status.dhcp).find((l) => l.ip === lease)?.gateway ?? null) : ep.Gateway || null;
+    const gateway = lease ? (Object.values(rec.status.dhcp).find((l) => l.ip === lease)?.gateway ?? null) : ep.Gateway || null;
     networks[name] = { ip_address: ip, mac_address: (ip ? nsMacs.get(ip) : undefined) ?? (ep.MacAddress || null), gateway };
   }
   // vNICs on Wi-Fi parents (CONTRACT §9.2): no Docker network; the LAN sees the host's MAC for them.
   for (const a of rec ? attachmentsOf(rec.spec, ctx.store.state.host.interfaces).filter((x) => x.wifi) : []) {
-    const l = rec!.status.dhcp[a.vnic.name];
+    const l = rec.status.dhcp[a.vnic.name];
     const leased = l && (l.event === 'bound' || l.event === 'renew') ? l : null;
     networks[wifiNetworkName(a.parent, a.vnic.name)] = {
       ip_address: a.vnic.mode === 'dhcp' ? (leased?.ip ?? null) : (a.vnic.ip ?? null),
@@ -94,7 +91,7 @@ export const getDeviceStatus: Topic = {
     } catch (e) {
       return { status: 'error', device_id: id, error: `Failed to retrieve container status: ${(e as Error).message}` };
     }
-    if (!rec) return live ? { status: 'success', device_id: id, ...live } : { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
+    if (!rec) return { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
     const st = rec.status;
     const failure = ctx.controller.failureOf(`runtime/${id}`);
     const status = rec.deletion ? 'deleting' : st.lastError ? 'error' : st.observedGeneration === 0 ? 'creating' : 'success';

@@ -1,7 +1,8 @@
 // run_command (CONTRACT §5.4): a proxy to the runtime's REST API that can reach nothing but the runtime.
 // HEAD form: one object. v1 form: (device_id, {method, api, headers, data}).
 import * as z from 'zod';
-import { statusOf } from '../../../docker/client.js';
+import { containerNamed } from '../../../docker/runtime-owner.js';
+import { notOwnedRuntime } from '../../../domain/ownership.js';
 import { requestRuntime, type HttpResponse } from '../../../runtime-api/runtime-http.js';
 import { budgetFor, type Reservation } from '../byte-budget.js';
 import { internalNetworkName } from '../../../domain/names.js';
@@ -12,7 +13,23 @@ const apiPath = z
   .string()
   .max(2048)
   .refine((a) => !/^[a-z][a-z0-9+.-]*:/i.test(a) && !a.startsWith('//') && !/[\s\\#]/.test(a) && ![...a].some((ch) => ch.charCodeAt(0) < 0x20), { message: 'must be a path on the runtime (no scheme, host or fragment)' })
-  .refine((a) => !a.split('?')[0]!.split('/').includes('..'), { message: 'must not contain a ".." segment' });
+  .refine((a) => !hasDotDot(a.split('?')[0]!), { message: 'must not contain a ".." segment (percent-encoded included)' });
+/** A `..` segment, also once the path is percent-decoded (`%2e%2e`, `%2e%2e%2f`, twice encoded): the runtime's server decodes. */
+function hasDotDot(path: string): boolean {
+  let p = path;
+  for (let i = 0; i < 4; i++) {
+    if (p.split(/[/\\]/).includes('..')) return true;
+    let next: string;
+    try {
+      next = decodeURIComponent(p);
+    } catch {
+      return true; // malformed percent-encoding: what the server makes of it is unknown
+    }
+    if (next === p) return false;
+    p = next;
+  }
+  return true;
+}
 const strings = z.record(z.string().max(256), z.string().max(8192));
 
 const command = {
@@ -39,14 +56,19 @@ const v1Schema = z.object(command);
  * The runtime `id`'s address on its internal network, read from Docker now (never a stale cache), or
  * the error ack that says why there is none.
  */
-export async function runtimeAddress(ctx: Pick<TopicContext, 'docker'>, id: string): Promise<{ ip: string } | { ack: Ack }> {
+export async function runtimeAddress(ctx: Pick<TopicContext, 'docker' | 'store'>, id: string): Promise<{ ip: string } | { ack: Ack }> {
+  // Only a declared runtime's own container (never the agent's, netmon's or another program's).
+  const rec = ctx.store.state.runtimes[id];
+  if (!rec) return { ack: { status: 'error', error: `Device not found: ${id}` } };
   let ip: string | undefined;
   try {
-    const c = await ctx.docker.getContainer(id).inspect();
+    const c = await containerNamed(ctx.docker, id);
+    if (c === null) return { ack: { status: 'error', error: `Device not found: ${id}` } };
+    const why = notOwnedRuntime(id, id, c.Config.Labels ?? {}, rec.adoption !== undefined);
+    if (why !== null) return { ack: { status: 'error', error: `Device ${id}: ${why}` } };
     if (!c.State.Running) return { ack: { status: 'error', error: `Device ${id} is not running` } };
     ip = c.NetworkSettings.Networks?.[internalNetworkName(id)]?.IPAddress || undefined;
   } catch (e) {
-    if (statusOf(e) === 404) return { ack: { status: 'error', error: `Device not found: ${id}` } };
     return { ack: validationError(`device_id: cannot read ${id} from Docker: ${(e as Error).message}`) };
   }
   if (!ip) return { ack: { status: 'error', error: `Device ${id} has no address on ${internalNetworkName(id)}` } };
@@ -65,7 +87,7 @@ export const overBudget = (error: string): Ack => {
  * read from Docker per call, timeout and 16 MiB body cap. The request body and the response body are
  * held in `reservation` (the caller releases it once the answer is sent); what does not fit is a 503.
  */
-export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config'>, cmd: RunCommand, reservation: Reservation): Promise<Ack> {
+export async function proxyToRuntime(ctx: Pick<TopicContext, 'docker' | 'config' | 'store'>, cmd: RunCommand, reservation: Reservation): Promise<Ack> {
   const target = await runtimeAddress(ctx, cmd.device_id);
   if ('ack' in target) return target.ack;
   const { ip } = target;
