@@ -62,7 +62,8 @@ before(async () => {
   fs.writeFileSync(path.join(dataDir, 'runtime_vnics.json'), JSON.stringify(vnics, null, 2));
   fs.mkdirSync(path.join(dataDir, 'data'));
   fs.writeFileSync(path.join(dataDir, 'data', 'clients.json'), JSON.stringify(clients, null, 4));
-  ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
+  // No netmon here: adoption (which reads the MACs in the namespaces through netmon) waits out the boot wait.
+  ({ agent, stop: stopAgent } = await startAgent(engine, { ORCH_NETMON_BOOT_WAIT_MS: '1000' }, dataDir));
 });
 
 after(async () => {
