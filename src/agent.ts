@@ -83,8 +83,8 @@ export class Agent {
     this.netmon = new NetmonSource(config.netmonSocket, this.store, log);
     const startedAt = Date.now();
     const netmonReady = () => this.netmon.discoveredAt !== null || Date.now() - startedAt > config.netmonBootWaitMs;
-    const setMac = async (pid: number, ip: string, mac: string) => {
-      const a = await this.netmon.command({ command: 'set_mac', pid, ip, mac });
+    const setMac = async (pid: number, parent: string, mac: string) => {
+      const a = await this.netmon.command({ command: 'set_mac', pid, parent, mac });
       if (a.success !== true) throw new Error(typeof a.error === 'string' ? a.error : 'netmon refused');
     };
     const executor = new Executor({

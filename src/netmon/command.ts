@@ -5,7 +5,8 @@ import { isDevicePath } from './device-node.js';
 export type NetmonCommand =
   | { command: 'ping'; id?: unknown }
   | { command: 'get_status'; id?: unknown }
-  | { command: 'set_mac'; id?: unknown; pid: number; ip: string; mac: string }
+  // The MACVLAN endpoint's interface is the one on host interface `parent` (never found by an address).
+  | { command: 'set_mac'; id?: unknown; pid: number; parent: string; mac: string }
   | { command: 'get_macs'; id?: unknown; pid: number }
   | { command: 'dhcp_start'; id?: unknown; pid: number; mac: string; container_name: string; vnic_name: string; request_ip?: string }
   | { command: 'dhcp_stop'; id?: unknown; container_name: string; vnic_name?: string }
@@ -80,9 +81,9 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
       return isPid(o.pid) ? { ok: true, command: { command: 'get_macs', ...id, pid: o.pid } } : { ok: false, error: 'pid: expected a positive integer' };
     case 'set_mac':
       if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };
-      if (typeof o.ip !== 'string' || !IP.test(o.ip)) return { ok: false, error: 'ip: expected a dotted IPv4 address' };
+      if (!isIfname(o.parent)) return { ok: false, error: 'parent: expected 1 to 15 characters from A-Z a-z 0-9 _ . -' };
       if (typeof o.mac !== 'string' || !MAC.test(o.mac)) return { ok: false, error: 'mac: expected six lower-case hex pairs separated by ":"' };
-      return { ok: true, command: { command: 'set_mac', ...id, pid: o.pid, ip: o.ip, mac: o.mac } };
+      return { ok: true, command: { command: 'set_mac', ...id, pid: o.pid, parent: o.parent, mac: o.mac } };
     case 'nic_move':
       if (!isIfname(o.interface)) return { ok: false, error: 'interface: expected 1 to 15 characters from A-Z a-z 0-9 _ . -' };
       if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };

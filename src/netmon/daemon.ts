@@ -12,7 +12,7 @@ import { killOrphanDhcpClients } from './dhcp-orphans.js';
 import { changeEvent, type Iface } from './iface.js';
 import { readIfaces } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
-import { namespaceIfaces, setMacByIp } from './namespace-mac.js';
+import { namespaceIfaces, setMacOnParent } from './namespace-mac.js';
 import { DedicatedNics, routeGet } from './nic.js';
 import type { ProxyArpPaths, WifiDhcpClients } from './proxy-arp.js';
 import { grantDevice, makeDeviceNode, removeDeviceNode } from './device-node.js';
@@ -187,7 +187,7 @@ export class NetmonDaemon {
         case 'get_status':
           return { id, success: true, uptime: Math.floor((Date.now() - this.startedAt) / 1000), clients: this.clients.size, facts_reads: this.factsReads, interfaces: [...this.last.values()] };
         case 'set_mac':
-          return { id, success: true, ifname: await setMacByIp(c.pid, c.ip, c.mac), mac: c.mac };
+          return { id, success: true, ifname: await setMacOnParent(c.pid, c.parent, c.mac), mac: c.mac };
         case 'get_macs':
           return { id, success: true, interfaces: await namespaceIfaces(c.pid) };
         case 'dhcp_start':

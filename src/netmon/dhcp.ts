@@ -231,7 +231,11 @@ export class DhcpClients {
     if (!target) throw new Error(`no interface with MAC ${mac} in the network namespace of pid ${pid}`);
     const old = this.clients.get(key);
     // The same namespace and the same interface (a re-attach makes a new one): the running client stays.
-    if (old && old.pid === pid && old.ifindex === target.ifindex && old.child.exitCode === null && !old.stopping) return { ifname: old.ifname, started: false };
+    if (old && old.pid === pid && old.ifindex === target.ifindex && old.child.exitCode === null && !old.stopping) {
+      // An agent that asks again restarted, maybe with its state rebuilt from the containers: it hears the lease again.
+      if (old.bound) this.report(old, 'bound', old.bound);
+      return { ifname: old.ifname, started: false };
+    }
     if (old) this.stopClient(old);
     // Docker's IPAM address is never used on the LAN: gone before the client asks for a lease (a leased
     // address still on the interface after a netmon restart stays while it is asked for again).

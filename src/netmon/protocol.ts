@@ -87,7 +87,7 @@ export const commandSchema = z.discriminatedUnion('command', [
     command: z.literal('set_mac'),
     id: z.unknown().optional(),
     pid: z.number().int().positive(),
-    ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/),
+    parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/),
     mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/),
   }),
   z.object({ command: z.literal('get_macs'), id: z.unknown().optional(), pid: z.number().int().positive() }),

@@ -13,6 +13,22 @@ export interface MacvlanEndpoint {
   ip: string | null;
   /** True when the address was asked for (IPAMConfig), false when Docker's IPAM chose it. */
   staticIp: boolean;
+  /** The address the interface holds instead of Docker's (a DHCP lease), read in the namespace. */
+  leased?: string;
+}
+
+/**
+ * The endpoints as the LAN knows them: each MAC (and a lease that replaced Docker's address) as the
+ * endpoint's interface has it in the container's namespace, found by its parent (Docker's record keeps the
+ * MAC it gave the endpoint, even where the MAC was set inside since). Unchanged without `ifaces`.
+ */
+export function withNamespace(endpoints: readonly MacvlanEndpoint[], ifaces: readonly { mac: string; ipv4: string[]; parent: string | null }[] | null): MacvlanEndpoint[] {
+  return endpoints.map((e) => {
+    const i = ifaces?.find((x) => x.parent === e.parent);
+    if (!i) return e;
+    const other = i.ipv4.find((a) => a !== e.ip);
+    return { ...e, mac: i.mac.toLowerCase(), ...(!e.staticIp && other !== undefined && !i.ipv4.includes(e.ip ?? '') ? { leased: other } : {}) };
+  });
 }
 
 /** The container's MACVLAN endpoints, each with its network's parent and subnet (one inspect per network). */

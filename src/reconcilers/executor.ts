@@ -12,7 +12,8 @@ import { specHash } from '../domain/spec-hash.js';
 import type { Store } from '../store/store.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import { deviceGrants } from '../domain/serial-match.js';
-import { keepIdentity, macvlanEndpoints } from './container-identity.js';
+import { keepIdentity, macvlanEndpoints, withNamespace } from './container-identity.js';
+import type { NsIface } from '../netmon/namespace-mac.js';
 import { imageOf, wifiPathKey } from './planner.js';
 import type { Step } from './steps.js';
 import { clampLabel, clampNote, clampUlimits, hostHardUlimits, isRlimitRefusal, parseClampLabel, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
@@ -37,8 +38,8 @@ export interface ExecutorDeps {
   log: Logger;
   runtimeImage: string;
   selfContainerId: string | null;
-  /** Sets a MAC inside a container's network namespace (through netmon); null when netmon is absent. */
-  setMac: ((pid: number, ip: string, mac: string) => Promise<void>) | null;
+  /** Sets the MAC of the interface on host parent `parent` inside a container's network namespace (through netmon); null when netmon is absent. */
+  setMac: ((pid: number, parent: string, mac: string) => Promise<void>) | null;
   /** A netmon command (DHCP clients); answers `{success:false, error}` when netmon is not there. */
   netmon?: (cmd: Record<string, unknown>) => Promise<Record<string, unknown>>;
   /** ORCH_SERIAL_MAJORS (device cgroup rules of runtimes with serial ports). */
@@ -187,6 +188,7 @@ export class Executor {
       }
       case 'connect':
         this.forgetDhcp(step.device!); // a new endpoint: its DHCP client starts again on it
+        if (step.attachment) await this.leasesGone(step.device!, step.network);
         await wrapNetwork(
           docker.getNetwork(step.network).connect({
             Container: step.device!,
@@ -198,8 +200,10 @@ export class Executor {
         // The MAC set in the namespace goes with the endpoint: a later connect to a network of the same name
         // (a LAN renumbered back) gets a new endpoint whose MAC must be set again.
         this.nsMacs.delete(`${step.containerId}/${step.network}`);
+        if (step.device !== null) await this.leasesGone(step.device, step.network);
         return wrapNetwork(ignore404(docker.getNetwork(step.network).disconnect({ Container: step.containerId, Force: true })));
       case 'start':
+        await this.leasesGone(step.device!);
         await this.start(step.device!, step.containerId);
         this.forgetMacs(step.containerId);
         return;
@@ -210,6 +214,7 @@ export class Executor {
         return ignore304(docker.getContainer(step.containerId).stop({ t: STOP_TIMEOUT_S }));
       case 'restart':
         await this.nicReturn(step.device, step.containerId);
+        await this.leasesGone(step.device!);
         await docker.getContainer(step.containerId).restart({ t: STOP_TIMEOUT_S });
         this.forgetMacs(step.containerId);
         return;
@@ -228,7 +233,7 @@ export class Executor {
       case 'adopt':
         return this.adopt(step.device!, step.containerId);
       case 'fixMac':
-        return this.fixMac(step.device!, step.containerId, step.network, step.mac);
+        return this.fixMac(step.device!, step.containerId, step.network, step.parent, step.mac);
       case 'updateLimits':
         return this.updateLimits(step.device!, step.containerId);
       case 'dhcpStart':
@@ -255,13 +260,15 @@ export class Executor {
    * container and on a second MACVLAN network below API 1.44, and re-applies its own on every start.
    * There the MAC is set inside the container's namespace through netmon, and remembered.
    */
-  private async fixMac(name: string, id: string, network: string, mac: string): Promise<void> {
+  private async fixMac(name: string, id: string, network: string, parent: string, mac: string): Promise<void> {
     const c = await this.d.docker.getContainer(id).inspect();
     const ep = c.NetworkSettings.Networks?.[network];
-    if (!c.State.Running || !c.State.Pid || !ep?.IPAddress) return;
+    if (!c.State.Running || !c.State.Pid || !ep) return;
     if (!this.d.setMac) throw new StepError(`${network}: Docker gave the endpoint ${ep.MacAddress}; netmon is needed to set ${mac}`, 'network', 'MacNotApplied');
     try {
-      await this.d.setMac(c.State.Pid, ep.IPAddress, mac);
+      // The endpoint's interface is the one on its parent: its address may be a lease by now, and after an
+      // agent restart its MAC may already be the promised one (then nothing changes).
+      await this.d.setMac(c.State.Pid, parent, mac);
     } catch (e) {
       throw new StepError(`${network}: cannot set MAC ${mac} in the namespace of ${name}: ${(e as Error).message}`, 'network', 'MacNotApplied');
     }
@@ -277,15 +284,56 @@ export class Executor {
   private async adopt(name: string, id: string): Promise<void> {
     const c = this.d.docker.getContainer(id);
     const info = await c.inspect();
-    const endpoints = await macvlanEndpoints(this.d.docker, info);
+    const endpoints = withNamespace(await macvlanEndpoints(this.d.docker, info), await this.namespaceOf(name, info));
     await c.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
     await this.d.store.update('desired', (s) => {
       const r = s.runtimes[name];
       if (!r) return;
       r.spec = keepIdentity(r.spec, endpoints);
       r.adoption = { containerId: id, specHash: specHash(r.spec) };
+      // A `dhcp` vNIC that holds a lease (not Docker's address): its client asks for that address again
+      // instead of flushing it, so the PLC keeps it through the adoption.
+      for (const v of r.spec.vnics.filter((x) => x.mode === 'dhcp')) {
+        const leased = endpoints.find((e) => e.parent === v.parentInterface)?.leased;
+        if (leased && !r.status.dhcp[v.name]) {
+          r.status.dhcp[v.name] = { event: 'pending', ip: leased, prefix: null, gateway: null, dns: [], leaseTime: null, message: null, at: new Date().toISOString() };
+        }
+      }
     });
     this.d.log.info({ device: name, container: id, macs: endpoints.map((e) => `${e.network}=${e.mac}`) }, 'adopted the Python agent container (restart policy now no; MACs and addresses kept)');
+  }
+
+  /**
+   * The interfaces in a running container's namespace (netmon's `get_macs`): the MACs the LAN knows it by,
+   * whatever Docker's endpoint records say. Null when the container does not run or netmon cannot tell.
+   */
+  private async namespaceOf(name: string, info: Docker.ContainerInspectInfo): Promise<NsIface[] | null> {
+    if (!info.State.Running || !info.State.Pid || !this.d.netmon) return null;
+    const a = await this.d.netmon({ command: 'get_macs', pid: info.State.Pid });
+    if (a.success === true && Array.isArray(a.interfaces)) return a.interfaces as NsIface[];
+    this.d.log.warn({ device: name, err: a.error }, "the container's namespace could not be read: its MACs are taken from Docker's endpoint records");
+    return null;
+  }
+
+  /**
+   * The interface a `dhcp` vNIC's lease was on is going (a re-attach, a start in a new namespace): the lease
+   * is `pending` until the new client reports, so no status shows an address the runtime does not have.
+   */
+  private async leasesGone(name: string, network?: string): Promise<void> {
+    const rec = this.d.store.state.runtimes[name];
+    // MACVLAN vNICs only: a Wi-Fi vNIC's client runs on the host parent, and its lease outlives the namespace.
+    const gone = rec
+      ? attachmentsOf(rec.spec, this.d.store.state.host.interfaces)
+          .filter((a) => !a.wifi && a.vnic.mode === 'dhcp' && (network === undefined || network.startsWith(`macvlan_${a.parent}_`)) && isBound(rec.status.dhcp[a.vnic.name]))
+          .map((a) => a.vnic.name)
+      : [];
+    if (gone.length === 0) return;
+    await this.d.store.update('status', (s) => {
+      for (const v of gone) {
+        const l = s.runtimes[name]?.status.dhcp[v];
+        if (l) l.event = 'pending';
+      }
+    });
   }
 
   /** A (re)started container has a new network namespace: MACs set and DHCP clients of the old one are gone. */
@@ -579,6 +627,8 @@ export class Executor {
     }
   }
 }
+
+const isBound = (l: { event: string } | undefined) => l?.event === 'bound' || l?.event === 'renew';
 
 async function ignore404<T>(p: Promise<T>): Promise<void> {
   try {

@@ -225,6 +225,8 @@ function runtimeStep(
   }
   if (!upToDate(rec, c)) {
     if (rec.adoption === 'pending' && c.labels[LABEL.managed] !== 'true') {
+      // Its MACs are read in its namespace, through netmon: Docker's records may not be what the LAN knows.
+      if (!facts.netmonReady) return { action: 'wait', until: null, condition: 'NetworkReady', reason: "WaitingForNetmon: the container's MACs are read in its namespace through netmon, which has not reported since the agent started" };
       return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
     }
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
@@ -274,7 +276,7 @@ function runtimeStep(
       const ep = c.networks[a.network!];
       return ep?.mac !== undefined && ep.mac !== null && ep.mac !== a.mac && facts.nsMacs.get(`${c.id}/${a.network}`) !== a.mac;
     });
-    if (drift) return { action: 'fixMac', containerId: c.id, network: drift.network!, mac: drift.mac, reason: `Docker ignored the MAC ${drift.mac} on ${drift.network}` };
+    if (drift) return { action: 'fixMac', containerId: c.id, network: drift.network!, parent: drift.parent, mac: drift.mac, reason: `Docker ignored the MAC ${drift.mac} on ${drift.network}` };
     // A `dhcp` vNIC leases its address from the LAN's server (CONTRACT §9.1), through netmon, with its MAC set first.
     const dhcp = atts.find((a) => a.vnic.mode === 'dhcp' && !facts.dhcpRunning(c.id, a.vnic.name));
     if (dhcp) return { action: 'dhcpStart', containerId: c.id, vnic: dhcp.vnic.name, mac: dhcp.mac, reason: `DHCP client for ${dhcp.vnic.name} on ${dhcp.network}` };

@@ -99,7 +99,7 @@ export function deriveStatus(
     endpoints: Object.fromEntries(
       Object.entries(c?.networks ?? {})
         .filter(([n]) => n !== internalNetworkName(rec.spec.name))
-        .map(([n, e]) => [n, { ip: leaseOn(rec, n) ?? e.ip, mac: nsMacs.get(`${c!.id}/${n}`) ?? e.mac }]),
+        .map(([n, e]) => [n, { ip: dhcpOn(rec, n) ? (running ? leaseOn(rec, n) : null) : e.ip, mac: nsMacs.get(`${c!.id}/${n}`) ?? e.mac }]),
     ),
     crashCount: crashReset ? 0 : prev.crashCount,
     backoffUntil: crashReset ? null : prev.backoffUntil,
@@ -124,9 +124,17 @@ function dhcpCondition(rec: RuntimeRecord): CondValue | null {
   return null;
 }
 
-/** The leased address of the `dhcp` vNIC on MACVLAN network `network` (macvlan_<parent>_…), if bound. */
+/** The `dhcp` vNIC on MACVLAN network `network` (macvlan_<parent>_…), if it is one's. */
+export function dhcpOn(rec: RuntimeRecord, network: string): RuntimeRecord['spec']['vnics'][number] | undefined {
+  return rec.spec.vnics.find((x) => x.mode === 'dhcp' && network.startsWith(`macvlan_${x.parentInterface}_`));
+}
+
+/**
+ * The leased address of the `dhcp` vNIC on MACVLAN network `network`, if bound. Such a vNIC never shows
+ * Docker's IPAM address (CONTRACT §9.1): it is not on the interface once a client runs.
+ */
 export function leaseOn(rec: RuntimeRecord, network: string): string | null {
-  const v = rec.spec.vnics.find((x) => x.mode === 'dhcp' && network.startsWith(`macvlan_${x.parentInterface}_`));
+  const v = dhcpOn(rec, network);
   const l = v ? rec.status.dhcp[v.name] : undefined;
   return l && (l.event === 'bound' || l.event === 'renew') ? l.ip : null;
 }

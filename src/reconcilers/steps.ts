@@ -29,7 +29,7 @@ export type Step = Base &
     | { action: 'adopt'; containerId: string }
     | { action: 'connect'; network: string; attachment: Attachment | null }
     | { action: 'disconnect'; network: string; containerId: string }
-    | { action: 'fixMac'; containerId: string; network: string; mac: string }
+    | { action: 'fixMac'; containerId: string; network: string; parent: string; mac: string }
     | { action: 'updateLimits'; containerId: string }
     | { action: 'dhcpStart'; containerId: string; vnic: string; mac: string }
     | { action: 'nicMove'; containerId: string; nic: string }

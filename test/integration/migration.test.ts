@@ -66,7 +66,8 @@ before(async () => {
   legacyFiles.set('data/clients.json', JSON.stringify(clients, null, 4));
   fs.mkdirSync(path.join(dataDir, 'data'));
   for (const [f, text] of legacyFiles) fs.writeFileSync(path.join(dataDir, f), text);
-  ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
+  // No netmon here: adoption (which reads the MACs in the namespaces through netmon) waits out the boot wait.
+  ({ agent, stop: stopAgent } = await startAgent(engine, { ORCH_NETMON_BOOT_WAIT_MS: '1000' }, dataDir));
 });
 
 after(async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
-import { keepIdentity, specFromEndpoints, tagOf, type MacvlanEndpoint } from '../../src/reconcilers/container-identity.js';
+import { keepIdentity, specFromEndpoints, tagOf, withNamespace, type MacvlanEndpoint } from '../../src/reconcilers/container-identity.js';
 
 const ep = (over: Partial<MacvlanEndpoint> = {}): MacvlanEndpoint => ({
   network: 'macvlan_eth1_198.51.100.0_24', parent: 'eth1', subnet: '198.51.100.0/24', gateway: '198.51.100.1', mac: '02:42:c6:33:64:0a', ip: '198.51.100.10', staticIp: true, ...over,
@@ -38,4 +38,22 @@ test('image tags: a registry port is not a tag', () => {
   assert.equal(tagOf('registry.local:5000/openplc'), 'latest');
   assert.equal(tagOf('registry.local:5000/openplc:v4'), 'v4');
   assert.equal(tagOf('openplc'), 'latest');
+});
+
+test('adoption reads each endpoint as its interface is in the namespace (found by its parent): the MAC set there, a lease that replaced Docker\'s address', () => {
+  const dhcp = ep({ network: 'macvlan_eth2_203.0.113.0_24', parent: 'eth2', mac: '02:42:cb:00:71:02', ip: '203.0.113.2', staticIp: false });
+  const ns = [
+    { mac: '36:A5:DC:C1:5D:B5', ipv4: ['203.0.113.44'], parent: 'eth2' },
+    { mac: '02:42:c6:33:64:0a', ipv4: ['198.51.100.10'], parent: 'eth1' },
+    { mac: '02:42:c6:12:00:02', ipv4: ['198.18.0.2'], parent: null },
+  ];
+  const [s, d] = withNamespace([ep(), dhcp], ns);
+  assert.equal(d!.mac, '36:a5:dc:c1:5d:b5', "the MAC the LAN knows, not Docker's record");
+  assert.equal(d!.leased, '203.0.113.44');
+  assert.equal(s!.mac, '02:42:c6:33:64:0a');
+  assert.equal(s!.leased, undefined, 'a static address is never a lease');
+  const [still] = withNamespace([dhcp], [{ mac: '02:42:cb:00:71:02', ipv4: ['203.0.113.2'], parent: 'eth2' }]);
+  assert.equal(still!.leased, undefined, "Docker's address still there: no lease");
+  assert.deepEqual(withNamespace([dhcp], null), [dhcp], 'netmon cannot tell: Docker\'s record');
+  assert.deepEqual(withNamespace([dhcp], [{ mac: '36:a5:dc:c1:5d:b5', ipv4: ['203.0.113.2'], parent: 'eth9' }]), [dhcp], 'never matched by an address');
 });

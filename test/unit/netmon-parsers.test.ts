@@ -185,15 +185,16 @@ describe('protocol', () => {
   test('commands: the four known, with their arguments checked', () => {
     assert.ok(commandSchema.safeParse({ command: 'ping', id: 1 }).success);
     assert.ok(commandSchema.safeParse({ command: 'get_status' }).success);
-    assert.ok(commandSchema.safeParse({ command: 'set_mac', id: 'x', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' }).success);
+    assert.ok(commandSchema.safeParse({ command: 'set_mac', id: 'x', pid: 42, parent: 'eth0', mac: '02:aa:bb:cc:dd:ee' }).success);
     assert.ok(commandSchema.safeParse({ command: 'get_macs', id: null, pid: 42 }).success);
     for (const bad of [
       { command: 'reboot' },
       { id: 1 },
-      { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:AA:BB:CC:DD:EE' }, // upper case: netmon takes the canonical form
-      { command: 'set_mac', pid: 0, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' },
-      { command: 'set_mac', pid: 42, ip: '198.51.100', mac: '02:aa:bb:cc:dd:ee' },
-      { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd' },
+      { command: 'set_mac', pid: 42, parent: 'eth0', mac: '02:AA:BB:CC:DD:EE' }, // upper case: netmon takes the canonical form
+      { command: 'set_mac', pid: 0, parent: 'eth0', mac: '02:aa:bb:cc:dd:ee' },
+      { command: 'set_mac', pid: 42, parent: 'eth 0', mac: '02:aa:bb:cc:dd:ee' },
+      { command: 'set_mac', pid: 42, parent: 'eth0', mac: '02:aa:bb:cc:dd' },
+      { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' }, // by an address: never (it changes under a DHCP lease)
       { command: 'get_macs', pid: '42' },
       { command: 'get_macs', pid: 1.5 },
     ]) {
@@ -266,10 +267,10 @@ describe('routeGet on recorded `ip -j route get` output', () => {
 describe('the sidecar without zod', () => {
   test('parseCommand accepts and refuses exactly what commandSchema does', () => {
     const cases: unknown[] = [
-      { command: 'ping', id: 1 }, { command: 'get_status' }, { command: 'set_mac', id: 'x', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' }, { command: 'get_macs', id: null, pid: 42 },
-      { command: 'reboot' }, { id: 1 }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:AA:BB:CC:DD:EE' }, { command: 'set_mac', pid: 0, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' },
-      { command: 'set_mac', pid: 42, ip: '198.51.100', mac: '02:aa:bb:cc:dd:ee' }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd' }, { command: 'get_macs', pid: '42' },
-      { command: 'get_macs', pid: 1.5 }, { command: 'get_macs', pid: -3 }, { command: 'set_mac', pid: 42, ip: 7, mac: '02:aa:bb:cc:dd:ee' }, [1, 2], null, 'ping', 42, { command: 5 },
+      { command: 'ping', id: 1 }, { command: 'get_status' }, { command: 'set_mac', id: 'x', pid: 42, parent: 'eth0', mac: '02:aa:bb:cc:dd:ee' }, { command: 'get_macs', id: null, pid: 42 },
+      { command: 'reboot' }, { id: 1 }, { command: 'set_mac', pid: 42, parent: 'eth0', mac: '02:AA:BB:CC:DD:EE' }, { command: 'set_mac', pid: 0, parent: 'eth0', mac: '02:aa:bb:cc:dd:ee' },
+      { command: 'set_mac', pid: 42, parent: 'eth 0', mac: '02:aa:bb:cc:dd:ee' }, { command: 'set_mac', pid: 42, parent: 'eth0', mac: '02:aa:bb:cc:dd' }, { command: 'get_macs', pid: '42' },
+      { command: 'get_macs', pid: 1.5 }, { command: 'get_macs', pid: -3 }, { command: 'set_mac', pid: 42, parent: 7, mac: '02:aa:bb:cc:dd:ee' }, { command: 'set_mac', pid: 42, ip: '198.51.100.9', mac: '02:aa:bb:cc:dd:ee' }, [1, 2], null, 'ping', 42, { command: 5 },
       { command: 'dhcp_start', id: 3, pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0' },
       { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0', request_ip: '203.0.113.41' },
       { command: 'dhcp_start', pid: 42, mac: '02:aa:bb:cc:dd:ee', container_name: 'plc-1', vnic_name: 'eth0', request_ip: 'x' },

@@ -201,6 +201,7 @@ test('a MAC Docker ignored is set in the namespace once, then remembered', () =>
   w.containers[0]!.networks['macvlan_eth1_198.51.100.0_24']!.mac = '02:42:c6:33:64:02';
   const [fix] = plan({ a: rec(s) }, w, facts());
   assert.ok(fix?.action === 'fixMac');
+  assert.equal(fix.parent, 'eth1', "netmon finds the endpoint's interface by its parent, never by an address (a lease replaces Docker's)");
   assert.deepEqual(plan({ a: rec(s) }, w, facts({ nsMacs: new Map([[`id-a/macvlan_eth1_198.51.100.0_24`, fix.mac]]) })), []);
 });
 
@@ -332,4 +333,15 @@ test('issue #22: a runtime named after the agent, netmon or another role never r
   const s = { ...spec('a'), runtimeVersion: 'v2' };
   const w = convergedWorld(spec('a'));
   assert.match(plan({ a: rec(s) }, w, facts({ selfContainerId: 'id-a' }))[0]!.reason, /^NameTaken: the agent's own container/);
+});
+
+test("a Python agent's container is adopted only once netmon can read its namespace (the MACs the LAN knows it by)", () => {
+  const s = spec('a');
+  const w = convergedWorld(s);
+  w.containers[0]!.labels = {};
+  const r = rec(s, { adoption: 'pending' });
+  const [waiting] = plan({ a: r }, w, facts({ netmonReady: false }));
+  assert.equal(waiting?.action, 'wait');
+  assert.match(waiting.reason, /^WaitingForNetmon: /);
+  assert.equal(plan({ a: r }, w, facts())[0]?.action, 'adopt');
 });

@@ -84,3 +84,18 @@ test('a static vNIC on a Wi-Fi parent is not NetworkReady until its proxy-ARP pa
   assert.deepEqual([net.status, net.reason], ['False', 'ProxyArpPending']);
   assert.equal(deriveStatus(rec(), container(), undefined, undefined, T0).conditions.find((c) => c.type === 'NetworkReady')!.status, 'True');
 });
+
+test("a dhcp vNIC's endpoint shows the lease only: never Docker's IPAM address, before the first lease, after a lost one, or while stopped", () => {
+  const dspec: RuntimeSpec = { name: 'a', runtimeVersion: 'latest', vnics: [{ name: 'eth0', parentInterface: 'eth1', mode: 'dhcp', subnet: '198.51.100.0/24', dns: [] }] };
+  const c: ObservedContainer = { ...container(), labels: { ...labelsFor('runtime', 'a'), [LABEL.specHash]: specHash(dspec) } };
+  const mv = 'macvlan_eth1_198.51.100.0_24';
+  const lease = (event: 'pending' | 'bound' | 'lost') => ({ eth0: { event, ip: '198.51.100.44', prefix: 24, gateway: null, dns: [], leaseTime: 60, message: null, at: 'x' } });
+  const withLease = (event: 'pending' | 'bound' | 'lost' | null, state = 'running') =>
+    deriveStatus(rec({ spec: dspec, status: { ...initialStatus(), dhcp: event ? lease(event) : {} } }), { ...c, state }, undefined, undefined, T0).endpoints[mv]?.ip;
+  assert.equal(withLease(null), null, 'before the first lease');
+  assert.equal(withLease('bound'), '198.51.100.44');
+  assert.equal(withLease('pending'), null, 'a new interface waits for its own lease');
+  assert.equal(withLease('lost'), null);
+  assert.equal(withLease('bound', 'exited'), null, 'a stopped runtime has no address');
+  assert.equal(deriveStatus(rec(), container(), undefined, undefined, T0).endpoints[mv]?.ip, '198.51.100.10', 'a static vNIC: its address');
+});

@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { containerNamed } from '../../../docker/runtime-owner.js';
 import { notOwnedRuntime } from '../../../domain/ownership.js';
 import { attachmentsOf, wifiNetworkName } from '../../../domain/attachments.js';
-import { leaseOn } from '../../../reconcilers/status.js';
+import { dhcpOn } from '../../../reconcilers/status.js';
 import { internalNetworkName, ORCHESTRATOR_ID } from '../../../domain/names.js';
 import { baseFields, deviceIdOrOrchestrator, parsePayload, type Ack } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
@@ -17,21 +17,29 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
   const c = rec ? await containerNamed(ctx.docker, id) : null;
   if (!rec || c === null || notOwnedRuntime(id, id, c.Config.Labels ?? {}, rec.adoption !== undefined) !== null) return null;
   const internal = internalNetworkName(id);
-  // The MAC the LAN sees is the one in the container's namespace (CONTRACT §5.6, §7), read through
-  // netmon; Docker's endpoint record is only the fallback.
-  const nsMacs = new Map<string, string>();
+  // What the LAN sees is what the container's namespace holds (CONTRACT §5.6, §7, §9.1), read through
+  // netmon: each MACVLAN endpoint's interface is the one on its network's parent, whatever its address
+  // and MAC are now. Docker's endpoint record is only the fallback when netmon cannot tell.
+  let ns: NsIface[] | null = null;
   if (c.State.Running && c.State.Pid && ctx.netmon.connected) {
     const a = await ctx.netmon.command({ command: 'get_macs', pid: c.State.Pid }, 3000);
-    if (a.success === true) for (const i of a.interfaces as { mac: string; ipv4: string[] }[]) for (const ip of i.ipv4) nsMacs.set(ip, i.mac);
+    if (a.success === true && Array.isArray(a.interfaces)) ns = a.interfaces as NsIface[];
   }
   const networks: Record<string, { ip_address: string | null; mac_address: string | null; gateway: string | null }> = {};
   for (const [name, ep] of Object.entries(c.NetworkSettings.Networks ?? {})) {
     if (name === internal) continue;
-    // A `dhcp` vNIC shows its lease from the LAN's server, not the address Docker's IPAM had put there.
-    const lease = rec ? leaseOn(rec, name) : null;
-    const ip = lease ?? (ep.IPAddress || null);
-    const gateway = lease ? (Object.values(rec.status.dhcp).find((l) => l.ip === lease)?.gateway ?? null) : ep.Gateway || null;
-    networks[name] = { ip_address: ip, mac_address: (ip ? nsMacs.get(ip) : undefined) ?? (ep.MacAddress || null), gateway };
+    const iface = ns?.find((i) => onParent(name, i.parent));
+    const mac = iface?.mac ?? (ep.MacAddress || null);
+    const vnic = rec ? dhcpOn(rec, name) : undefined;
+    if (!vnic) {
+      networks[name] = { ip_address: ep.IPAddress || null, mac_address: mac, gateway: ep.Gateway || null };
+      continue;
+    }
+    // A `dhcp` vNIC shows its lease from the LAN's server only, and only while its interface holds it:
+    // null before the first lease, after a lost one and while a new interface waits for its own.
+    const l = rec.status.dhcp[vnic.name];
+    const lease = c.State.Running && l && (l.event === 'bound' || l.event === 'renew') && l.ip && (!ns || iface?.ipv4.includes(l.ip)) ? l : null;
+    networks[name] = { ip_address: lease?.ip ?? null, mac_address: mac, gateway: lease?.gateway ?? null };
   }
   // vNICs on Wi-Fi parents (CONTRACT §9.2): no Docker network; the LAN sees the host's MAC for them.
   for (const a of rec ? attachmentsOf(rec.spec, ctx.store.state.host.interfaces).filter((x) => x.wifi) : []) {
@@ -76,6 +84,12 @@ function agentConditions(ctx: TopicContext): Ack {
   const c = ctx.disk?.condition;
   return c ? { conditions: [{ type: 'DiskPressure', status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime }] } : {};
 }
+
+type NsIface = { mac: string; ipv4: string[]; parent: string | null };
+
+/** A MACVLAN network's name says its parent: `macvlan_<parent>_<a.b.c.d>_<prefix>` (or the Python v1's `macvlan_<parent>`). */
+const onParent = (network: string, parent: string | null) =>
+  parent !== null && (network === `macvlan_${parent}` || (network.startsWith(`macvlan_${parent}_`) && /^\d{1,3}(\.\d{1,3}){3}_\d{1,2}$/.test(network.slice(`macvlan_${parent}_`.length))));
 
 export const getDeviceStatus: Topic = {
   name: 'get_device_status',
