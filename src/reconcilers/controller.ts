@@ -302,7 +302,8 @@ export class Controller implements ReconcilerView {
       for (const [name, rec] of Object.entries(s.runtimes)) {
         const step = stepOf.get(name);
         // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
-        const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
+        // The pull's failure first: an ImageMissing of the runtime's own key (image pruned) is older news.
+        const failure = (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined) ?? this.failures.get(`runtime/${name}`);
         const c = byName.get(name);
         const wifiPending = attachmentsOf(rec.spec, s.host.interfaces).find((a) => a.wifi && a.vnic.mode === 'static' && !(c && this.d.executor.wifiPaths.has(`${c.id}/${a.vnic.name}`)));
         rec.status = deriveStatus(rec, c, step, failure, now, this.d.executor.nsMacs, wifiPending?.vnic.name ?? null);
@@ -332,6 +333,8 @@ export class Controller implements ReconcilerView {
           const count = (prev?.count ?? 0) + 1;
           const until = Date.now() + failureBackoffMs(count);
           const se = e instanceof StepError ? e : null;
+          // A remove refused before it began (its replacement's image is gone): the container did not exit.
+          if (se?.reason === 'ImageMissing' && step.action === 'removeContainer') this.requestedExits.delete(step.containerId);
           const message = (e as Error).message;
           const generation = step.device !== null ? this.d.store.state.runtimes[step.device]?.generation : undefined;
           this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until, ...(generation !== undefined ? { generation } : {}) });

@@ -131,6 +131,7 @@ export class Executor {
       case 'createContainer':
         return this.createContainer(step.device!);
       case 'removeContainer': {
+        if (step.recreateImage !== undefined) await this.assertStillLocal(step.recreateImage);
         await this.dhcpStop(step.device);
         await this.wifiTeardown(step.device);
         await this.nicReturn(step.device, step.containerId);
@@ -423,6 +424,21 @@ export class Executor {
     } catch (e) {
       if (statusOf(e) === 409) return; // created meanwhile: the next pass compares it
       throw new StepError(`network ${opts.Name}: ${messageOf(e)}`, 'network', 'NetworkError');
+    }
+  }
+
+  /**
+   * Pull before kill must not trust `imagesPresent` alone: an image pruned since it was seen would let the
+   * old container go and the create fail. Inspected right before the remove; a missing one is forgotten
+   * (the next pass plans its pull) and the step fails without touching the old container.
+   */
+  private async assertStillLocal(image: string): Promise<void> {
+    try {
+      await withTimeout(this.d.docker.getImage(image).inspect(), CALL_TIMEOUT_MS, `inspect image ${image}`);
+    } catch (e) {
+      if (statusOf(e) !== 404) throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'ImageError');
+      this.imagesPresent.delete(image);
+      throw new StepError(`image ${image} is no longer local: the running container stays until it is pulled again`, 'image', 'ImageMissing');
     }
   }
 

@@ -201,7 +201,7 @@ function runtimeStep(
       return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
     }
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
-    return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
+    return { action: 'removeContainer', containerId: c.id, recreateImage: image, reason: 'spec changed: re-create' };
   }
 
   if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };

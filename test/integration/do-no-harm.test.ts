@@ -166,6 +166,25 @@ describe('do no harm', () => {
     assert.equal((await inspect('plc-keep')).Id, id);
   });
 
+  test('pull before kill checks the image: one pruned since it was seen keeps the old container running, ImageReady=False', async () => {
+    const id = (await inspect('plc-keep')).Id;
+    await passes(1); // the image was seen local (imagesPresent), the runtime is converged
+    await engine.docker.getImage(`${TEST_IMAGE}:latest`).remove({ force: true }); // docker rmi -f: pruned behind the agent's back
+    assert.equal(await putRuntime(agent.store, spec('plc-keep', 13), { allowUpdate: true }), 'updated'); // a new address: a re-create
+    await waitFor('ImageReady=False', () => agent.store.state.runtimes['plc-keep']?.status.conditions.find((c) => c.type === 'ImageReady')?.status === 'False', 30_000, 100);
+    await waitFor('PullFailed', () => agent.store.state.runtimes['plc-keep']?.status.conditions.find((c) => c.type === 'ImageReady')?.reason === 'PullFailed', 30_000, 100);
+    await passes(2);
+    const c = await inspect('plc-keep');
+    assert.equal(c.Id, id, 'not removed');
+    assert.equal(c.State.Running, true, 'the PLC stays up while its image is gone');
+    assert.equal(agent.store.state.runtimes['plc-keep']!.status.crashCount, 0);
+    // The image back and the old order back: nothing to re-create.
+    await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
+    await putRuntime(agent.store, spec('plc-keep', 10), { allowUpdate: true });
+    await waitFor('converged', async () => (await agent.controller.dryRun()).length === 0 && agent.store.state.runtimes['plc-keep']?.status.phase === 'Running', 20_000, 100);
+    assert.equal((await inspect('plc-keep')).Id, id);
+  });
+
   test('one restart_device restarts once; only a real crash counts as one; restart_count never goes down', async () => {
     const id = (await inspect('plc-keep')).Id;
     const t0 = Date.now();
