@@ -1,5 +1,6 @@
 // Carries out one planned step through dockerode. Idempotent where Docker allows it (an object that is
 // already there or already gone is success), and a failed container creation leaves nothing behind.
+import { monoNow } from '../clock.js';
 import type Docker from 'dockerode';
 import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
@@ -330,9 +331,9 @@ export class Executor {
     if (pid === null) return;
     // A netmon that is restarting is waited for a little (a veth would die with the namespace).
     let a: Record<string, unknown>;
-    for (const deadline = Date.now() + NIC_RETURN_WAIT_MS; ; await new Promise((r) => setTimeout(r, 250))) {
+    for (const deadline = monoNow() + NIC_RETURN_WAIT_MS; ; await new Promise((r) => setTimeout(r, 250))) {
       a = await this.d.netmon({ command: 'nic_return', interface: nic, pid }).catch((e: Error) => ({ success: false, error: e.message }));
-      if (a.success === true || a.error !== 'Not connected to network monitor' || Date.now() > deadline) break;
+      if (a.success === true || a.error !== 'Not connected to network monitor' || monoNow() > deadline) break;
     }
     if (a.success !== true) this.d.log.warn({ device: name, nic, err: a.error }, 'dedicated NIC not returned to the host before the stop');
     else if (a.returned === true) this.d.log.info({ device: name, nic }, 'dedicated NIC returned to the host');

@@ -6,6 +6,7 @@
 // (`debug_command {command}`), answered by the runtime's `debug_response {success, data}`. Commands of a
 // session go one at a time. Sessions idle for the WebRTC idle limit (300 s) are closed, as are all of
 // them when the agent stops.
+import { monoNow } from '../../../clock.js';
 import { io, type Socket } from 'socket.io-client';
 import * as z from 'zod';
 import { requestRuntime } from '../../../runtime-api/runtime-http.js';
@@ -59,7 +60,7 @@ const TYPES = new Set(['debug_start', 'debug_stop', 'debug_get_md5', 'debug_info
 
 /** One Socket.IO connection to a runtime's `/api/debug`, its commands one at a time. */
 class RuntimeLink {
-  lastActivity = Date.now();
+  lastActivity = monoNow(); // monotonic: the idle sweep measures a duration
   lost: string | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private waiting: ((r: { success?: unknown; data?: unknown; error?: unknown }) => void) | null = null;
@@ -124,7 +125,7 @@ class RuntimeLink {
         };
         this.socket.emit('debug_command', { command: hex });
       });
-      this.lastActivity = Date.now();
+      this.lastActivity = monoNow();
       if (r.success !== true || typeof r.data !== 'string') throw new Error(typeof r.error === 'string' ? r.error.slice(0, 200) : 'runtime debug command failed');
       return r.data;
     };
@@ -216,7 +217,7 @@ export class DebugSessions {
     const all = [...this.sessions.values()];
     if (all.filter((e) => e.deviceId === deviceId).length >= MAX_PER_DEVICE) return errorReply(`at most ${MAX_PER_DEVICE} debug sessions per device`);
     if (all.length >= MAX_SESSIONS) return errorReply(`at most ${MAX_SESSIONS} debug sessions at once`);
-    const entry: Entry = { deviceId, link: null, starting: Date.now() };
+    const entry: Entry = { deviceId, link: null, starting: monoNow() };
     this.sessions.set(key, entry);
     try {
       const target = await runtimeAddress(this.ctx, deviceId);
@@ -268,7 +269,7 @@ export class DebugSessions {
     const idle = this.ctx.config.webrtcIdleMs;
     const every = Math.max(250, Math.min(60_000, Math.floor(idle / 4)));
     this.sweeper = setInterval(() => {
-      const now = Date.now();
+      const now = monoNow();
       for (const [key, e] of [...this.sessions]) if (e.link && now - e.link.lastActivity >= idle) this.close(key, 'idle');
     }, every).unref();
   }
