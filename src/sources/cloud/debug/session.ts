@@ -59,13 +59,16 @@ type Message = z.infer<typeof messages>;
 const TYPES = new Set(['debug_start', 'debug_stop', 'debug_get_md5', 'debug_info', 'debug_get_list', 'debug_set', 'debug_command']);
 
 /** One Socket.IO connection to a runtime's `/api/debug`, its commands one at a time. */
-class RuntimeLink {
+export class RuntimeLink {
   lastActivity = monoNow(); // monotonic: the idle sweep measures a duration
   lost: string | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private waiting: ((r: { success?: unknown; data?: unknown; error?: unknown }) => void) | null = null;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly commandTimeoutMs: number,
+  ) {
     socket.on('debug_response', (r: unknown) => {
       const w = this.waiting;
       this.waiting = null;
@@ -80,7 +83,7 @@ class RuntimeLink {
   }
 
   /** Connects with the JWT and waits for the runtime's `connected {status:"ok"}`. */
-  static open(url: string, jwt: string, timeoutMs: number): Promise<RuntimeLink> {
+  static open(url: string, jwt: string, timeoutMs: number, commandTimeoutMs = COMMAND_TIMEOUT_MS): Promise<RuntimeLink> {
     const socket = io(url, {
       auth: { token: jwt },
       transports: ['websocket'],
@@ -105,7 +108,7 @@ class RuntimeLink {
         clearTimeout(timer);
         socket.off('connect_error');
         socket.off('connected');
-        resolve(new RuntimeLink(socket));
+        resolve(new RuntimeLink(socket, commandTimeoutMs));
       });
     });
   }
@@ -116,9 +119,14 @@ class RuntimeLink {
       if (this.lost) throw new Error(this.lost);
       const r = await new Promise<{ success?: unknown; data?: unknown; error?: unknown }>((resolve) => {
         const timer = setTimeout(() => {
+          // Responses carry no id: a late one would be taken as the next command's answer (and every
+          // later one as the previous index's). The link is lost; the session must be started again.
           this.waiting = null;
-          resolve({ success: false, error: 'timed out waiting for the runtime debug response' });
-        }, COMMAND_TIMEOUT_MS);
+          this.lost = 'the runtime did not answer a debug command in time (the session is closed: a late answer would be taken for the next one)';
+          this.socket.removeAllListeners();
+          this.socket.disconnect();
+          resolve({ success: false, error: this.lost });
+        }, this.commandTimeoutMs);
         this.waiting = (x) => {
           clearTimeout(timer);
           resolve(x);
