@@ -172,8 +172,8 @@ export class Agent {
     this.cloud?.stop();
     this.netmon?.stop();
     this.events?.stop();
+    await this.telemetry?.stop(); // first: the usage history is flushed whatever the steps in flight do
     await this.controller?.stop();
-    await this.telemetry?.stop();
     await this.control?.stop();
     this.lock?.release();
     this.log.info('agent stopped');

@@ -35,6 +35,8 @@ export interface ControllerDeps {
 /** A step in flight longer than this is reported by `health` (a pull may take longer on a slow uplink). */
 const STUCK_AFTER_MS = 5 * 60_000;
 const PULL_STUCK_AFTER_MS = 20 * 60_000;
+/** How long a stop waits for steps in flight (a container stop takes up to 10 s of its own; Docker kills at 10 s). */
+const STOP_WAIT_MS = 6000;
 
 export class Controller implements ReconcilerView {
   private readonly queue = new PQueue({ concurrency: 4 });
@@ -94,11 +96,20 @@ export class Controller implements ReconcilerView {
     this.wake();
   }
 
+  /**
+   * Steps not begun are dropped; those in flight get STOP_WAIT_MS to finish (a create is not left half
+   * made). A pull is not waited for: it may take minutes, and SIGTERM must end the agent (exit 0, usage
+   * history flushed) within Docker's 10 s; the next start pulls again.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    await Promise.all([this.queue.onIdle(), this.pulls.onIdle()]);
+    this.queue.clear();
+    this.pulls.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.queue.onIdle(), new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Runs a pass now, or right after the one in progress. */
