@@ -37,7 +37,7 @@ function thin(samples: Sample[], spacing: number, fullSince: number): Sample[] {
 
 /**
  * The series of the answer, within ORCH_MAX_ACK_BYTES: 24 h of host samples (one per heartbeat, 5 s)
- * would be ~1.3 MB. Past the last hour they are thinned as a runtime's are kept (one per 30 s), and the
+ * would be ~1.2 MB. Past the last hour they are thinned as a runtime's are kept (one per 30 s), and the
  * spacing doubled until the answer fits; the last hour stays whole while anything older is left to thin.
  */
 function series(ctx: TopicContext, key: string, w: { cpu: Period; memory: Period }) {
