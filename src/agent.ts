@@ -1,4 +1,5 @@
 // Composition root of `run`: wires store, reconcilers and sources; starts and stops them in order.
+import { monoNow } from './clock.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import type Docker from 'dockerode';
@@ -81,8 +82,8 @@ export class Agent {
     // Facts from a previous run are not current until netmon speaks again (boot sequencing).
     if (!refusing && !this.store.state.host.stale) await this.store.update('host', (s) => void (s.host.stale = true)).catch(() => undefined);
     this.netmon = new NetmonSource(config.netmonSocket, this.store, log);
-    const startedAt = Date.now();
-    const netmonReady = () => this.netmon.discoveredAt !== null || Date.now() - startedAt > config.netmonBootWaitMs;
+    const startedAt = monoNow();
+    const netmonReady = () => this.netmon.discoveredAt !== null || monoNow() - startedAt > config.netmonBootWaitMs;
     const setMac = async (pid: number, parent: string, mac: string) => {
       const a = await this.netmon.command({ command: 'set_mac', pid, parent, mac });
       if (a.success !== true) throw new Error(typeof a.error === 'string' ? a.error : 'netmon refused');
@@ -135,7 +136,7 @@ export class Agent {
       netmonReady,
       recover: () => recoverFromContainers(this.docker, this.store, log, legacyNames),
     });
-    const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: Date.now(), containerId: selfContainerId };
+    const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: monoNow(), containerId: selfContainerId };
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({
       cloud: this.cloud?.status() ?? null,
       netmon: refusing ? null : this.netmon.status(),
@@ -252,8 +253,8 @@ export class Agent {
     this.netmon?.stop();
     this.events?.stop();
     if (this.diskTimer) clearInterval(this.diskTimer);
+    await this.telemetry?.stop(); // first: the usage history is flushed whatever the steps in flight do
     await this.controller?.stop();
-    await this.telemetry?.stop();
     if (this.controlRetry) clearInterval(this.controlRetry);
     await this.control?.stop();
     this.lock?.release();

@@ -16,13 +16,15 @@ export interface HealthExtras {
   refusal?: string | null;
   /** Steps in flight for longer than they should take. */
   stuck?: readonly string[];
+  /** Time since the last completed pass by the monotonic clock (else `now - lastPassAt`, wall clock). */
+  sincePassMs?: number;
 }
 
 export async function checkHealth(lastPassAt: number, resyncIntervalMs: number, dataDir: string, now = Date.now(), extras: HealthExtras = {}): Promise<Health> {
   const problems: string[] = [];
   if (extras.refusal) problems.push(`${extras.refusal}: this agent changes nothing until it is upgraded or the file is replaced`);
-  else if (now - lastPassAt > 3 * resyncIntervalMs) {
-    problems.push(`reconciler wedged: no completed pass for ${Math.round((now - lastPassAt) / 1000)} s (limit ${(3 * resyncIntervalMs) / 1000} s)`);
+  else if ((extras.sincePassMs ?? now - lastPassAt) > 3 * resyncIntervalMs) {
+    problems.push(`reconciler wedged: no completed pass for ${Math.round((extras.sincePassMs ?? now - lastPassAt) / 1000)} s (limit ${(3 * resyncIntervalMs) / 1000} s)`);
   }
   for (const s of extras.stuck ?? []) problems.push(`step stuck: ${s}`);
   const probe = path.join(dataDir, '.health-probe');

@@ -2,6 +2,7 @@
 // interface, re-discovers every 30 s, watches serial devices (serial.ts), keeps dedicated NICs (nic.ts),
 // and serves events and commands on a unix socket (mode 0660) to any number of clients. It never dies
 // on bad input or on a client that disappears mid-line.
+import { monoNow } from '../clock.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -61,7 +62,7 @@ export class NetmonDaemon {
   private readonly serial: SerialWatcher;
   private readonly nics: DedicatedNics;
   private readonly wifi: readonly string[];
-  private startedAt = Date.now();
+  private startedAt = monoNow(); // monotonic: uptime is a duration
   // DHCP clients and Wi-Fi paths load on their first command (or at start when paths of a previous netmon
   // are on record): a box without `dhcp` vNICs or Wi-Fi parents never loads their code (issue #12).
   private dhcp: Promise<DhcpClients> | null = null;
@@ -185,7 +186,7 @@ export class NetmonDaemon {
         case 'ping':
           return { id, success: true, pong: true };
         case 'get_status':
-          return { id, success: true, uptime: Math.floor((Date.now() - this.startedAt) / 1000), clients: this.clients.size, facts_reads: this.factsReads, interfaces: [...this.last.values()] };
+          return { id, success: true, uptime: Math.floor((monoNow() - this.startedAt) / 1000), clients: this.clients.size, facts_reads: this.factsReads, interfaces: [...this.last.values()] };
         case 'set_mac':
           return { id, success: true, ifname: await setMacOnParent(c.pid, c.parent, c.mac), mac: c.mac };
         case 'get_macs':

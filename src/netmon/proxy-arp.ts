@@ -138,13 +138,17 @@ async function hostLink(name: string): Promise<LinkJson | null> {
   }
 }
 
-/** iptables is optional: used only when the FORWARD chain would drop the path's traffic. */
-async function iptablesNeeded(): Promise<boolean> {
+/**
+ * iptables is optional: used only when the FORWARD chain would drop the path's traffic. `null` when the
+ * chain could not be read (the xtables lock busy, a timeout): not knowing is no reason to change the rules.
+ */
+async function iptablesNeeded(): Promise<boolean | null> {
   let out: string;
   try {
     out = (await run('iptables', ['-w', '5', '-S', 'FORWARD'], { timeout: 10_000 })).stdout;
-  } catch {
-    return false; // no iptables binary (or no permission to read it): nothing to open
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false; // no iptables binary: nothing to open
+    return null;
   }
   const lines = out.split('\n');
   const policyAccepts = lines.some((l) => l.trim() === '-P FORWARD ACCEPT');
@@ -419,7 +423,25 @@ export class ProxyArpPaths {
       await ip(['neigh', 'replace', 'proxy', rec.ip, 'dev', rec.parent]);
       changed.push('neigh proxy');
     }
-    const rules = (await iptablesNeeded()) ? [['-i', rec.veth, '-o', rec.parent, '-j', 'ACCEPT'], ['-i', rec.parent, '-o', rec.veth, '-j', 'ACCEPT']] : [];
+    const needed = await iptablesNeeded();
+    if (needed === null) {
+      // A failed read changes nothing: a path keeps the rules it has (a lease renew re-runs this, and under
+      // a DROP policy their removal takes the PLC off the LAN) and iptables is not touched; the next set-up
+      // (the next renew) reads again.
+      this.log.warn({ device: rec.container_name, vnic: rec.vnic_name, rules: rec.forward_rules.length }, 'FORWARD chain not readable: the path\'s rules are left as they are');
+    } else {
+      await this.settleForwardRules(rec, needed, changed);
+    }
+    if (rec.gateway) {
+      // The LAN must be reached through the parent; otherwise the veth would proxy towards another interface.
+      const [via] = await ipJson<{ dev?: string }>(['-4', 'route', 'get', rec.gateway]).catch(() => []);
+      if (via?.dev && via.dev !== rec.parent) this.log.warn({ device: rec.container_name, vnic: rec.vnic_name, gateway: rec.gateway, dev: via.dev, parent: rec.parent }, `the host reaches the gateway through ${via.dev}, not ${rec.parent}: the runtime's traffic leaves there`);
+    }
+  }
+
+  /** The path's FORWARD ACCEPT rules: there when the chain would drop its traffic, gone when it accepts. */
+  private async settleForwardRules(rec: ProxyArpPath, needed: boolean, changed: string[]): Promise<void> {
+    const rules = needed ? [['-i', rec.veth, '-o', rec.parent, '-j', 'ACCEPT'], ['-i', rec.parent, '-o', rec.veth, '-j', 'ACCEPT']] : [];
     for (const r of rules) {
       const present = await run('iptables', ['-w', '5', '-C', 'FORWARD', ...r], { timeout: 10_000 }).then(() => true, () => false);
       if (!present) {
@@ -433,11 +455,6 @@ export class ProxyArpPaths {
       for (const r of rec.forward_rules) await run('iptables', ['-w', '5', '-D', 'FORWARD', ...r], { timeout: 10_000 }).catch(() => undefined);
       rec.forward_rules = [];
       changed.push('forward rules removed');
-    }
-    if (rec.gateway) {
-      // The LAN must be reached through the parent; otherwise the veth would proxy towards another interface.
-      const [via] = await ipJson<{ dev?: string }>(['-4', 'route', 'get', rec.gateway]).catch(() => []);
-      if (via?.dev && via.dev !== rec.parent) this.log.warn({ device: rec.container_name, vnic: rec.vnic_name, gateway: rec.gateway, dev: via.dev, parent: rec.parent }, `the host reaches the gateway through ${via.dev}, not ${rec.parent}: the runtime's traffic leaves there`);
     }
   }
 

@@ -1,8 +1,8 @@
 // The controller: full passes (observe → plan → status → dispatch) on every wake-up and every resync
 // interval; steps run in a p-queue, one at a time per key, de-duplicated, with per-key backoff on failure.
-import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import PQueue from 'p-queue';
+import { systemClock, type Clock } from '../clock.js';
 import { observe, type Observed } from '../docker/observed.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import type { Logger } from '../log.js';
@@ -10,7 +10,7 @@ import { UNINSTALL_STAGES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
 import { plan, type HostFacts } from './planner.js';
-import { crashBackoffMs, failureBackoffMs } from './restart-policy.js';
+import { CRASH_RESET_MS, crashBackoffMs, failureBackoffMs } from './restart-policy.js';
 import { passthroughStatus } from './passthrough-status.js';
 import { deriveStatus, type Failure } from './status.js';
 import { isActionable, type Step } from './steps.js';
@@ -28,25 +28,39 @@ export interface ControllerDeps {
   netmonReady: () => boolean;
   /** Run once, in the first pass that can read Docker: takes runtime containers the state lacks back into it. */
   recover?: () => Promise<unknown>;
+  /** Tests step the wall clock; durations and backoffs run on `mono` only. */
+  clock?: Clock;
 }
 
 /** A step in flight longer than this is reported by `health` (a pull may take longer on a slow uplink). */
 const STUCK_AFTER_MS = 5 * 60_000;
 const PULL_STUCK_AFTER_MS = 20 * 60_000;
+/** How long a stop waits for steps in flight (a container stop takes up to 10 s of its own; Docker kills at 10 s). */
+const STOP_WAIT_MS = 6000;
 
 export class Controller implements ReconcilerView {
   private readonly queue = new PQueue({ concurrency: 4 });
   /** Pulls have a lane of their own: a slow download never holds up crash restarts or other runtimes. */
   private readonly pulls = new PQueue({ concurrency: 2 });
   /** Steps being carried out now, by key (a key with a step in flight gets no other), with their start time. */
-  private readonly busy = new Map<string, { step: Step; since: number }>();
-  private readonly failures = new Map<string, Failure & { generation?: number }>();
+  private readonly busy = new Map<string, { step: Step; since: number }>(); // since: monotonic
+  /** untilMono: the retry deadline on the monotonic clock (`until` is the wall time shown). */
+  private readonly failures = new Map<string, Failure & { generation?: number; untilMono: number }>();
+  /**
+   * Crash backoffs in force, by runtime: the monotonic deadline. `backoffUntil` in the state file is the
+   * same deadline in wall time, for people; a runtime waits only while both say so (an operator's start
+   * clears the stored one), and an agent restart forgets the wait (forgive()).
+   */
+  private readonly crashWaits = new Map<string, number>();
+  /** When the agent saw each runtime (re)started, monotonic: ten minutes up end its crash loop. */
+  private readonly upSince = new Map<string, number>();
+  private readonly clock: Clock;
   /**
    * Containers whose next exit was asked for (by this agent's stop/restart/re-create, or by hand: the engine
    * reports `kill`/`stop` before the `die`): such an exit is never a crash. Cleared when the container starts.
    */
   private readonly requestedExits = new Set<string>();
-  /** When the last step of each key finished: a pass that observed before that must not act on the key again. */
+  /** When the last step of each key finished (monotonic): a pass that observed before that must not act on the key again. */
   private readonly doneAt = new Map<string, number>();
   private passing = false;
   private dirty = false;
@@ -54,8 +68,10 @@ export class Controller implements ReconcilerView {
   private resyncTimer: NodeJS.Timeout | null = null;
   private wakeTimer: NodeJS.Timeout | null = null;
   private wakeAt = Infinity;
-  /** Time of the last completed pass (health: a wedged reconciler stops moving it). */
+  /** Wall time of the last completed pass (shown; tests wait on it). */
   lastPassAt = 0;
+  /** Monotonic time of the last completed pass (health: a wedged reconciler stops moving it). */
+  lastPassMono = 0;
   /** Wall time of the last completed pass (observe + plan + status + dispatch). */
   lastPassMs = 0;
   lastObserveError: string | null = null;
@@ -68,7 +84,9 @@ export class Controller implements ReconcilerView {
   private forgiveExited = true;
   private recovered = false;
 
-  constructor(private readonly d: ControllerDeps) {}
+  constructor(private readonly d: ControllerDeps) {
+    this.clock = d.clock ?? systemClock;
+  }
 
   start(): void {
     this.d.store.on('change', (kind) => {
@@ -78,11 +96,20 @@ export class Controller implements ReconcilerView {
     this.wake();
   }
 
+  /**
+   * Steps not begun are dropped; those in flight get STOP_WAIT_MS to finish (a create is not left half
+   * made). A pull is not waited for: it may take minutes, and SIGTERM must end the agent (exit 0, usage
+   * history flushed) within Docker's 10 s; the next start pulls again.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    await Promise.all([this.queue.onIdle(), this.pulls.onIdle()]);
+    this.queue.clear();
+    this.pulls.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.queue.onIdle(), new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -104,7 +131,7 @@ export class Controller implements ReconcilerView {
             const msg = (e as Error).message;
             if (this.lastPassError !== msg) this.d.log.error({ err: msg }, 'reconcile pass failed; retrying');
             this.lastPassError = msg;
-            this.scheduleWake(Date.now() + 2000);
+            this.scheduleWake(this.clock.mono() + 2000);
           }
         } while (this.dirty && !this.stopped);
       } finally {
@@ -125,7 +152,7 @@ export class Controller implements ReconcilerView {
   }
 
   /** Steps in flight for longer than they should take (health). */
-  stuckSteps(now = Date.now()): string[] {
+  stuckSteps(now = this.clock.mono()): string[] {
     return [...this.busy.values()]
       .filter(({ step, since }) => now - since > (step.action === 'pullImage' ? PULL_STUCK_AFTER_MS : STUCK_AFTER_MS))
       .map(({ step, since }) => `${step.action} ${step.key} in progress for ${Math.round((now - since) / 60_000)} min`);
@@ -148,7 +175,9 @@ export class Controller implements ReconcilerView {
   facts(): HostFacts {
     return {
       interfaces: this.d.store.state.host.interfaces,
-      now: Date.now(),
+      now: this.clock.wall(),
+      mono: this.clock.mono(),
+      crashWaits: this.crashWaits,
       runtimeImage: this.d.runtimeImage,
       selfContainerId: this.d.selfContainerId,
       selfNetworks: [],
@@ -192,8 +221,8 @@ export class Controller implements ReconcilerView {
   }
 
   private async pass(): Promise<void> {
-    const t0 = performance.now();
-    const observedAt = Date.now();
+    const t0 = this.clock.mono();
+    const observedAt = t0;
     let observed: Observed;
     let facts: HostFacts;
     try {
@@ -205,8 +234,8 @@ export class Controller implements ReconcilerView {
       if (this.lastObserveError !== msg) this.d.log.warn({ err: msg }, 'cannot observe Docker; retrying');
       this.lastObserveError = msg;
       this.forgiveExited = true;
-      this.scheduleWake(Date.now() + 2000);
-      this.lastPassAt = Date.now();
+      this.scheduleWake(this.clock.mono() + 2000);
+      this.markPass();
       return;
     }
     await this.d.store.flush();
@@ -218,14 +247,15 @@ export class Controller implements ReconcilerView {
     this.d.executor.learnUlimits(observed.containers);
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
+    this.noteUptime(observed);
     const justCrashed = await this.accountCrashes(steps, facts.now);
     await this.writeStatuses(observed, steps, facts.now);
     for (const step of steps) {
-      if (step.action === 'wait' && step.until) this.scheduleWake(Date.parse(step.until));
+      if (step.action === 'wait' && step.condition === 'Running') this.scheduleWake(this.crashWaits.get(step.device!) ?? t0);
       if (!isActionable(step) || this.busy.has(step.key)) continue;
       const f = this.failures.get(step.key);
-      if (f && f.until > facts.now) {
-        this.scheduleWake(f.until);
+      if (f && f.untilMono > facts.mono) {
+        this.scheduleWake(f.untilMono);
         continue;
       }
       if (step.action === 'start' && justCrashed.has(step.device!)) continue; // it waits out its backoff first
@@ -238,8 +268,20 @@ export class Controller implements ReconcilerView {
       if (this.awaitsUlimitProbe(step)) continue;
       this.dispatch(step);
     }
-    this.lastPassAt = Date.now();
-    this.lastPassMs = performance.now() - t0;
+    this.markPass();
+    this.lastPassMs = this.clock.mono() - t0;
+  }
+
+  private markPass(): void {
+    this.lastPassAt = this.clock.wall();
+    this.lastPassMono = this.clock.mono();
+  }
+
+  /** Runtimes seen running get a monotonic start (an agent that restarted counts their ten minutes anew). */
+  private noteUptime(observed: Observed): void {
+    const running = new Set(observed.containers.filter((c) => c.state === 'running').map((c) => c.name));
+    for (const name of this.upSince.keys()) if (!running.has(name)) this.upSince.delete(name);
+    for (const name of running) if (!this.upSince.has(name)) this.upSince.set(name, this.clock.mono());
   }
 
   /** The agent is stopping, restarting or removing this runtime's container right now. */
@@ -267,6 +309,7 @@ export class Controller implements ReconcilerView {
 
   private async forgive(observed: Observed): Promise<void> {
     const running = new Set(observed.containers.filter((c) => c.state === 'running').map((c) => c.name));
+    this.crashWaits.clear();
     await this.d.store.update('status', (s) => {
       for (const [name, rec] of Object.entries(s.runtimes)) {
         if (running.has(name)) continue;
@@ -290,7 +333,9 @@ export class Controller implements ReconcilerView {
         if (!st) continue;
         st.crashCount += 1;
         st.crashRestarts = (st.crashRestarts ?? 0) + 1;
-        st.backoffUntil = new Date(now + crashBackoffMs(st.crashCount)).toISOString();
+        const wait = crashBackoffMs(st.crashCount);
+        this.crashWaits.set(step.device!, this.clock.mono() + wait);
+        st.backoffUntil = new Date(now + wait).toISOString(); // shown; the wait itself is crashWaits'
         this.d.log.warn({ device: step.device, crashCount: st.crashCount, nextStart: st.backoffUntil }, `runtime exited unexpectedly (${step.reason})`);
       }
     });
@@ -306,10 +351,13 @@ export class Controller implements ReconcilerView {
       for (const [name, rec] of Object.entries(s.runtimes)) {
         const step = stepOf.get(name);
         // A runtime waiting for its image shows the pull's failure (pulls are keyed by image, shared).
-        const failure = this.failures.get(`runtime/${name}`) ?? (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined);
+        // The pull's failure first: an ImageMissing of the runtime's own key (image pruned) is older news.
+        const failure = (step?.action === 'wait' && step.image ? this.failures.get(`image/${step.image}`) : undefined) ?? this.failures.get(`runtime/${name}`);
         const c = byName.get(name);
         const wifiPending = attachmentsOf(rec.spec, s.host.interfaces).find((a) => a.wifi && a.vnic.mode === 'static' && !(c && this.d.executor.wifiPaths.has(`${c.id}/${a.vnic.name}`)));
-        rec.status = deriveStatus(rec, c, step, failure, now, this.d.executor.nsMacs, wifiPending?.vnic.name ?? null);
+        const up = this.upSince.get(name);
+        const ranLong = up !== undefined && this.clock.mono() - up > CRASH_RESET_MS;
+        rec.status = deriveStatus(rec, c, step, failure, now, this.d.executor.nsMacs, wifiPending?.vnic.name ?? null, ranLong);
         const hw = passthroughStatus(rec, c, { ...s.host, serialMajors: this.d.executor.serialMajors }, this.d.executor.serialNodes, this.failures.get(`serial/${name}`), this.failures.get(`nic/${name}`));
         // Set when configured, gone when not (deriveStatus keeps what an earlier spec left).
         if (hw.serialPorts) rec.status.serialPorts = hw.serialPorts;
@@ -321,7 +369,7 @@ export class Controller implements ReconcilerView {
   }
 
   private dispatch(step: Step): void {
-    this.busy.set(step.key, { step, since: Date.now() });
+    this.busy.set(step.key, { step, since: this.clock.mono() });
     if ((step.action === 'stop' || step.action === 'restart' || step.action === 'removeContainer') && step.containerId) this.requestedExits.add(step.containerId);
     void (step.action === 'pullImage' ? this.pulls : this.queue)
       .add(async () => {
@@ -334,20 +382,24 @@ export class Controller implements ReconcilerView {
         } catch (e) {
           const prev = this.failures.get(step.key);
           const count = (prev?.count ?? 0) + 1;
-          const until = Date.now() + failureBackoffMs(count);
+          const wait = failureBackoffMs(count);
+          const until = this.clock.wall() + wait;
+          const untilMono = this.clock.mono() + wait;
           const se = e instanceof StepError ? e : null;
+          // A remove refused before it began (its replacement's image is gone): the container did not exit.
+          if (se?.reason === 'ImageMissing' && step.action === 'removeContainer') this.requestedExits.delete(step.containerId);
           const message = (e as Error).message;
           const generation = step.device !== null ? this.d.store.state.runtimes[step.device]?.generation : undefined;
-          this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until, ...(generation !== undefined ? { generation } : {}) });
+          this.failures.set(step.key, { message, kind: se?.kind ?? 'container', reason: se?.reason ?? 'Error', count, until, untilMono, ...(generation !== undefined ? { generation } : {}) });
           log.error({ action: step.action, err: message, retryAt: new Date(until).toISOString() }, `${step.action} failed`);
           if (step.key === 'agent/uninstall') {
             await this.d.store.update('status', (s) => void (s.agent.uninstall && (s.agent.uninstall.error = message))).catch(() => undefined);
           }
-          this.scheduleWake(until);
+          this.scheduleWake(untilMono);
         }
       })
       .finally(() => {
-        this.doneAt.set(step.key, Date.now());
+        this.doneAt.set(step.key, this.clock.mono());
         this.busy.delete(step.key);
         this.wake();
       });
@@ -365,19 +417,24 @@ export class Controller implements ReconcilerView {
     }
     const name = step.device;
     if (name === null) return;
-    const now = new Date().toISOString();
+    const now = new Date(this.clock.wall()).toISOString();
     await this.d.store.update('status', (s) => {
       const rec = s.runtimes[name];
       if (!rec) return;
       if (step.action === 'start' || step.action === 'restart') {
         this.requestedExits.delete(step.containerId);
+        this.upSince.set(name, this.clock.mono());
         rec.status.lastStartedAt = now;
         // A new namespace has no lease yet: pending until its client reports (the address is asked for again).
         // A Wi-Fi vNIC's client runs on the host's parent and keeps its lease: only its path moves.
         const wifi = new Set(attachmentsOf(rec.spec, s.host.interfaces).filter((a) => a.wifi).map((a) => a.vnic.name));
         for (const [vnic, l] of Object.entries(rec.status.dhcp)) if (!wifi.has(vnic)) l.event = 'pending';
         // A crash accounted while this step was finishing keeps its backoff.
-        if (rec.status.backoffUntil !== null && Date.parse(rec.status.backoffUntil) <= Date.now()) rec.status.backoffUntil = null;
+        const wait = this.crashWaits.get(name);
+        if (wait === undefined || wait <= this.clock.mono() || rec.status.backoffUntil === null) {
+          this.crashWaits.delete(name);
+          rec.status.backoffUntil = null;
+        }
         rec.status.restartCount = rec.restartCount;
       } else if (step.action === 'stop' || step.action === 'removeContainer') {
         rec.status.lastStartedAt = null;
@@ -386,6 +443,7 @@ export class Controller implements ReconcilerView {
     });
   }
 
+  /** `at` on the monotonic clock. */
   private scheduleWake(at: number): void {
     if (this.stopped || at >= this.wakeAt) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
@@ -394,6 +452,6 @@ export class Controller implements ReconcilerView {
       this.wakeAt = Infinity;
       this.wakeTimer = null;
       this.wake();
-    }, Math.max(0, at - Date.now()) + 5);
+    }, Math.max(0, at - this.clock.mono()) + 5);
   }
 }

@@ -1,5 +1,6 @@
 // Carries out one planned step through dockerode. Idempotent where Docker allows it (an object that is
 // already there or already gone is success), and a failed container creation leaves nothing behind.
+import { monoNow } from '../clock.js';
 import type Docker from 'dockerode';
 import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
@@ -179,6 +180,7 @@ export class Executor {
       case 'createContainer':
         return this.createContainer(step.device!);
       case 'removeContainer': {
+        if (step.recreateImage !== undefined) await this.assertStillLocal(step.recreateImage);
         await this.dhcpStop(step.device);
         await this.wifiTeardown(step.device);
         await this.nicReturn(step.device, step.containerId);
@@ -428,9 +430,9 @@ export class Executor {
     if (pid === null) return;
     // A netmon that is restarting is waited for a little (a veth would die with the namespace).
     let a: Record<string, unknown>;
-    for (const deadline = Date.now() + NIC_RETURN_WAIT_MS; ; await new Promise((r) => setTimeout(r, 250))) {
+    for (const deadline = monoNow() + NIC_RETURN_WAIT_MS; ; await new Promise((r) => setTimeout(r, 250))) {
       a = await this.d.netmon({ command: 'nic_return', interface: nic, pid }).catch((e: Error) => ({ success: false, error: e.message }));
-      if (a.success === true || a.error !== 'Not connected to network monitor' || Date.now() > deadline) break;
+      if (a.success === true || a.error !== 'Not connected to network monitor' || monoNow() > deadline) break;
     }
     if (a.success !== true) this.d.log.warn({ device: name, nic, err: a.error }, 'dedicated NIC not returned to the host before the stop');
     else if (a.returned === true) this.d.log.info({ device: name, nic }, 'dedicated NIC returned to the host');
@@ -532,6 +534,21 @@ export class Executor {
     } catch (e) {
       if (statusOf(e) === 409) return; // created meanwhile: the next pass compares it
       throw new StepError(`network ${opts.Name}: ${messageOf(e)}`, 'network', 'NetworkError');
+    }
+  }
+
+  /**
+   * Pull before kill must not trust `imagesPresent` alone: an image pruned since it was seen would let the
+   * old container go and the create fail. Inspected right before the remove; a missing one is forgotten
+   * (the next pass plans its pull) and the step fails without touching the old container.
+   */
+  private async assertStillLocal(image: string): Promise<void> {
+    try {
+      await withTimeout(this.d.docker.getImage(image).inspect(), CALL_TIMEOUT_MS, `inspect image ${image}`);
+    } catch (e) {
+      if (statusOf(e) !== 404) throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'ImageError');
+      this.imagesPresent.delete(image);
+      throw new StepError(`image ${image} is no longer local: the running container stays until it is pulled again`, 'image', 'ImageMissing');
     }
   }
 

@@ -13,7 +13,11 @@ import { isIgnoredInterface, type SerialDevice } from '../netmon/iface.js';
 
 export interface HostFacts {
   interfaces: readonly HostInterface[];
-  now: number; // ms since epoch
+  now: number; // ms since epoch: for timestamps only
+  /** The monotonic clock now (ms): what every wait is decided on. */
+  mono: number;
+  /** Crash backoffs in force: runtime → monotonic deadline (the stored backoffUntil is for people). */
+  crashWaits: ReadonlyMap<string, number>;
   runtimeImage: string; // repository; the tag is the spec's runtimeVersion
   selfContainerId: string | null; // the agent's own container, when it runs in one
   selfNetworks: readonly string[];
@@ -230,7 +234,7 @@ function runtimeStep(
       return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
     }
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
-    return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
+    return { action: 'removeContainer', containerId: c.id, recreateImage: image, reason: 'spec changed: re-create' };
   }
   const ungranted = facts.liveDeviceGrants || !rec.running ? null : ungrantedDevice(rec, c, facts);
   if (ungranted) {
@@ -262,7 +266,7 @@ function runtimeStep(
     if (!running) {
       const crashed = c.state !== 'created' && rec.status.lastStartedAt !== null;
       const until = rec.status.backoffUntil;
-      if (crashed && until !== null && Date.parse(until) > facts.now) {
+      if (crashed && until !== null && (facts.crashWaits.get(name) ?? -Infinity) > facts.mono) {
         return { action: 'wait', until, condition: 'Running', reason: `CrashLoopBackOff: next start at ${until}` };
       }
       return { action: 'start', containerId: c.id, crashed, reason: crashed ? `exited (${c.status}): start again` : 'not running' };

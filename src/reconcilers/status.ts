@@ -27,6 +27,8 @@ export function deriveStatus(
   nsMacs: ReadonlyMap<string, string> = new Map(),
   /** A static vNIC on a Wi-Fi parent whose proxy-ARP path is not built in the current namespace (CONTRACT §9.2). */
   wifiPending: string | null = null,
+  /** The runtime has run ten minutes since its last start, by the monotonic clock (the controller knows). */
+  ranLong?: boolean,
 ): RuntimeStatus {
   const prev = rec.status;
   const running = c?.state === 'running';
@@ -89,7 +91,7 @@ export function deriveStatus(
     return { type, ...v, lastTransitionTime: same ? old.lastTransitionTime : at };
   });
 
-  const crashReset = running && crashLoopOver(prev.lastStartedAt, now);
+  const crashReset = running && (ranLong ?? crashLoopOver(prev.lastStartedAt, now));
   return {
     ...prev,
     phase,

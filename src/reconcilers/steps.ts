@@ -25,7 +25,7 @@ export type Step = Base &
     | { action: 'createMacvlanNetwork'; network: MacvlanNetworkSpec }
     | { action: 'removeNetwork'; network: string }
     | { action: 'createContainer' }
-    | { action: 'removeContainer'; containerId: string }
+    | { action: 'removeContainer'; containerId: string; recreateImage?: string } // recreateImage: the image its replacement needs (checked before the remove)
     | { action: 'adopt'; containerId: string }
     | { action: 'connect'; network: string; attachment: Attachment | null }
     | { action: 'disconnect'; network: string; containerId: string }

@@ -13,5 +13,7 @@ export interface ReconcilerView {
   /** Steps in flight longer than they should take. */
   stuckSteps(): string[];
   readonly lastPassAt: number;
+  /** The same on the monotonic clock (health measures the time since it). */
+  readonly lastPassMono: number;
   readonly lastObserveError: string | null;
 }

@@ -1,7 +1,8 @@
 // One agent per data dir. A pid file with the owner's start time: a stale owner (dead, or a reused pid)
-// is detected at once, so a SIGKILL never blocks the next start (CONTRACT §2). On a full or read-only data
-// dir the pid cannot be written; the lock is then a unix socket in the abstract namespace, named after the
-// data dir's device and inode, which needs no disk and which the kernel releases with the process.
+// is detected at once, so a SIGKILL never blocks the next start (CONTRACT §2). And always a unix socket in
+// the abstract namespace, named after the data dir's device and inode, which needs no disk and which the
+// kernel releases with the process: on a full or read-only data dir it is the only lock, and an agent
+// that took only it must still keep out a second one started once the disk has room again (issue #26).
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -23,24 +24,26 @@ const NO_SPACE = new Set(['ENOSPC', 'EROFS', 'EDQUOT']);
 export class DataDirLock {
   private constructor(
     private readonly file: string | null,
-    private readonly server: net.Server | null = null,
+    private readonly server: net.Server,
   ) {}
 
   /** True when the lock is held without a file (the data dir could not be written at start). */
   get diskless(): boolean {
-    return this.server !== null;
+    return this.file === null;
   }
 
   static async acquire(dataDir: string, name = 'agent.lock'): Promise<DataDirLock> {
+    const server = await DataDirLock.acquireAbstract(dataDir, name);
     try {
-      return DataDirLock.acquireFile(dataDir, name);
+      return new DataDirLock(DataDirLock.acquireFile(dataDir, name), server);
     } catch (e) {
-      if (!NO_SPACE.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
-      return DataDirLock.acquireAbstract(dataDir, name);
+      if (NO_SPACE.has((e as NodeJS.ErrnoException).code ?? '')) return new DataDirLock(null, server);
+      server.close();
+      throw e;
     }
   }
 
-  private static async acquireAbstract(dataDir: string, name: string): Promise<DataDirLock> {
+  private static async acquireAbstract(dataDir: string, name: string): Promise<net.Server> {
     const st = fs.statSync(dataDir);
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
@@ -50,16 +53,17 @@ export class DataDirLock {
       server.listen(`\0orchestrator-agent/${name}/${st.dev}/${st.ino}`, () => resolve());
     });
     server.unref();
-    return new DataDirLock(null, server);
+    return server;
   }
 
-  private static acquireFile(dataDir: string, name: string): DataDirLock {
+  /** The pid file's path once written. */
+  private static acquireFile(dataDir: string, name: string): string {
     const file = path.join(dataDir, name);
     const me = `${process.pid} ${processStartTime(process.pid) ?? ''}\n`;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         fs.writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
-        return new DataDirLock(file);
+        return file;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? '';
         if (NO_SPACE.has(code)) {
@@ -88,6 +92,6 @@ export class DataDirLock {
 
   release(): void {
     if (this.file !== null) fs.rmSync(this.file, { force: true });
-    this.server?.close();
+    this.server.close();
   }
 }

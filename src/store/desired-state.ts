@@ -79,6 +79,20 @@ export function markForDeletion(store: Store, name: string): Promise<boolean> {
   });
 }
 
+/**
+ * A runtime container the state does not name (made after the start's recovery, or left by another agent)
+ * taken into the state only to be deleted: the reconciler then removes it, its network and its volume
+ * like any deleted runtime. False when the state names it already (then markForDeletion applies).
+ */
+export function takeForDeletion(store: Store, spec: RuntimeSpec, createdAt: string): Promise<boolean> {
+  return store.update('desired', (s) => {
+    if (s.runtimes[spec.name]) return false;
+    const requestedAt = new Date().toISOString();
+    s.runtimes[spec.name] = { spec, generation: 1, running: false, restartCount: 0, deletion: { requestedAt }, createdAt, status: initialStatus() };
+    return true;
+  });
+}
+
 export type LifecycleAction = 'start' | 'stop' | 'restart';
 
 /** start/stop set desired `running`; restart also bumps the restart counter. False when unknown or being deleted. */

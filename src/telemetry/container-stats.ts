@@ -7,6 +7,7 @@
 //   API_EVERY_MS, CPU from the difference with the previous one-shot.
 // CPU % = Δcontainer CPU time / Δwall time · 100 (the same figure as Docker's Δcontainer / Δsystem ·
 // online CPUs); memory = usage − inactive file cache (what `docker stats` shows).
+import { monoNow } from '../clock.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -87,7 +88,7 @@ export class ContainerSampler {
   }
 
   /** A sample, or null when there is none this round (first cgroup reading, or API cadence). */
-  async sample(name: string, now = Date.now()): Promise<ContainerUsage | null> {
+  async sample(name: string, now = monoNow()): Promise<ContainerUsage | null> {
     let k = this.known.get(name);
     if (!k) {
       k = await this.locate(name);
@@ -113,7 +114,7 @@ export class ContainerSampler {
 
   private async locate(name: string): Promise<Known> {
     const info = await this.docker.getContainer(name).inspect();
-    const known: Known = { id: info.Id, files: null, prev: null, apiAt: 0, apiPrev: null };
+    const known: Known = { id: info.Id, files: null, prev: null, apiAt: -Infinity, apiPrev: null };
     this.v2 ??= await exists(path.join(this.root, 'cgroup.controllers'));
     const pid = info.State?.Pid ?? 0;
     let files: CgroupFiles | null = null;

@@ -4,6 +4,7 @@
 // ~10 MiB VmRSS. Measured in docs/performance.md.) CPU % is the busy share of all CPUs since the
 // previous sample, as systeminformation's currentLoad; memory used = MemTotal − MemAvailable (its
 // `active`); disk = the real (non-virtual) filesystems, once a minute.
+import { monoNow } from '../clock.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -58,7 +59,7 @@ export function realMounts(text: string): string[] {
 }
 
 export class HostMetrics {
-  private disk = { used: 0, total: 0, at: 0 };
+  private disk = { used: 0, total: 0, at: -Infinity }; // at: monotonic
   private static_: HostStatic | null = null;
   private prevCpu: { busy: number; total: number } | null = null;
 
@@ -85,7 +86,7 @@ export class HostMetrics {
     else if (now && now.total > 0) cpuPercent = (now.busy / now.total) * 100; // first sample: since boot
     if (now) this.prevCpu = now;
     const m = memInfo(mem);
-    if (Date.now() - this.disk.at > DISK_EVERY_MS) await this.sampleDisk();
+    if (monoNow() - this.disk.at > DISK_EVERY_MS) await this.sampleDisk();
     return { cpuPercent: Math.max(0, Math.min(100, cpuPercent)), memUsedBytes: m.used, memTotalBytes: m.total, diskUsedBytes: this.disk.used, diskTotalBytes: this.disk.total };
   }
 
@@ -107,6 +108,6 @@ export class HostMetrics {
         /* unmounted meanwhile or not readable */
       }
     }
-    this.disk = { used, total, at: Date.now() };
+    this.disk = { used, total, at: monoNow() };
   }
 }

@@ -3,13 +3,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { askAgent } from '../../src/cli/control-client.js';
+import { LABEL, labelsFor } from '../../src/domain/names.js';
+import { specHash } from '../../src/domain/spec-hash.js';
+import { deleteDevice } from '../../src/sources/cloud/topics/delete-device.js';
 import { normalizeCreateRequest, type RuntimeSpec } from '../../src/domain/runtime-spec.js';
-import { putRuntime, setLifecycle } from '../../src/store/desired-state.js';
+import { markForDeletion, putRuntime, setLifecycle } from '../../src/store/desired-state.js';
 import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
@@ -194,6 +198,71 @@ describe('do no harm', () => {
     await putRuntime(agent.store, spec('plc-keep', 10), { allowUpdate: true });
     await waitFor('converged', async () => (await agent.controller.dryRun()).length === 0 && agent.store.state.runtimes['plc-keep']?.status.phase === 'Running', 20_000, 100);
     assert.equal((await inspect('plc-keep')).Id, id);
+  });
+
+  test('pull before kill checks the image: one pruned since it was seen keeps the old container running, ImageReady=False', async () => {
+    const id = (await inspect('plc-keep')).Id;
+    await passes(1); // the image was seen local (imagesPresent), the runtime is converged
+    await engine.docker.getImage(`${TEST_IMAGE}:latest`).remove({ force: true }); // docker rmi -f: pruned behind the agent's back
+    assert.equal(await putRuntime(agent.store, spec('plc-keep', 13), { allowUpdate: true }), 'updated'); // a new address: a re-create
+    await waitFor('ImageReady=False', () => agent.store.state.runtimes['plc-keep']?.status.conditions.find((c) => c.type === 'ImageReady')?.status === 'False', 30_000, 100);
+    await waitFor('PullFailed', () => agent.store.state.runtimes['plc-keep']?.status.conditions.find((c) => c.type === 'ImageReady')?.reason === 'PullFailed', 30_000, 100);
+    await passes(2);
+    const c = await inspect('plc-keep');
+    assert.equal(c.Id, id, 'not removed');
+    assert.equal(c.State.Running, true, 'the PLC stays up while its image is gone');
+    assert.equal(agent.store.state.runtimes['plc-keep']!.status.crashCount, 0);
+    // The image back and the old order back: nothing to re-create.
+    await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
+    await putRuntime(agent.store, spec('plc-keep', 10), { allowUpdate: true });
+    await waitFor('converged', async () => (await agent.controller.dryRun()).length === 0 && agent.store.state.runtimes['plc-keep']?.status.phase === 'Running', 20_000, 100);
+    assert.equal((await inspect('plc-keep')).Id, id);
+  });
+
+  test('a stop during a long pull: the agent stops within 10 s (Docker kills at 10 s) and the usage history is flushed', async (t) => {
+    // A "registry" on loopback that accepts and never answers: the engine's pull hangs.
+    const held: net.Socket[] = [];
+    const registry = net.createServer((c) => void held.push(c));
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      for (const c of held) c.destroy();
+      registry.close();
+    });
+    const repo = `127.0.0.1:${(registry.address() as net.AddressInfo).port}/openplc`;
+    await restart({ ORCH_RUNTIME_IMAGE: repo, ORCH_HEARTBEAT_INTERVAL_MS: '200' });
+    await putRuntime(agent.store, spec('plc-pull', 14));
+    await waitFor('the pull under way', async () => held.length > 0 && (await agent.controller.dryRun()).some((s) => s.action === 'pullImage' && s.reason.startsWith('in progress')), 20_000, 100);
+    await waitFor('host samples', () => agent.telemetry.history.query('agent', 0, Infinity).length > 0, 10_000, 50);
+    const history = path.join(dataDir, 'usage-history.ndjson');
+    const before = fs.existsSync(history) ? fs.readFileSync(history, 'utf8').length : 0;
+    const t0 = performance.now();
+    await stopAgent();
+    const took = performance.now() - t0;
+    assert.ok(took < 9500, `stopped in ${Math.round(took)} ms (the forced exit 1 comes at 9.5 s)`);
+    assert.ok(fs.readFileSync(history, 'utf8').length > before, 'the samples taken since the last batch are on disk');
+    ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
+    await markForDeletion(agent.store, 'plc-pull');
+    await waitFor('plc-pull gone', () => agent.store.state.runtimes['plc-pull'] === undefined, 30_000, 100);
+  });
+
+  test('delete_device of a runtime container the state does not name: taken into the state as deleting and really removed', async () => {
+    const orphan = spec('plc-orphan', 15);
+    await engine.docker.createVolume({ Name: 'plc-orphan_data', Labels: labelsFor('runtime-data', 'plc-orphan') });
+    await engine.docker.createContainer({
+      name: 'plc-orphan',
+      Image: `${TEST_IMAGE}:latest`,
+      Labels: { ...labelsFor('runtime', 'plc-orphan'), [LABEL.spec]: JSON.stringify(orphan), [LABEL.specHash]: specHash(orphan) },
+    });
+    await passes(2);
+    assert.equal(agent.store.state.runtimes['plc-orphan'], undefined, 'outside the state (made after the start)');
+    const ack = await deleteDevice.handle([{ correlation_id: 9, device_id: 'plc-orphan' }], agent.topics);
+    assert.equal(ack.status, 'deleting');
+    await waitFor('plc-orphan removed', async () => !(await engine.docker.listContainers({ all: true })).some((c) => c.Names.includes('/plc-orphan')), 30_000, 200);
+    await waitFor('its volume removed and the runtime forgotten', async () => !(await engine.docker.listVolumes()).Volumes.some((v) => v.Name === 'plc-orphan_data') && agent.store.state.runtimes['plc-orphan'] === undefined, 30_000, 200);
+    assert.equal((await inspect('plc-keep')).State.Running, true, 'nothing else touched');
+    // Not a runtime: refused, never acked as deleting.
+    const other = await deleteDevice.handle([{ correlation_id: 10, device_id: 'plc-keep_internal' }], agent.topics);
+    assert.notEqual(other.status, 'deleting');
   });
 
   test('one restart_device restarts once; only a real crash counts as one; restart_count never goes down', async () => {

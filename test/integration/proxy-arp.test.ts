@@ -89,7 +89,7 @@ const ourVeths = () => ip('-o', 'link', 'show').split('\n').filter((l) => /veth[
 const vethsOf = (names: string[]) => ourVeths().filter((v) => names.includes(v));
 /** Everything setup() could change, for "the same setup again changes nothing". */
 function snapshot(pids: number[]): string {
-  const inside = pids.map((pid) => sh('nsenter', ['-t', String(pid), '-n', 'sh', '-c', 'ip -o link show; ip -o addr show; ip route show']).replace(/\s+link\/ether.*$/gm, '').replace(/ tentative /g, ' ')); // IPv6 DAD finishing is the kernel's timing
+  const inside = pids.map((pid) => sh('nsenter', ['-t', String(pid), '-n', 'sh', '-c', 'ip -o link show; ip -o addr show; ip route show']).replace(/\s+link\/ether.*$/gm, '').replace(/ tentative\b/g, '')); // IPv6 DAD ends on its own a second after link up
   return JSON.stringify({
     links: ip('-o', 'link', 'show').split('\n').filter((l) => /veth[0-9a-f]{8}|twl/.test(l)),
     routes: ip('-4', 'route', 'show'),
@@ -438,6 +438,38 @@ describe('proxy-ARP paths (Wi-Fi parents)', () => {
       await paths.teardown(p.container_name);
       assert.doesNotMatch(sh('iptables', ['-S', 'FORWARD']), new RegExp(built.veth));
     } finally {
+      if (forwardPolicy) sh('iptables', ['-P', 'FORWARD', forwardPolicy]);
+    }
+  });
+
+  test('a FORWARD chain that cannot be read once (xtables lock busy) during a renew: the path keeps its accept rules', { skip: forwardPolicyUnknown() }, async () => {
+    const paths = newPaths();
+    const rt = await startRuntime();
+    const p = params(rt, 1);
+    // A shim ahead of the real iptables on PATH: its first `-S FORWARD` fails as a held lock does (exit 4).
+    const real = sh('sh', ['-c', 'command -v iptables']).trim();
+    const shimDir = fs.mkdtempSync(path.join(dir, 'shim-'));
+    const flag = path.join(shimDir, 'failed-once');
+    fs.writeFileSync(path.join(shimDir, 'iptables'), `#!/bin/sh\ncase " $* " in *" -S FORWARD "*) if [ ! -e '${flag}' ]; then : > '${flag}'; echo 'Another app is currently holding the xtables lock.' >&2; exit 4; fi;; esac\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const pathBefore = process.env.PATH;
+    sh('iptables', ['-P', 'FORWARD', 'DROP']);
+    try {
+      const built = await paths.setup(p);
+      assert.equal(built.forward_rules.length, 2);
+      await reachable(p.ip);
+      const rulesBefore = sh('iptables', ['-S', 'FORWARD']);
+      process.env.PATH = `${shimDir}:${pathBefore}`;
+      const renewed = await paths.setup(p); // what a lease renew does: the same path set up again
+      process.env.PATH = pathBefore;
+      assert.ok(fs.existsSync(flag), 'the shim failed one read');
+      assert.equal(renewed.forward_rules.length, 2, 'the rules are still the path’s');
+      assert.equal(sh('iptables', ['-S', 'FORWARD']), rulesBefore, 'no rule removed');
+      await reachable(p.ip);
+      assert.ok(logs.some((l) => /FORWARD chain not readable/.test(l.msg)));
+      await paths.teardown(p.container_name);
+      assert.doesNotMatch(sh('iptables', ['-S', 'FORWARD']), new RegExp(built.veth));
+    } finally {
+      process.env.PATH = pathBefore;
       if (forwardPolicy) sh('iptables', ['-P', 'FORWARD', forwardPolicy]);
     }
   });

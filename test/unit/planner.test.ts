@@ -11,6 +11,8 @@ import { initialStatus, type RuntimeRecord } from '../../src/store/schema.js';
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   interfaces: [],
   now: Date.parse('2026-01-01T00:00:00Z'),
+  mono: 1000,
+  crashWaits: new Map(),
   runtimeImage: 'img',
   selfContainerId: null,
   selfNetworks: [],
@@ -82,7 +84,11 @@ test('exited after we started it = crash; inside the backoff window = wait', () 
   const [step] = plan({ a: rec(s, { status: started }) }, convergedWorld(s, 'exited'), facts());
   assert.ok(step?.action === 'start' && step.crashed);
   const waiting = { ...started, backoffUntil: '2026-01-01T00:00:10Z', crashCount: 1 };
-  assert.deepEqual(plan({ a: rec(s, { status: waiting }) }, convergedWorld(s, 'exited'), facts()).map((x) => x.action), ['wait']);
+  const crashWaits = new Map([['a', 11_000]]); // the monotonic deadline, 10 s after mono 1000
+  assert.deepEqual(plan({ a: rec(s, { status: waiting }) }, convergedWorld(s, 'exited'), facts({ crashWaits })).map((x) => x.action), ['wait']);
+  // The wall clock stepped back an hour says nothing: the monotonic deadline decides.
+  const hourBack = facts({ crashWaits, now: Date.parse('2025-12-31T23:00:00Z'), mono: 11_001 });
+  assert.deepEqual(plan({ a: rec(s, { status: waiting }) }, convergedWorld(s, 'exited'), hourBack).map((x) => x.action), ['start']);
   const [fresh] = plan({ a: rec(s) }, convergedWorld(s, 'created'), facts());
   assert.ok(fresh?.action === 'start' && !fresh.crashed);
 });

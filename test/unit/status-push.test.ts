@@ -47,7 +47,7 @@ beforeEach(() => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2024-05-01T10:00:00.000Z') });
   store = new FakeStore();
   s = fakeSocket();
-  detach = new StatusPush(store as unknown as Store, 'agent-7').attach(s.asSocket);
+  detach = new StatusPush(store as unknown as Store, 'agent-7', () => Date.now()).attach(s.asSocket);
 });
 
 afterEach(() => {

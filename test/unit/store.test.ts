@@ -112,11 +112,12 @@ test('a corrupt file is moved aside and the agent starts from .bak', async () =>
 test('data dir lock: held by a live agent, taken over from a dead one', async () => {
   const dir = tmp();
   const lock = await DataDirLock.acquire(dir);
+  await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
+  lock.release();
   fs.writeFileSync(path.join(dir, 'agent.lock'), `1 ${fs.readFileSync('/proc/1/stat', 'utf8').split(') ')[1]!.split(' ')[19]}\n`);
   await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
   fs.writeFileSync(path.join(dir, 'agent.lock'), '999999999 123\n');
   (await DataDirLock.acquire(dir)).release();
-  lock.release();
 });
 
 test('SIGKILL at random instants never loses an acknowledged write (50 kills)', async () => {
@@ -215,6 +216,10 @@ test('data dir lock on a full disk: held in memory (abstract socket), still excl
     assert.equal(lock.diskless, true);
     assert.equal(fs.existsSync(path.join(dir, 'agent.lock')), false, 'no empty lock file left behind');
     await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
+    // The disk has room again: a second agent must still find the data dir taken (it wrote its pid file).
+    fs.rmSync(path.join(dir, 'filler'), { force: true });
+    await assert.rejects(DataDirLock.acquire(dir), DataDirLockedError);
+    assert.equal(fs.existsSync(path.join(dir, 'agent.lock')), false);
     lock.release();
     (await DataDirLock.acquire(dir)).release();
   } finally {

@@ -1,4 +1,5 @@
 // The heartbeat (CONTRACT §3): one loop per connection, volatile (never queued while offline).
+import { monoNow } from '../../clock.js';
 import type { Socket } from 'socket.io-client';
 import type { DiskGuard } from '../../disk/disk-guard.js';
 import type { Store } from '../../store/store.js';
@@ -7,7 +8,7 @@ import { sendEvent } from './outgoing.js';
 
 const gb = (bytes: number) => Math.round((bytes / 2 ** 30) * 10) / 10;
 
-export function heartbeatPayload(agentId: string, version: string, startedAt: number, telemetry: Telemetry, store: Store, disk?: DiskGuard | null): Record<string, unknown> {
+export function heartbeatPayload(agentId: string, version: string, startedAt: number /* monoNow() */, telemetry: Telemetry, store: Store, disk?: DiskGuard | null): Record<string, unknown> {
   const h = telemetry.last;
   const runtimes = Object.values(store.state.runtimes);
   return {
@@ -17,7 +18,7 @@ export function heartbeatPayload(agentId: string, version: string, startedAt: nu
     memory_total: h ? gb(h.memTotalBytes) : 0,
     disk_usage: h ? gb(h.diskUsedBytes) : 0,
     disk_total: h ? gb(h.diskTotalBytes) : 0,
-    uptime: Math.floor((Date.now() - startedAt) / 1000),
+    uptime: Math.floor((monoNow() - startedAt) / 1000),
     status: 'active',
     timestamp: new Date().toISOString(),
     version,

@@ -2,6 +2,7 @@
 // and `correlation_id`; v1's response events are emitted too unless ORCH_LEGACY_EMITS=0. A handler
 // that throws is answered with an error, never a crash. Every ack fits in ORCH_MAX_ACK_BYTES, and a
 // topic nobody handles is answered too, so the cloud never waits on a request (CONTRACT §4).
+import { monoNow } from '../../clock.js';
 import type { Socket } from 'socket.io-client';
 import { fitAck } from './ack-size.js';
 import { correlationIdOf, type Ack } from './envelope.js';
@@ -43,7 +44,7 @@ export function registerTopics(socket: Socket, topics: readonly Topic[], ctx: To
     socket.on(topic.name, (...raw: unknown[]) => {
       const { args, ack } = splitAck(raw);
       const correlation_id = correlationOf(args);
-      const started = Date.now();
+      const started = monoNow();
       void topic
         .handle(args, ctx)
         .catch((e: unknown): Ack => {
@@ -56,7 +57,7 @@ export function registerTopics(socket: Socket, topics: readonly Topic[], ctx: To
           answer.correlation_id = correlation_id;
           const sent = answerWith(ack, answer);
           // Only the outcome is logged: a request's headers and data may carry credentials.
-          ctx.log.info({ topic: topic.name, correlationId: correlation_id, device: (body.device_id as string | undefined) ?? undefined, status: sent.status, ms: Date.now() - started }, 'request answered');
+          ctx.log.info({ topic: topic.name, correlationId: correlation_id, device: (body.device_id as string | undefined) ?? undefined, status: sent.status, ms: Math.round(monoNow() - started) }, 'request answered');
           const legacy = ctx.config.legacyEmits ? topic.legacyEmit?.(sent) : null;
           if (legacy && socket.connected) sendEvent(socket, legacy[0], legacy[1]);
         });

@@ -1,5 +1,6 @@
 // runtime_status (CONTRACT §3 extension): pushed when a runtime's phase or a condition changes, volatile.
 // A phase change goes out at once; changes of conditions alone at most once per runtime per second.
+import { monoNow } from '../../clock.js';
 import type { Socket } from 'socket.io-client';
 import type { RuntimeRecord } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
@@ -18,6 +19,8 @@ export class StatusPush {
   constructor(
     private readonly store: Store,
     private readonly agentId: string,
+    /** Monotonic ms (the hold is a duration); tests pass their mocked clock. */
+    private readonly now: () => number = monoNow,
   ) {}
 
   attach(socket: Socket): () => void {
@@ -45,7 +48,7 @@ export class StatusPush {
         continue;
       }
       if (this.timers.has(name)) continue;
-      const wait = last ? Math.max(0, last.at + MIN_GAP_MS - Date.now()) : 0;
+      const wait = last ? Math.max(0, last.at + MIN_GAP_MS - this.now()) : 0;
       if (wait === 0) this.send(name);
       else this.timers.set(name, setTimeout(() => (this.timers.delete(name), this.send(name)), wait));
     }
@@ -54,7 +57,7 @@ export class StatusPush {
   private send(name: string): void {
     const r = this.store.state.runtimes[name];
     if (!r || !this.socket?.connected) return;
-    this.sent.set(name, { fp: fingerprint(r), phase: r.status.phase, at: Date.now() });
+    this.sent.set(name, { fp: fingerprint(r), phase: r.status.phase, at: this.now() });
     sendEvent(this.socket, 'runtime_status', {
       agent_id: this.agentId,
       device_id: name,

@@ -1,4 +1,5 @@
 // The control socket: operator commands. Like every source it only writes desired state or reads.
+import { monoNow } from '../../clock.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import { checkHealth } from '../../health.js';
@@ -14,6 +15,7 @@ import { LineBuffer } from '../../line-buffer.js';
 export interface AgentInfo {
   id: string;
   version: string;
+  /** monoNow() at start: uptime is a duration, never a wall-clock difference. */
   startedAt: number;
   /** The agent's own container, null when it runs as a plain process. */
   containerId: string | null;
@@ -62,7 +64,7 @@ export class ControlServer {
   }
 
   private agentAnswer() {
-    return { id: this.agent.id, version: this.agent.version, uptime: Math.floor((Date.now() - this.agent.startedAt) / 1000) };
+    return { id: this.agent.id, version: this.agent.version, uptime: Math.floor((monoNow() - this.agent.startedAt) / 1000) };
   }
 
   private async handle(line: string): Promise<ControlAnswer> {
@@ -83,7 +85,7 @@ export class ControlServer {
         case 'health':
           return {
             success: true,
-            ...(await checkHealth(this.controller.lastPassAt, this.health.resyncIntervalMs, this.health.dataDir, Date.now(), { refusal: this.store.refusal, stuck: this.controller.stuckSteps() })),
+            ...(await checkHealth(this.controller.lastPassAt, this.health.resyncIntervalMs, this.health.dataDir, Date.now(), { refusal: this.store.refusal, stuck: this.controller.stuckSteps(), sincePassMs: this.controller.lastPassMono ? monoNow() - this.controller.lastPassMono : Infinity })),
             // Answered even in refusing mode: `doctor` reads the agent and its links from here.
             agent: this.agentAnswer(),
             links: this.links(),

@@ -6,6 +6,7 @@
 // (`debug_command {command}`), answered by the runtime's `debug_response {success, data}`. Commands of a
 // session go one at a time. Sessions idle for the WebRTC idle limit (300 s) are closed, as are all of
 // them when the agent stops.
+import { monoNow } from '../../../clock.js';
 import { io, type Socket } from 'socket.io-client';
 import * as z from 'zod';
 import { requestRuntime } from '../../../runtime-api/runtime-http.js';
@@ -64,13 +65,16 @@ type Message = z.infer<typeof messages>;
 const TYPES = new Set(['debug_start', 'debug_stop', 'debug_get_md5', 'debug_info', 'debug_get_list', 'debug_set', 'debug_command']);
 
 /** One Socket.IO connection to a runtime's `/api/debug`, its commands one at a time. */
-class RuntimeLink {
-  lastActivity = Date.now();
+export class RuntimeLink {
+  lastActivity = monoNow(); // monotonic: the idle sweep measures a duration
   lost: string | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private waiting: ((r: { success?: unknown; data?: unknown; error?: unknown }) => void) | null = null;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly commandTimeoutMs: number,
+  ) {
     socket.on('debug_response', (r: unknown) => {
       const w = this.waiting;
       this.waiting = null;
@@ -85,7 +89,7 @@ class RuntimeLink {
   }
 
   /** Connects with the JWT and waits for the runtime's `connected {status:"ok"}`. */
-  static open(url: string, jwt: string, timeoutMs: number): Promise<RuntimeLink> {
+  static open(url: string, jwt: string, timeoutMs: number, commandTimeoutMs = COMMAND_TIMEOUT_MS): Promise<RuntimeLink> {
     const socket = io(url, {
       auth: { token: jwt },
       transports: ['websocket'],
@@ -112,7 +116,7 @@ class RuntimeLink {
         clearTimeout(timer);
         socket.off('connect_error');
         socket.off('connected');
-        resolve(new RuntimeLink(socket));
+        resolve(new RuntimeLink(socket, commandTimeoutMs));
       });
     });
   }
@@ -123,16 +127,21 @@ class RuntimeLink {
       if (this.lost) throw new Error(this.lost);
       const r = await new Promise<{ success?: unknown; data?: unknown; error?: unknown }>((resolve) => {
         const timer = setTimeout(() => {
+          // Responses carry no id: a late one would be taken as the next command's answer (and every
+          // later one as the previous index's). The link is lost; the session must be started again.
           this.waiting = null;
-          resolve({ success: false, error: 'timed out waiting for the runtime debug response' });
-        }, COMMAND_TIMEOUT_MS);
+          this.lost = 'the runtime did not answer a debug command in time (the session is closed: a late answer would be taken for the next one)';
+          this.socket.removeAllListeners();
+          this.socket.disconnect();
+          resolve({ success: false, error: this.lost });
+        }, this.commandTimeoutMs);
         this.waiting = (x) => {
           clearTimeout(timer);
           resolve(x);
         };
         this.socket.emit('debug_command', { command: hex });
       });
-      this.lastActivity = Date.now();
+      this.lastActivity = monoNow();
       if (r.success !== true || typeof r.data !== 'string') throw new Error(typeof r.error === 'string' ? r.error.slice(0, 200) : 'runtime debug command failed');
       return r.data;
     };
@@ -224,7 +233,7 @@ export class DebugSessions {
     const all = [...this.sessions.values()];
     if (all.filter((e) => e.deviceId === deviceId).length >= MAX_PER_DEVICE) return errorReply(`at most ${MAX_PER_DEVICE} debug sessions per device`);
     if (all.length >= MAX_SESSIONS) return errorReply(`at most ${MAX_SESSIONS} debug sessions at once`);
-    const entry: Entry = { deviceId, link: null, starting: Date.now() };
+    const entry: Entry = { deviceId, link: null, starting: monoNow() };
     this.sessions.set(key, entry);
     try {
       const target = await runtimeAddress(this.ctx, deviceId);
@@ -277,7 +286,7 @@ export class DebugSessions {
     const idle = this.ctx.config.webrtcIdleMs;
     const every = Math.max(250, Math.min(60_000, Math.floor(idle / 4)));
     this.sweeper = setInterval(() => {
-      const now = Date.now();
+      const now = monoNow();
       for (const [key, e] of [...this.sessions]) if (e.link && now - e.link.lastActivity >= idle) this.close(key, 'idle');
     }, every).unref();
   }

@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { parsePeriod, type Period } from '../../../telemetry/period.js';
 import { deviceKey } from '../../../telemetry/telemetry.js';
-import type { Sample } from '../../../telemetry/usage-history.js';
+import { FULL_RESOLUTION_S, THINNED_SPACING_S, type Sample } from '../../../telemetry/usage-history.js';
+import { jsonBytes } from '../ack-size.js';
 import { baseFields, deviceId, parsePayload, validationError } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
 
@@ -19,12 +20,47 @@ function periods(p: { cpuPeriod?: string | undefined; memoryPeriod?: string | un
   return { cpu, memory };
 }
 
+/** Room left in the ack for `action`, `correlation_id` and the other fields (a few hundred bytes). */
+const ENVELOPE_BYTES = 4096;
+
+/** Samples older than `fullSince` kept at least `spacing` s apart (the first of each stretch); newer ones all. */
+function thin(samples: Sample[], spacing: number, fullSince: number): Sample[] {
+  let last = -Infinity;
+  return samples.filter((x) => {
+    if (x[0] >= fullSince || x[0] - last >= spacing) {
+      last = x[0];
+      return true;
+    }
+    return false;
+  });
+}
+
+/**
+ * The series of the answer, within ORCH_MAX_ACK_BYTES: 24 h of host samples (one per heartbeat, 5 s)
+ * would be ~1.2 MB. Past the last hour they are thinned as a runtime's are kept (one per 30 s), and the
+ * spacing doubled until the answer fits; the last hour stays whole while anything older is left to thin.
+ */
 function series(ctx: TopicContext, key: string, w: { cpu: Period; memory: Period }) {
   const h = ctx.telemetry.history;
-  return {
-    cpu_usage: h.query(key, w.cpu.start, w.cpu.end).map((s: Sample) => ({ timestamp: s[0], cpu: s[1] })),
-    memory_usage: h.query(key, w.memory.start, w.memory.end).map((s: Sample) => ({ timestamp: s[0], memory: s[2] })),
-  };
+  const cpu = h.query(key, w.cpu.start, w.cpu.end);
+  const memory = h.query(key, w.memory.start, w.memory.end);
+  const make = (c: Sample[], m: Sample[]) => ({
+    cpu_usage: c.map((s: Sample) => ({ timestamp: s[0], cpu: s[1] })),
+    memory_usage: m.map((s: Sample) => ({ timestamp: s[0], memory: s[2] })),
+  });
+  const budget = ctx.config.maxAckBytes - ENVELOPE_BYTES;
+  let out = make(cpu, memory);
+  const newest = Math.max(cpu.at(-1)?.[0] ?? 0, memory.at(-1)?.[0] ?? 0);
+  let fullSince = newest - FULL_RESOLUTION_S;
+  for (let spacing = THINNED_SPACING_S; jsonBytes(out) > budget; spacing *= 2) {
+    if (spacing > 2 * 48 * 3600) {
+      if (fullSince === Infinity) break; // cannot happen: one sample per two days fits
+      fullSince = Infinity;
+      spacing = THINNED_SPACING_S / 2; // doubled by the loop
+    }
+    out = make(thin(cpu, spacing, fullSince), thin(memory, spacing, fullSince));
+  }
+  return out;
 }
 
 export const getConsumptionOrchestrator: Topic = {

@@ -1,4 +1,5 @@
 // Extensions no Python agent has (CONTRACT §5.9): the state file's content, and the reconciler's plan.
+import { monoNow } from '../../../clock.js';
 import * as z from 'zod';
 import { baseFields, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';
@@ -16,7 +17,7 @@ export const getAgentState: Topic = {
       agent: {
         id: ctx.agent.id,
         version: ctx.agent.version,
-        uptime: Math.floor((Date.now() - ctx.agent.startedAt) / 1000),
+        uptime: Math.floor((monoNow() - ctx.agent.startedAt) / 1000),
         last_pass_at: ctx.controller.lastPassAt ? new Date(ctx.controller.lastPassAt).toISOString() : null,
         docker_error: ctx.controller.lastObserveError,
         uninstall: s.agent.uninstall,

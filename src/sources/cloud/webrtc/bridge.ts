@@ -3,6 +3,7 @@
 // → command_response, large messages chunked both ways. Loaded on the first offer only (werift is big):
 // nothing here runs at start. Sessions end on `close`, webrtc:disconnect, a failed connection, idleness
 // or the agent stopping; never because the Socket.IO link dropped.
+import { monoNow } from '../../../clock.js';
 import { randomUUID } from 'node:crypto';
 import { RTCPeerConnection, type RTCDataChannel, type RTCIceCandidate } from 'werift';
 import type { Ack } from '../envelope.js';
@@ -35,7 +36,7 @@ export interface RemoteCandidate {
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 200);
 
 class Session {
-  lastActivity = Date.now();
+  lastActivity = monoNow(); // monotonic: the idle sweep measures a duration
   closed = false;
   /** Local candidates found before the answer was acked: emitted right after it. */
   private held: RTCIceCandidate[] | null = [];
@@ -128,9 +129,9 @@ class Session {
       }
       if (typeof m !== 'object' || m === null || Array.isArray(m)) return this.sendOn(ch, { type: 'debug_error', error: 'message is not a JSON object' });
       const msg = m as Record<string, unknown>;
-      this.lastActivity = Date.now();
+      this.lastActivity = monoNow();
       if (isChunkMessage(msg)) {
-        const a = reassembler.accept(msg, Date.now());
+        const a = reassembler.accept(msg, monoNow());
         if (a.kind === 'error') {
           this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked debug message dropped');
           this.sendOn(ch, { type: 'debug_error', transfer_id: a.transferId, error: a.error });
@@ -145,7 +146,7 @@ class Session {
         .handle(key, this.deviceId, { ...msg, device_id: undefined, request_id: undefined, correlation_id: undefined })
         .catch((e: unknown) => ({ type: 'debug_error', error: `(agent): internal error: ${errorText(e)}` }))
         .then((reply) => {
-          this.lastActivity = Date.now();
+          this.lastActivity = monoNow();
           this.sendOn(ch, { ...reply, ...ids });
         });
     };
@@ -181,9 +182,9 @@ class Session {
 
   private handle(m: Record<string, unknown>): void {
     // A pong only answers the agent's ping: it is not activity.
-    if (m.type !== 'pong') this.lastActivity = Date.now();
+    if (m.type !== 'pong') this.lastActivity = monoNow();
     if (isChunkMessage(m)) {
-      const a = this.reassembler.accept(m, Date.now());
+      const a = this.reassembler.accept(m, monoNow());
       if (a.kind === 'error') {
         this.ctx.log.warn({ session: this.id.slice(0, 64), transfer: a.transferId?.slice(0, 64) ?? null, err: a.error }, 'WebRTC chunked message dropped');
         // The peer is told which transfer was refused and why (e.g. the byte budget).
@@ -208,7 +209,7 @@ class Session {
 
   private async runCommand(m: Record<string, unknown>): Promise<void> {
     const correlation_id = typeof m.correlation_id === 'number' || (typeof m.correlation_id === 'string' && m.correlation_id.length <= 128) ? m.correlation_id : null;
-    const started = Date.now();
+    const started = monoNow();
     let body: Ack;
     // A session reaches its own device only: the cloud authorised the peer for that one.
     const deviceId = m.device_id ?? this.deviceId;
@@ -237,8 +238,8 @@ class Session {
   }
 
   private answer(correlation_id: unknown, started: number, body: Ack): void {
-    this.lastActivity = Date.now();
-    this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, correlationId: correlation_id, status: body.status, ms: Date.now() - started }, 'WebRTC run_command answered');
+    this.lastActivity = monoNow();
+    this.ctx.log.info({ session: this.id.slice(0, 64), device: this.deviceId, correlationId: correlation_id, status: body.status, ms: Math.round(monoNow() - started) }, 'WebRTC run_command answered');
     this.send({ ...body, type: 'command_response', correlation_id });
   }
 
@@ -295,7 +296,7 @@ export class WebrtcBridge {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = monoNow();
     for (const s of [...this.sessions.values()]) {
       if (now - s.lastActivity >= this.ctx.config.webrtcIdleMs) void s.close('idle');
       else s.sweep(now);

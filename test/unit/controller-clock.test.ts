@@ -1,0 +1,109 @@
+// Issue #26: a clock stepped back an hour after a crash must not keep a PLC down for an hour. The controller
+// runs on an injected clock (wall and monotonic apart) against a fake engine: passes are driven by hand, so
+// nothing here waits for real time.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import type Docker from 'dockerode';
+import type { Clock } from '../../src/clock.js';
+import { attachmentsOf } from '../../src/domain/attachments.js';
+import { LABEL, labelsFor } from '../../src/domain/names.js';
+import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
+import { specHash } from '../../src/domain/spec-hash.js';
+import { createLogger } from '../../src/log.js';
+import { Controller } from '../../src/reconcilers/controller.js';
+import type { Executor } from '../../src/reconcilers/executor.js';
+import type { Step } from '../../src/reconcilers/steps.js';
+import { putRuntime } from '../../src/store/desired-state.js';
+import { Store } from '../../src/store/store.js';
+
+const spec: RuntimeSpec = { name: 'plc', runtimeVersion: 'latest', vnics: [{ name: 'eth0', parentInterface: 'eth1', mode: 'static', ip: '198.51.100.10', subnet: '198.51.100.0/24', dns: [] }] };
+const [att] = attachmentsOf(spec, []);
+const MV = att!.network!;
+const mac = att!.mac;
+
+test('a wall clock stepped back an hour after a crash: the restart still comes 10 s after the crash', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-clock-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = await Store.open(path.join(dir, 'state.json'));
+  await putRuntime(store, spec);
+
+  let wall = Date.parse('2026-06-01T12:00:00Z');
+  let mono = 1_000_000;
+  const clock: Clock = { wall: () => wall, mono: () => mono };
+  let state = 'running';
+  const docker = {
+    listContainers: () => Promise.resolve([
+      { Id: 'c1', Names: ['/plc'], Image: 'img:latest', State: state, Status: '', Labels: { ...labelsFor('runtime', 'plc'), [LABEL.specHash]: specHash(spec) }, NetworkSettings: { Networks: { [MV]: { IPAddress: '198.51.100.10', MacAddress: mac }, plc_internal: { IPAddress: '', MacAddress: '' } } } },
+    ]),
+    listNetworks: () => Promise.resolve([
+      { Id: 'n0', Name: MV, Labels: labelsFor('macvlan-network'), Driver: 'macvlan', Options: { parent: 'eth1' }, IPAM: { Config: [{ Subnet: '198.51.100.0/24' }] } },
+      { Id: 'n1', Name: 'plc_internal', Labels: labelsFor('internal-network', 'plc'), Driver: 'bridge', IPAM: { Config: [] } }]),
+    listVolumes: () => Promise.resolve({ Volumes: [{ Name: 'plc_data', Labels: labelsFor('runtime-data', 'plc') }] }),
+  } as unknown as Docker;
+  const starts: number[] = [];
+  const executor = {
+    imagesPresent: new Set(['img:latest']),
+    nsMacs: new Map(),
+    dhcpClients: new Map(),
+    serialNodes: new Map(),
+    wifiPaths: new Map(),
+    ulimitsVerified: true,
+    learnUlimits: () => undefined,
+    forgetMacs: () => undefined,
+    run: (step: Step) => {
+      if (step.action === 'start') {
+        starts.push(mono);
+        state = 'running';
+      }
+      return Promise.resolve();
+    },
+  } as unknown as Executor;
+  const controller = new Controller({
+    docker, store, executor, log: createLogger('silent'), runtimeImage: 'img', resyncIntervalMs: 60_000, selfContainerId: null, netmonReady: () => true, clock,
+  });
+  t.after(() => controller.stop());
+  const pass = async () => {
+    controller.wake();
+    await controller.settled();
+  };
+
+  // The agent starts it (a start the agent made: its exit counts as a crash).
+  state = 'exited';
+  await pass();
+  assert.equal(starts.length, 1, 'found stopped at start: started at once');
+  await pass();
+  // The PLC program dies; the crash is accounted: 10 s of backoff.
+  state = 'exited';
+  const crashedAt = mono;
+  await pass();
+  assert.equal(store.state.runtimes.plc!.status.crashCount, 1);
+  assert.equal(starts.length, 1, 'waits out its backoff');
+  assert.equal(store.state.runtimes.plc!.status.backoffUntil, new Date(wall + 10_000).toISOString(), 'shown in wall time');
+
+  // NTP (or a person) steps the clock back an hour; time goes on.
+  wall -= 3_600_000;
+  for (const dt of [2_000, 5_000, 9_000]) {
+    mono = crashedAt + dt;
+    wall += 1_000;
+    await pass();
+    assert.equal(starts.length, 1, `still waiting ${dt / 1000} s after the crash`);
+  }
+  mono = crashedAt + 10_001;
+  await pass();
+  assert.equal(starts.length, 2, 'started again 10 s after the crash, not an hour later');
+  assert.equal(starts[1]! - crashedAt, 10_001);
+  assert.equal(store.state.runtimes.plc!.status.backoffUntil, null);
+  assert.equal(store.state.runtimes.plc!.status.phase, 'Running');
+
+  // Stepped forward instead: ten minutes up by the wall clock is no reason to forget the crash loop.
+  wall += 3 * 3_600_000;
+  mono += 60_000;
+  await pass();
+  assert.equal(store.state.runtimes.plc!.status.crashCount, 1, 'the crash count survives a clock jumping forward');
+  mono += 10 * 60_000 + 1;
+  await pass();
+  assert.equal(store.state.runtimes.plc!.status.crashCount, 0, 'reset after ten monotonic minutes up');
+});
