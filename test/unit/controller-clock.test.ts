@@ -52,6 +52,8 @@ test('a wall clock stepped back an hour after a crash: the restart still comes 1
     wifiPaths: new Map(),
     ulimitsVerified: true,
     learnUlimits: () => undefined,
+    learnCgroupVersion: () => Promise.resolve(),
+    serialMajors: [188, 166, 4],
     forgetMacs: () => undefined,
     run: (step: Step) => {
       if (step.action === 'start') {
