@@ -258,7 +258,9 @@ describe('cloud link end to end', () => {
     assert.equal(hb.status, 'active');
     assert.match(String(hb.timestamp), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     const gaps = beats.slice(-4).map((b, i, a) => (i ? b.at - a[i - 1]!.at : 500)).slice(1);
-    assert.ok(gaps.every((g) => g > 300 && g < 900), `cadence ~500 ms: ${gaps.join(',')}`);
+    // One loop per connection (two would beat at < 300 ms); the upper bound only says it goes on: a loaded
+    // machine (CI, other suites) delays a timer by hundreds of ms.
+    assert.ok(gaps.every((g) => g > 300 && g < 2500), `cadence ~500 ms: ${gaps.join(',')}`);
   });
 
   test('runtime_status is pushed on a phase change', async () => {
@@ -322,7 +324,10 @@ describe('cloud link end to end', () => {
     await make('bystander', {});
     await cloud.call('create_new_runtime', { container_name: 'plc-u', vnic_configs: [headVnic()] });
     await untilSuccess('plc-u');
-    assert.deepEqual(await deviceStatus('__orchestrator__'), { action: 'get_device_status', correlation_id: 's-__orchestrator__', status: 'not_found', device_id: '__orchestrator__', message: 'No self-destruct operation in progress' });
+    // Extension (issue #23): the agent's own conditions beside the self-destruct progress.
+    const { conditions, ...progress } = await deviceStatus('__orchestrator__');
+    assert.deepEqual(progress, { action: 'get_device_status', correlation_id: 's-__orchestrator__', status: 'not_found', device_id: '__orchestrator__', message: 'No self-destruct operation in progress' });
+    assert.deepEqual((conditions as { type: string }[]).map((c) => c.type), ['DiskPressure']);
     const ack = await cloud.call('delete_orchestrator', { correlation_id: 'u1' });
     assert.equal(ack.status, 'accepted');
     assert.equal(ack.poll_device_id, '__orchestrator__');
