@@ -86,6 +86,7 @@ export class Agent {
       setMac,
       netmon: (cmd) => this.netmon.command(cmd),
       serialMajors: config.serialMajors,
+      runtimePort: config.runtimePort,
     });
     // A (re)started netmon runs none of the DHCP clients the agent asked the previous one for.
     this.netmon.onConnect = () => {
@@ -100,6 +101,7 @@ export class Agent {
       log,
       runtimeImage: config.runtimeImage,
       resyncIntervalMs: config.resyncIntervalMs,
+      readyTimeoutMs: config.runtimeReadyTimeoutMs,
       selfContainerId,
       netmonReady,
       recover: () => recoverFromContainers(this.docker, this.store, log),

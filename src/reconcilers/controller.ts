@@ -23,6 +23,8 @@ export interface ControllerDeps {
   log: Logger;
   runtimeImage: string;
   resyncIntervalMs: number;
+  /** ORCH_RUNTIME_READY_TIMEOUT_MS: how long a new runtime version has to become ready. */
+  readyTimeoutMs?: number;
   selfContainerId: string | null;
   /** Boot sequencing: true once netmon's first discovery arrived or the bounded wait is over. */
   netmonReady: () => boolean;
@@ -33,6 +35,7 @@ export interface ControllerDeps {
 /** A step in flight longer than this is reported by `health` (a pull may take longer on a slow uplink). */
 const STUCK_AFTER_MS = 5 * 60_000;
 const PULL_STUCK_AFTER_MS = 20 * 60_000;
+const DEFAULT_READY_TIMEOUT_MS = 120_000;
 
 export class Controller implements ReconcilerView {
   private readonly queue = new PQueue({ concurrency: 4 });
@@ -162,6 +165,8 @@ export class Controller implements ReconcilerView {
       serialDevices: this.d.store.state.host.serialDevices,
       serialNodes: this.d.executor.serialNodes,
       wifiPaths: this.d.executor.wifiPaths,
+      readiness: this.d.executor.readiness(this.d.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS),
+      readyTimeoutMs: this.d.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     };
   }
 

@@ -9,6 +9,7 @@ import { parseCidr } from '../domain/ipv4.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 import { matchDevice } from '../domain/serial-match.js';
 import type { SerialDevice } from '../netmon/iface.js';
+import { currentUpgrade, effectiveRecord, gateSteps, targetImage, upgradeBeginStep, type Readiness } from './upgrade.js';
 
 export interface HostFacts {
   interfaces: readonly HostInterface[];
@@ -36,6 +37,10 @@ export interface HostFacts {
   wifiPaths: ReadonlyMap<string, string>;
   /** Device nodes made in running containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
   serialNodes: ReadonlyMap<string, string>;
+  /** Readiness probes of new runtime versions: container id → what they saw (upgrade.ts). */
+  readiness: ReadonlyMap<string, Readiness>;
+  /** ORCH_RUNTIME_READY_TIMEOUT_MS: how long a new runtime version has to answer before it is rolled back. */
+  readyTimeoutMs: number;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -53,7 +58,9 @@ export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
 export const wifiPathKey = (p: { parent: string; ip: string; prefix: number; gateway: string | null; index?: number | undefined }) =>
   `${p.parent}#${p.index ?? ''}|${p.ip}/${p.prefix}|${p.gateway ?? ''}`;
 
-export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
+export function plan(declared: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
+  // After a failed upgrade a runtime converges to its previous spec, or is held stopped (upgrade.ts).
+  const desired = Object.fromEntries(Object.entries(declared).map(([n, r]) => [n, effectiveRecord(r)]));
   const steps: Step[] = [];
   const containerByName = new Map(observed.containers.map((c) => [c.name, c]));
   const networkNames = new Set(observed.networks.map((n) => n.name));
@@ -106,6 +113,9 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
         neededMacvlans.set(a.network, { name: a.network, parent: a.parent, subnet: a.subnet, gateway: a.gateway, parentIndex: index });
       }
     }
+    // Held after a failed upgrade whose previous image is gone: nothing is created until a new order (its
+    // networks are kept for it).
+    if (!c && currentUpgrade(rec)?.stage === 'held') continue;
     // Hardware of a running runtime is served whatever its networks wait for (a PLC without its LAN still
     // has its serial ports); never while the agent stops or restarts it (the NIC was handed back for that).
     if (c?.state === 'running' && upToDate(rec, c) && rec.running && rec.restartCount <= rec.status.restartCount) {
@@ -120,7 +130,13 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       add({ action: 'wait', until: null, condition: 'NetworkReady', reason: blocked });
       continue;
     }
-    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets }) ?? (c?.state === 'running' && rec.running && upToDate(rec, c) ? wifiStep(c, all, facts) : null);
+    let step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets }) ?? (c?.state === 'running' && rec.running && upToDate(rec, c) ? wifiStep(c, all, facts) : null);
+    // A new version being rolled out: gated on its readiness (probed under a key of its own).
+    if (currentUpgrade(rec)?.stage === 'rollingOut' && c && rec.running && upToDate(rec, c) && step?.action !== 'pullImage') {
+      const gate = gateSteps(rec, c, step, facts.readiness.get(c.id), facts.now, facts.readyTimeoutMs);
+      if (gate.probe) steps.push({ key: `ready/${name}`, device: name, ...gate.probe });
+      step = gate.runtime;
+    }
     if (step?.action === 'pullImage') {
       // Download before kill: the image is local before a container is created or the running one replaced.
       add({ action: 'wait', until: null, condition: 'ImageReady', image: step.image, reason: `Pulling: ${step.reason}` });
@@ -189,20 +205,22 @@ function runtimeStep(
     return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${unknown.parent}` };
   }
   const missingNet = atts.find((a) => !o.networkNames.has(a.network!) || o.staleNets.has(a.network!));
-  const image = imageOf(facts.runtimeImage, rec.spec.runtimeVersion);
+  const image = targetImage(rec, facts.runtimeImage);
   if (!c) {
     // createContainer makes the data volume and internal network too.
     if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for a new container` };
-    return { action: 'createContainer', reason: 'container missing' };
+    return upgradeBeginStep(rec, c, image) ?? { action: 'createContainer', reason: 'container missing' };
   }
   if (!upToDate(rec, c)) {
     if (rec.adoption === 'pending' && c.labels[LABEL.managed] !== 'true') {
       return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
     }
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
-    return { action: 'removeContainer', containerId: c.id, reason: 'spec changed: re-create' };
+    return upgradeBeginStep(rec, c, image) ?? { action: 'removeContainer', containerId: c.id, reason: currentUpgrade(rec)?.stage === 'rolledBack' ? 'rollback: re-create the previous version' : 'spec changed: re-create' };
   }
+  const begin = upgradeBeginStep(rec, c, image); // a new order for the version that failed: gated again
+  if (begin) return begin;
 
   if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
   if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };
