@@ -101,6 +101,7 @@ export class Agent {
       containerLog: config.containerLog,
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
       runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
+      runtimePort: config.runtimePort,
     });
     if (!refusing) {
       this.disk = new DiskGuard({
@@ -132,6 +133,7 @@ export class Agent {
       log,
       runtimeImage: config.runtimeImage,
       resyncIntervalMs: config.resyncIntervalMs,
+      readyTimeoutMs: config.runtimeReadyTimeoutMs,
       selfContainerId,
       netmonReady,
       recover: () => recoverFromContainers(this.docker, this.store, log, legacyNames),

@@ -70,6 +70,7 @@ const envSchema = z.object({
   ORCH_NETMON_DEBOUNCE_MS: positiveInt('ORCH_NETMON_DEBOUNCE_MS', 3000),
   ORCH_NETMON_BOOT_WAIT_MS: positiveInt('ORCH_NETMON_BOOT_WAIT_MS', 60000),
   ORCH_RUN_COMMAND_TIMEOUT_MS: positiveInt('ORCH_RUN_COMMAND_TIMEOUT_MS', 30000),
+  ORCH_RUNTIME_READY_TIMEOUT_MS: positiveInt('ORCH_RUNTIME_READY_TIMEOUT_MS', 120000),
   // An error ack must still fit, hence the floor.
   ORCH_MAX_ACK_BYTES: positiveInt('ORCH_MAX_ACK_BYTES', DEFAULT_MAX_ACK_BYTES, 'bytes', 1024),
   ORCH_LEGACY_EMITS: z.enum(['0', '1']).default('1'),
@@ -223,6 +224,8 @@ export interface Config {
   /** At start, how long runtimes whose subnet comes from netmon wait for its first discovery. */
   netmonBootWaitMs: number;
   runCommandTimeoutMs: number;
+  /** How long a new runtime version has to answer GET /api/version before it is rolled back. */
+  runtimeReadyTimeoutMs: number;
   /** The largest ack or event sent to the cloud, in UTF-8 bytes of its JSON (CONTRACT §2). */
   maxAckBytes: number;
   legacyEmits: boolean;
@@ -291,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     netmonDebounceMs: e.ORCH_NETMON_DEBOUNCE_MS,
     netmonBootWaitMs: e.ORCH_NETMON_BOOT_WAIT_MS,
     runCommandTimeoutMs: e.ORCH_RUN_COMMAND_TIMEOUT_MS,
+    runtimeReadyTimeoutMs: e.ORCH_RUNTIME_READY_TIMEOUT_MS,
     maxAckBytes: e.ORCH_MAX_ACK_BYTES,
     legacyEmits: e.ORCH_LEGACY_EMITS === '1',
     serialMajors: e.ORCH_SERIAL_MAJORS,

@@ -23,6 +23,8 @@ export interface ControllerDeps {
   log: Logger;
   runtimeImage: string;
   resyncIntervalMs: number;
+  /** ORCH_RUNTIME_READY_TIMEOUT_MS: how long a new runtime version has to become ready. */
+  readyTimeoutMs?: number;
   selfContainerId: string | null;
   /** Boot sequencing: true once netmon's first discovery arrived or the bounded wait is over. */
   netmonReady: () => boolean;
@@ -37,6 +39,7 @@ const STUCK_AFTER_MS = 5 * 60_000;
 const PULL_STUCK_AFTER_MS = 20 * 60_000;
 /** How long a stop waits for steps in flight (a container stop takes up to 10 s of its own; Docker kills at 10 s). */
 const STOP_WAIT_MS = 6000;
+const DEFAULT_READY_TIMEOUT_MS = 120_000;
 
 export class Controller implements ReconcilerView {
   private readonly queue = new PQueue({ concurrency: 4 });
@@ -194,6 +197,8 @@ export class Controller implements ReconcilerView {
       liveDeviceGrants: this.d.executor.cgroupVersion !== '2',
       wifiPaths: this.d.executor.wifiPaths,
       ...(this.d.executor.limitsConfigured ? { limitsCurrent: (id: string) => this.d.executor.limitsCurrent.has(id) } : {}),
+      readiness: this.d.executor.readiness(this.d.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS),
+      readyTimeoutMs: this.d.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     };
   }
 

@@ -15,7 +15,9 @@ import { attachmentsOf } from '../domain/attachments.js';
 import { deviceGrants } from '../domain/serial-match.js';
 import { keepIdentity, macvlanEndpoints, withNamespace } from './container-identity.js';
 import type { NsIface } from '../netmon/namespace-mac.js';
-import { imageOf, wifiPathKey } from './planner.js';
+import { wifiPathKey } from './planner.js';
+import { requestRuntime } from '../runtime-api/runtime-http.js';
+import { currentUpgrade, effectiveRecord, READY_PATH, READY_PROBE_INTERVAL_MS, READY_PROBE_TIMEOUT_MS, targetImage, type Readiness } from './upgrade.js';
 import type { Step } from './steps.js';
 import { clampLabel, clampNote, clampUlimits, hostHardUlimits, isRlimitRefusal, parseClampLabel, WANTED_ULIMITS, type Ulimits } from './ulimits.js';
 
@@ -51,6 +53,8 @@ export interface ExecutorDeps {
   admitPull?: (image: string) => Promise<void>;
   /** ORCH_RUNTIME_MEMORY_LIMIT / ORCH_RUNTIME_PIDS_LIMIT. */
   runtimeLimits?: RuntimeLimits;
+  /** ORCH_RUNTIME_PORT: where a runtime's readiness is asked (HTTPS on 8443). */
+  runtimePort?: number;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -87,6 +91,12 @@ export class Executor {
   readonly wifiPaths = new Map<string, string>();
   /** Serial device nodes made in containers: `<container id>/<container path>` → `major:minor` (a start forgets them). */
   readonly serialNodes = new Map<string, string>();
+  /**
+   * Readiness probes of new runtime versions, by container id: the first probe's time (monotonic: a wall
+   * clock set at boot must not end or stretch a gate), the last one's, and its answer. In memory only: a
+   * restarted agent gives a new version its full timeout again.
+   */
+  private readonly probes = new Map<string, { since: number; last: number; ready: boolean; detail: string }>();
 
   /** Containers known to have the configured limits (made with them, or updated) in this agent process. */
   readonly limitsCurrent = new Set<string>();
@@ -186,6 +196,7 @@ export class Executor {
         await this.nicReturn(step.device, step.containerId);
         const c = docker.getContainer(step.containerId);
         await ignore404(ignore304(c.stop({ t: STOP_TIMEOUT_S })));
+        this.probes.delete(step.containerId);
         return ignore404(c.remove({ force: true }));
       }
       case 'connect':
@@ -252,6 +263,12 @@ export class Executor {
         return this.serialNodeRemove(step.device!, step.containerId, step.path);
       case 'uninstall':
         return this.uninstall(step.stage);
+      case 'upgradeBegin':
+        return this.upgradeBegin(step);
+      case 'probeReady':
+        return this.probeReady(step.containerId);
+      case 'upgradeEnd':
+        return this.upgradeEnd(step);
       case 'wait':
         return;
     }
@@ -528,6 +545,86 @@ export class Executor {
     await withTimeout(this.d.docker.getImage(id).remove(), CALL_TIMEOUT_MS, `remove image ${refs[0] ?? id}`);
   }
 
+  /** Records the rollback target of an upgrade durably before the old container is removed. */
+  private async upgradeBegin(step: Extract<Step, { action: 'upgradeBegin' }>): Promise<void> {
+    const name = step.device!;
+    if (step.containerId !== null) this.probes.delete(step.containerId); // an unproven container's gate starts again
+    await this.d.store.update('status', (s) => {
+      const r = s.runtimes[name];
+      if (!r) return;
+      r.status.upgrade = { generation: r.generation, stage: 'rollingOut', from: step.from, toImage: step.toImage, startedAt: new Date().toISOString() };
+    });
+    this.d.log.info({ device: name, from: step.from.image, to: step.toImage }, 'runtime upgrade: rollback target recorded');
+  }
+
+  /** One readiness probe of a new version: GET /api/version on its internal address (self-signed HTTPS, unauthenticated). */
+  private async probeReady(id: string): Promise<void> {
+    let detail: string;
+    let ready = false;
+    const info = await this.d.docker.getContainer(id).inspect().catch((e: unknown) => {
+      if (statusOf(e) === 404) return null;
+      throw e;
+    });
+    if (info === null) return;
+    const name = info.Name.replace(/^\//, '');
+    const ip = info.NetworkSettings.Networks?.[internalNetworkName(name)]?.IPAddress;
+    if (!info.State.Running) detail = `not running (${info.State.Status}, exit ${info.State.ExitCode})`;
+    else if (!ip) detail = `no address on ${internalNetworkName(name)}`;
+    else {
+      const port = this.d.runtimePort ?? 8443;
+      const url = new URL(`${port === 8443 ? 'https' : 'http'}://${ip}:${port}${READY_PATH}`);
+      const r = await requestRuntime({ url, method: 'GET', headers: {}, body: null, timeoutMs: READY_PROBE_TIMEOUT_MS });
+      ready = r.ok;
+      // No answer (refused, timed out) comes back as a synthetic response without headers: its error says why.
+      const body = r.body;
+      detail = Object.keys(r.headers).length === 0 && typeof body === 'object' && body !== null && 'error' in body ? String(body.error) : `HTTP ${r.status_code}`;
+    }
+    const now = performance.now();
+    const prev = this.probes.get(id);
+    this.probes.set(id, { since: prev?.since ?? now, last: now, ready: ready || (prev?.ready ?? false), detail });
+  }
+
+  /** The probes as the planner sees them (`timeoutMs`: ORCH_RUNTIME_READY_TIMEOUT_MS). */
+  readiness(timeoutMs: number): Map<string, Readiness> {
+    const now = performance.now();
+    const wall = Date.now();
+    return new Map(
+      [...this.probes].map(([id, p]) => [id, { ready: p.ready, expired: !p.ready && now - p.since >= timeoutMs, nextProbeAt: wall + Math.max(0, p.last + READY_PROBE_INTERVAL_MS - now), detail: p.detail }]),
+    );
+  }
+
+  /**
+   * Ends an upgrade: a ready version's record goes; one that never became ready is rolled back when the
+   * previous image is still local, else held stopped (the planner carries either out, step by step).
+   */
+  private async upgradeEnd(step: Extract<Step, { action: 'upgradeEnd' }>): Promise<void> {
+    const name = step.device!;
+    const u = this.d.store.state.runtimes[name] && currentUpgrade(this.d.store.state.runtimes[name]);
+    if (!u) return;
+    if (step.outcome === 'ready') {
+      await this.d.store.update('status', (s) => void delete s.runtimes[name]?.status.upgrade);
+      this.d.log.info({ device: name, from: u.from.image, to: u.toImage }, 'runtime upgraded: the new version is ready');
+      return;
+    }
+    let present = true;
+    try {
+      await withTimeout(this.d.docker.getImage(u.from.image).inspect(), CALL_TIMEOUT_MS, `inspect image ${u.from.image}`);
+      this.imagesPresent.add(u.from.image);
+    } catch (e) {
+      if (statusOf(e) !== 404) throw new StepError(`image ${u.from.image}: ${messageOf(e)}`, 'image', 'ImageError');
+      present = false;
+    }
+    const reason = present
+      ? `${step.detail}; rolled back to ${u.from.spec.runtimeVersion}`
+      : `${step.detail}; the previous image ${u.from.image} is no longer local: held stopped until a new order`;
+    await this.d.store.update('status', (s) => {
+      const r = s.runtimes[name];
+      if (!r?.status.upgrade || r.status.upgrade.generation !== u.generation) return;
+      r.status.upgrade = { ...r.status.upgrade, stage: present ? 'rolledBack' : 'held', failedVersion: r.spec.runtimeVersion, reason, endedAt: new Date().toISOString() };
+    });
+    this.d.log.warn({ device: name, failedVersion: u.toImage, previous: u.from.image }, `runtime upgrade failed: ${reason}`);
+  }
+
   private async createNetwork(opts: Docker.NetworkCreateOptions): Promise<void> {
     try {
       await this.d.docker.createNetwork({ CheckDuplicate: true, ...opts });
@@ -583,13 +680,15 @@ export class Executor {
   }
 
   private async createContainer(name: string): Promise<void> {
-    const rec = this.d.store.state.runtimes[name];
-    if (!rec) return;
+    const declared = this.d.store.state.runtimes[name];
+    if (!declared) return;
+    // After a rolled-back upgrade: the previous spec and image (upgrade.ts).
+    const rec = effectiveRecord(declared);
     // The runtime's own volume and internal network come with its container (both idempotent): one step
     // from nothing to a container instead of three reconcile passes.
     await this.d.docker.createVolume({ Name: dataVolumeName(name), Labels: labelsFor('runtime-data', name) });
     await this.createNetwork({ Name: internalNetworkName(name), Driver: 'bridge', Internal: true, Labels: labelsFor('internal-network', name) });
-    const image = imageOf(this.d.runtimeImage, rec.spec.runtimeVersion);
+    const image = targetImage(declared, this.d.runtimeImage);
     const input = {
       name,
       image,

@@ -10,6 +10,7 @@ import { parseCidr } from '../domain/ipv4.js';
 import type { MacvlanNetworkSpec, Step, StepBody } from './steps.js';
 import { devNumber, grantsOf, matchDevice } from '../domain/serial-match.js';
 import { isIgnoredInterface, type SerialDevice } from '../netmon/iface.js';
+import { currentUpgrade, effectiveRecord, gateSteps, targetImage, upgradeBeginStep, type Readiness } from './upgrade.js';
 
 export interface HostFacts {
   interfaces: readonly HostInterface[];
@@ -53,6 +54,10 @@ export interface HostFacts {
    * and ORCH_RUNTIME_PIDS_LIMIT in this agent process; absent when neither is set (containers left as they are).
    */
   limitsCurrent?: (containerId: string) => boolean;
+  /** Readiness probes of new runtime versions: container id → what they saw (upgrade.ts). */
+  readiness: ReadonlyMap<string, Readiness>;
+  /** ORCH_RUNTIME_READY_TIMEOUT_MS: how long a new runtime version has to answer before it is rolled back. */
+  readyTimeoutMs: number;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -72,7 +77,9 @@ export const imageOf = (repo: string, version: string) => `${repo}:${version}`;
 export const wifiPathKey = (p: { parent: string; ip: string; prefix: number; gateway: string | null; index?: number | undefined }) =>
   `${p.parent}#${p.index ?? ''}|${p.ip}/${p.prefix}|${p.gateway ?? ''}`;
 
-export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
+export function plan(declared: Readonly<Record<string, RuntimeRecord>>, observed: Observed, facts: HostFacts): Step[] {
+  // After a failed upgrade a runtime converges to its previous spec, or is held stopped (upgrade.ts).
+  const desired = Object.fromEntries(Object.entries(declared).map(([n, r]) => [n, effectiveRecord(r)]));
   const steps: Step[] = [];
   // Only containers the agent owns as runtimes are ever touched; a name held by another is waited on.
   const containerByName = new Map<string, ObservedContainer>();
@@ -137,6 +144,9 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
         neededMacvlans.set(a.network, { name: a.network, parent: a.parent, subnet: a.subnet, gateway: a.gateway, parentIndex: index });
       }
     }
+    // Held after a failed upgrade whose previous image is gone: nothing is created until a new order (its
+    // networks are kept for it).
+    if (!c && currentUpgrade(rec)?.stage === 'held') continue;
     // Hardware of a running runtime is served whatever its networks wait for (a PLC without its LAN still
     // has its serial ports); never while the agent stops or restarts it (the NIC was handed back for that).
     if (c?.state === 'running' && upToDate(rec, c) && rec.running && rec.restartCount <= rec.status.restartCount) {
@@ -151,7 +161,13 @@ export function plan(desired: Readonly<Record<string, RuntimeRecord>>, observed:
       add({ action: 'wait', until: null, condition: 'NetworkReady', reason: blocked });
       continue;
     }
-    const step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets }) ?? (c?.state === 'running' && rec.running && upToDate(rec, c) ? wifiStep(c, all, facts) : null);
+    let step = runtimeStep(name, rec, c, atts, observed, facts, { internal, volume, networkNames, volumeNames, staleNets }) ?? (c?.state === 'running' && rec.running && upToDate(rec, c) ? wifiStep(c, all, facts) : null);
+    // A new version being rolled out: gated on its readiness (probed under a key of its own).
+    if (currentUpgrade(rec)?.stage === 'rollingOut' && c && rec.running && upToDate(rec, c) && step?.action !== 'pullImage') {
+      const gate = gateSteps(rec, c, step, facts.readiness.get(c.id), facts.now, facts.readyTimeoutMs);
+      if (gate.probe) steps.push({ key: `ready/${name}`, device: name, ...gate.probe });
+      step = gate.runtime;
+    }
     if (step?.action === 'pullImage') {
       // Download before kill: the image is local before a container is created or the running one replaced.
       add({ action: 'wait', until: null, condition: 'ImageReady', image: step.image, reason: `Pulling: ${step.reason}` });
@@ -220,12 +236,12 @@ function runtimeStep(
     return { action: 'wait', until: null, condition: 'NetworkReady', reason: `ParentSubnetUnknown: no subnet known for ${unknown.parent}` };
   }
   const missingNet = atts.find((a) => !o.networkNames.has(a.network!) || o.staleNets.has(a.network!));
-  const image = imageOf(facts.runtimeImage, rec.spec.runtimeVersion);
+  const image = targetImage(rec, facts.runtimeImage);
   if (!c) {
     // createContainer makes the data volume and internal network too.
     if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for a new container` };
-    return { action: 'createContainer', reason: 'container missing' };
+    return upgradeBeginStep(rec, c, image) ?? { action: 'createContainer', reason: 'container missing' };
   }
   if (!upToDate(rec, c)) {
     if (rec.adoption === 'pending' && c.labels[LABEL.managed] !== 'true') {
@@ -234,7 +250,7 @@ function runtimeStep(
       return { action: 'adopt', containerId: c.id, reason: "the Python agent's container: adopt it, not re-create it" };
     }
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for the new spec (the running container stays until it is local)` };
-    return { action: 'removeContainer', containerId: c.id, recreateImage: image, reason: 'spec changed: re-create' };
+    return upgradeBeginStep(rec, c, image) ?? { action: 'removeContainer', containerId: c.id, recreateImage: image, reason: currentUpgrade(rec)?.stage === 'rolledBack' ? 'rollback: re-create the previous version' : 'spec changed: re-create' };
   }
   const ungranted = facts.liveDeviceGrants || !rec.running ? null : ungrantedDevice(rec, c, facts);
   if (ungranted) {
@@ -242,6 +258,8 @@ function runtimeStep(
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} to re-create the container for serial device ${ungranted}` };
     return { action: 'removeContainer', containerId: c.id, reason: `serial device ${ungranted} is not in the container's device rules (cgroup v2: fixed at create): re-create` };
   }
+  const begin = upgradeBeginStep(rec, c, image); // a new order for the version that failed: gated again
+  if (begin) return begin;
 
   if (!o.volumeNames.has(o.volume)) return { action: 'createVolume', volume: o.volume, reason: 'data volume missing' };
   if (!o.networkNames.has(o.internal)) return { action: 'createInternalNetwork', network: o.internal, reason: 'internal network missing' };

@@ -12,7 +12,7 @@ import { initialStatus, type RuntimeRecord } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { macvlanEndpoints, specFromEndpoints } from './container-identity.js';
 
-function specFromLabel(text: string | undefined, name: string): RuntimeSpec | null {
+export function specFromLabel(text: string | undefined, name: string): RuntimeSpec | null {
   if (text === undefined) return null;
   try {
     const r = runtimeSpecSchema.loose().safeParse(JSON.parse(text));

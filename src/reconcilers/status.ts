@@ -7,6 +7,7 @@ import { upToDate } from './planner.js';
 import { crashLoopOver } from './restart-policy.js';
 import { clampNote, parseClampLabel } from './ulimits.js';
 import type { Step } from './steps.js';
+import { currentUpgrade } from './upgrade.js';
 
 export interface Failure {
   message: string;
@@ -83,6 +84,15 @@ export function deriveStatus(
             ? { status: 'False', reason: 'Stopped', message: 'stop requested' }
             : { status: 'False', reason: 'NotStarted', message: '' },
   };
+  // A failed upgrade of this order holds until a new one: said on ContainerReady (and Running when held).
+  const u = rec.deletion ? null : currentUpgrade(rec);
+  const ended = u !== null && u.stage !== 'rollingOut';
+  if (u?.stage === 'rolledBack') cond.ContainerReady = { status: 'False', reason: 'UpgradeRolledBack', message: u.reason ?? '' };
+  if (u?.stage === 'held') {
+    cond.ContainerReady = { status: 'False', reason: 'UpgradeHeld', message: u.reason ?? '' };
+    if (!running) cond.Running = { status: 'False', reason: 'UpgradeHeld', message: u.reason ?? '' };
+    phase = 'Failed';
+  }
   const at = new Date(now).toISOString();
   const conditions = (Object.keys(cond) as Condition['type'][]).map((type) => {
     const v = cond[type];
@@ -96,7 +106,8 @@ export function deriveStatus(
     ...prev,
     phase,
     conditions,
-    observedGeneration: converged && !rec.deletion ? rec.generation : prev.observedGeneration,
+    // Not after a failed upgrade: the generation asked for is not what runs.
+    observedGeneration: converged && !rec.deletion && !ended ? rec.generation : prev.observedGeneration,
     lastError: failure?.message ?? null,
     endpoints: Object.fromEntries(
       Object.entries(c?.networks ?? {})

@@ -1,6 +1,7 @@
 // The steps a reconcile pass can take. Each names the work key it serializes on and why it is needed.
 import type { UninstallStage } from '../store/schema.js';
 import type { Attachment } from '../domain/attachments.js';
+import type { RuntimeSpec } from '../domain/runtime-spec.js';
 
 
 export interface MacvlanNetworkSpec {
@@ -12,7 +13,7 @@ export interface MacvlanNetworkSpec {
 }
 
 interface Base {
-  key: string; // runtime/<name>, network/<name>, image/<ref>, nic/<name>, serial/<name>: steps with one key never run concurrently
+  key: string; // runtime/<name>, network/<name>, image/<ref>, nic/<name>, serial/<name>, ready/<name>: steps with one key never run concurrently
   device: string | null;
   reason: string;
 }
@@ -45,6 +46,10 @@ export type Step = Base &
     | { action: 'forget' }
     | { action: 'uninstall'; stage: UninstallStage }
     | { action: 'pullImage'; image: string }
+    // Runtime version upgrades (upgrade.ts): status writes and a readiness probe; no Docker mutation.
+    | { action: 'upgradeBegin'; from: { spec: RuntimeSpec; image: string }; toImage: string; containerId: string | null }
+    | { action: 'probeReady'; containerId: string }
+    | { action: 'upgradeEnd'; outcome: 'ready' | 'notReady'; detail: string }
     | { action: 'wait'; until: string | null; condition: 'ImageReady' | 'NetworkReady' | 'Running' | 'ContainerReady'; image?: string }
   );
 

@@ -10,15 +10,23 @@ export class DesiredStateError extends Error {}
 export type PutResult = 'created' | 'unchanged' | 'updated';
 
 /**
- * Declares a runtime. Same name with a different spec is refused unless `allowUpdate` (operator apply).
+ * Declares a runtime. Same name with a different spec is refused unless `allowUpdate` (operator apply) or
+ * only `runtimeVersion` differs (a runtime version upgrade, docs/runtime-containers.md). The same spec again
+ * after its upgrade failed (rolled back or held) is a new order: the version is tried once more.
  * `cloudInterface`: the NIC the host's route to the cloud leaves through (never dedicated to a runtime).
  */
 export function putRuntime(store: Store, spec: RuntimeSpec, opts: { allowUpdate?: boolean; cloudInterface?: string | null } = {}): Promise<PutResult> {
   return store.update('desired', (s) => {
     if (s.agent.uninstall && s.agent.uninstall.step !== 'done') throw new DesiredStateError('(agent): the orchestrator is being uninstalled');
     const existing = s.runtimes[spec.name];
-    if (existing && existing.deletion === null && sameSpec(existing.spec, spec)) return 'unchanged';
-    if (existing && existing.deletion === null && !opts.allowUpdate) {
+    if (existing && existing.deletion === null && sameSpec(existing.spec, spec)) {
+      const u = existing.status.upgrade;
+      if (u === undefined || u.generation !== existing.generation || u.stage === 'rollingOut') return 'unchanged';
+      existing.generation += 1;
+      return 'updated';
+    }
+    const versionOnly = existing !== undefined && sameSpec({ ...existing.spec, runtimeVersion: spec.runtimeVersion }, spec);
+    if (existing && existing.deletion === null && !opts.allowUpdate && !versionOnly) {
       throw new DesiredStateError('container_name: Container name is already in use');
     }
     if (existing?.deletion) throw new DesiredStateError(`container_name: ${spec.name} is being deleted; retry when it is gone`);

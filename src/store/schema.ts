@@ -23,6 +23,26 @@ export type Condition = z.infer<typeof conditionSchema>;
 export const phaseSchema = z.enum(['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Deleting']);
 export type Phase = z.infer<typeof phaseSchema>;
 
+/**
+ * A runtime version upgrade: what a rollback needs (the spec and image the replaced container stood for),
+ * and how it ended. `rollingOut`: the new version is being created or gated on its readiness;
+ * `rolledBack`: it never became ready and the previous version runs again; `held`: it never became ready
+ * and the previous image is gone, so the runtime is held stopped. The last two hold until a new order (a
+ * new generation). Optional and loose: an older agent keeps it as it is.
+ */
+export const runtimeUpgradeSchema = z.looseObject({
+  generation: z.number().int().positive(),
+  stage: z.enum(['rollingOut', 'rolledBack', 'held']),
+  from: z.looseObject({ spec: runtimeSpecSchema.loose(), image: z.string() }),
+  toImage: z.string(),
+  startedAt: z.string(),
+  /** Set when it ended: the version that never became ready, why, and when. */
+  failedVersion: z.string().optional(),
+  reason: z.string().optional(),
+  endedAt: z.string().optional(),
+});
+export type RuntimeUpgrade = z.infer<typeof runtimeUpgradeSchema>;
+
 export const runtimeStatusSchema = z.looseObject({
   observedGeneration: z.number().int().nonnegative(),
   phase: phaseSchema,
@@ -74,6 +94,8 @@ export const runtimeStatusSchema = z.looseObject({
   dedicatedInterface: z.looseObject({ name: z.string(), present: z.boolean(), error: z.string().optional() }).nullable().optional(),
   /** MACVLAN endpoints as last observed: network name → address and MAC. */
   endpoints: z.record(z.string(), z.object({ ip: z.string().nullable(), mac: z.string().nullable() })),
+  /** A runtime version upgrade of generation `generation` (docs/runtime-containers.md): absent when none is under way or held. */
+  upgrade: runtimeUpgradeSchema.optional(),
 });
 export type RuntimeStatus = z.infer<typeof runtimeStatusSchema>;
 

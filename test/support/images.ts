@@ -50,9 +50,10 @@ export async function buildPayloadImage(docker: Docker, repo: string, tag: strin
 /**
  * The OpenPLC runtime stand-in: HTTPS on 8443 with a self-signed certificate, like the real runtime.
  * `shell: false`: node and its libraries only (no busybox: no sh, mknod or any other tool), like a
- * distroless customer image.
+ * distroless customer image. GET /api/version answers the tag; `neverReady`: 503 for ever (an upgrade to
+ * it is rolled back).
  */
-export async function buildRuntimeStandIn(docker: Docker, repo: string, tag: string, o: { shell?: boolean } = {}): Promise<void> {
+export async function buildRuntimeStandIn(docker: Docker, repo: string, tag: string, o: { shell?: boolean; neverReady?: boolean } = {}): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-img-'));
   try {
     if (o.shell === false) for (const d of ['tmp', 'etc', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(dir, d), { recursive: true });
@@ -75,7 +76,8 @@ export async function buildRuntimeStandIn(docker: Docker, repo: string, tag: str
       '--external:bufferutil', '--external:utf-8-validate', `--outfile=${path.join(dir, 'app/server.cjs')}`], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
       '-subj', '/CN=localhost', '-keyout', path.join(dir, 'app/key.pem'), '-out', path.join(dir, 'app/cert.pem')], { stdio: 'ignore' });
-    await importDir(docker, dir, repo, tag, [`CMD ["${node}", "/app/server.cjs"]`, 'EXPOSE 8443']);
+    const env = [`ENV STAND_IN_VERSION=${tag}`, ...(o.neverReady ? ['ENV STAND_IN_READY=never'] : [])];
+    await importDir(docker, dir, repo, tag, [`CMD ["${node}", "/app/server.cjs"]`, 'EXPOSE 8443', ...env]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

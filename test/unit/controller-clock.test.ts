@@ -53,6 +53,7 @@ test('a wall clock stepped back an hour after a crash: the restart still comes 1
     ulimitsVerified: true,
     learnUlimits: () => undefined,
     learnCgroupVersion: () => Promise.resolve(),
+    readiness: () => new Map(),
     serialMajors: [188, 166, 4],
     forgetMacs: () => undefined,
     run: (step: Step) => {

@@ -79,7 +79,7 @@ test("MACVLAN parents netmon ignores (docker0, a veth, a VPN link) are refused a
   const steps = plan({ a: rec }, { containers: [], networks: [], volumes: [] }, {
     interfaces: [], now: 0, runtimeImage: 'img', selfContainerId: null, selfNetworks: [], gcAllowed: true, uninstall: null, hostKnown: false, netmonReady: true,
     nsMacs: new Map(), imagesPresent: new Set(['img:latest']), dhcpRunning: () => true, serialDevices: [], serialNodes: new Map(), wifiPaths: new Map(),
-    serialMajors: [188, 166, 4], liveDeviceGrants: true, mono: 0, crashWaits: new Map(),
+    serialMajors: [188, 166, 4], liveDeviceGrants: true, mono: 0, crashWaits: new Map(), readiness: new Map(), readyTimeoutMs: 120_000,
   });
   assert.deepEqual(steps.map((s) => [s.action, s.reason]), [['wait', 'ParentIgnored: docker0 is a virtual interface netmon ignores, not a LAN']]);
 });

@@ -28,6 +28,8 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   serialMajors: [188, 166, 4],
   liveDeviceGrants: true,
   wifiPaths: new Map(),
+  readiness: new Map(),
+  readyTimeoutMs: 120_000,
   ...over,
 });
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
@@ -73,7 +75,9 @@ test('converged: no steps; and the plan is the same from a fresh copy', () => {
 test('spec change → re-create; stop → stop; restart counter → restart', () => {
   const s = spec('a');
   const changed = { ...s, runtimeVersion: 'v2' };
-  assert.equal(plan({ a: rec(changed) }, convergedWorld(s), facts())[0]?.action, 'removeContainer');
+  // A new version records its rollback target first (runtime-upgrade.test.ts); another change re-creates at once.
+  assert.equal(plan({ a: rec(changed) }, convergedWorld(s), facts())[0]?.action, 'upgradeBegin');
+  assert.equal(plan({ a: rec({ ...s, vnics: [{ ...s.vnics[0]!, dns: ['198.51.100.53'] }] }) }, convergedWorld(s), facts())[0]?.action, 'removeContainer');
   assert.equal(plan({ a: rec(s, { running: false }) }, convergedWorld(s), facts())[0]?.action, 'stop');
   assert.equal(plan({ a: rec(s, { restartCount: 1 }) }, convergedWorld(s), facts())[0]?.action, 'restart');
 });
@@ -139,7 +143,7 @@ test('download before kill: a new spec whose image is not local pulls first and 
   assert.deepEqual(steps.map((x) => [x.key, x.action]), [['runtime/a', 'wait'], ['image/img:v3', 'pullImage']]);
   assert.ok(steps[0]?.action === 'wait' && steps[0].condition === 'ImageReady');
   const later = plan({ a: rec(v2, { generation: 2 }) }, w, facts({ imagesPresent: new Set(['img:v3']) }));
-  assert.deepEqual(later.map((x) => x.action), ['removeContainer']);
+  assert.deepEqual(later.map((x) => x.action), ['upgradeBegin']);
 });
 
 test('ORCH_RUNTIME_IMAGE is where images come from, not what a runtime is: another repository re-creates nothing', () => {

@@ -1,7 +1,9 @@
 // OpenPLC runtime stand-in: the HTTPS REST API on :8443 that the agent's run_command proxy reaches,
 // and the debugger (upstream §15.1): a Socket.IO namespace `/api/debug` authenticated with the JWT of
 // POST /api/login, answering `debug_command {command:"<hex>"}` with `debug_response {success, data}`
-// from a small variable table. Plain JS, bundled with socket.io into one file (test/support/images.ts):
+// from a small variable table. GET /api/version (unauthenticated) is the readiness the agent gates a
+// runtime upgrade on: STAND_IN_VERSION is its answer; STAND_IN_READY=never answers 503 for ever (a
+// version that never becomes ready; the rest of the API still works). Plain JS, bundled with socket.io into one file (test/support/images.ts):
 // it runs inside a container from the node binary alone. Records calls at /__calls.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -36,6 +38,7 @@ const server = https.createServer({ key: fs.readFileSync('/app/key.pem'), cert: 
     if (route === 'GET /__calls') return send(res, 200, calls);
     if (route === 'GET /__debug') return send(res, 200, { commands: debugCommands, connections: io.of('/api/debug').sockets.size });
     if (route === 'GET /api/ping') return send(res, 200, { status: 'PONG' });
+    if (route === 'GET /api/version') return process.env.STAND_IN_READY === 'never' ? send(res, 503, { error: 'starting' }) : send(res, 200, { version: process.env.STAND_IN_VERSION ?? 'dev' });
     if (route === 'POST /__debug_pad') { debugPad = Number(JSON.parse(body.toString() || '{}').bytes ?? 0); return send(res, 200, { pad: debugPad }); }
     if (route === 'GET /__big') {
       const big = Buffer.alloc(Number(url.searchParams.get('bytes') ?? 0), 97);

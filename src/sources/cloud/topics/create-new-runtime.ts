@@ -27,17 +27,20 @@ export const createNewRuntime: Topic = {
     if (!b.ok) return b.ack;
     const n = normalizeCreateRequest(payload);
     if (!n.ok) return validationError(n.error);
+    let result;
     try {
       const taken = await nameRefusal(ctx.docker, n.spec.name, n.spec.name in ctx.store.state.runtimes);
       if (taken !== null) return validationError(taken);
       const cloudInterface = n.spec.dedicatedInterface !== undefined ? await routeToCloud(ctx) : null;
-      await putRuntime(ctx.store, n.spec, { cloudInterface });
+      result = await putRuntime(ctx.store, n.spec, { cloudInterface });
     } catch (e) {
       if (e instanceof DesiredStateError) return validationError(e.message);
       return notAccepted(e);
     }
     const name = n.spec.name;
     const serial = n.spec.serialConfigs?.length ?? 0;
-    return { status: 'creating', container_id: name, device_id: name, message: `Container creation started for ${name}`, ...(serial > 0 ? { serial_configs_count: serial } : {}) };
+    // Only a new runtime_version updates an existing runtime here: an upgrade, gated on its readiness.
+    const message = result === 'updated' ? `Runtime upgrade to ${n.spec.runtimeVersion} started for ${name}` : `Container creation started for ${name}`;
+    return { status: 'creating', container_id: name, device_id: name, message, ...(serial > 0 ? { serial_configs_count: serial } : {}) };
   },
 };

@@ -120,6 +120,20 @@ export const getDeviceStatus: Topic = {
       observed_generation: st.observedGeneration,
       conditions: st.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, last_transition_time: c.lastTransitionTime })),
       ...(nextRetry ? { next_retry_at: nextRetry } : {}),
+      // Extension: a runtime version upgrade under way, rolled back or held (docs/runtime-containers.md).
+      ...(st.upgrade
+        ? {
+            upgrade: {
+              stage: st.upgrade.stage,
+              generation: st.upgrade.generation,
+              from_version: st.upgrade.from.spec.runtimeVersion,
+              to_image: st.upgrade.toImage,
+              started_at: st.upgrade.startedAt,
+              ...(st.upgrade.failedVersion !== undefined ? { failed_version: st.upgrade.failedVersion } : {}),
+              ...(st.upgrade.reason !== undefined ? { reason: st.upgrade.reason } : {}),
+            },
+          }
+        : {}),
       // CONTRACT §9.4 / §9.3: only when configured.
       ...(rec.spec.serialConfigs
         ? {
