@@ -30,3 +30,9 @@ LABEL org.opencontainers.image.title="orchestrator-agent" \
       org.opencontainers.image.description="Edge agent keeping OpenPLC runtime containers converged to a declared state"
 CMD ["run"]
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["node", "dist/main.js", "health"]
+# Last, so that the layers above stay shared whatever the version: `orchestrator-agent version`, the
+# heartbeat's agent_version and get_orchestrator_version read AGENT_VERSION (the Python agent's images
+# set it the same way); AGENT_COMMIT only when the bundle has no commit of its own (scripts/build.mjs).
+ARG VERSION=
+ARG COMMIT=
+ENV AGENT_VERSION=${VERSION} AGENT_COMMIT=${COMMIT}

@@ -12,6 +12,7 @@
 // - The CommonJS libraries bundled into ES modules need `require` for node's own modules: the banner.
 // Usage: node scripts/build.mjs [--outdir DIR] [--metafile FILE]
 //   DIR defaults to dist and is emptied first; FILE gets esbuild's metafile (what went into which file).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -28,6 +29,18 @@ while (args.length > 0) {
 }
 const outdir = opts.outdir ?? path.resolve('dist');
 fs.rmSync(outdir, { recursive: true, force: true });
+// `orchestrator-agent version` prints the commit: ORCH_BUILD_COMMIT (CI), else git's HEAD (with -dirty
+// when the tree has changes), else none (src/version.ts then reads the images' build arg).
+const commit = process.env.ORCH_BUILD_COMMIT || gitCommit();
+function gitCommit() {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return '';
+  }
+}
 const result = await esbuild.build({
   entryPoints: ['src/main.ts'],
   outdir,
@@ -45,6 +58,7 @@ const result = await esbuild.build({
   sourcesContent: false,
   external: ['werift', 'bufferutil', 'utf-8-validate'],
   banner: { js: "import { createRequire as __orchCreateRequire } from 'node:module'; const require = __orchCreateRequire(import.meta.url);" },
+  define: { __ORCH_COMMIT__: JSON.stringify(commit) },
   logLevel: 'warning',
   metafile: opts.metafile !== undefined,
 });

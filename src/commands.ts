@@ -24,6 +24,7 @@ const USAGE = `usage: orchestrator-agent <command> [--json]
   apply [-f] <file.json|->    declare a runtime (a create_new_runtime payload; - reads stdin)
   delete|start|stop|restart <name>
   logs <name> [-f] [--tail N] the runtime container's output (from the engine; -f follows it)
+  version, --version          the agent's version and the commit it was built from
 exit codes: 0 done, 1 failed or unhealthy, 2 wrong command line or input, 3 agent not running
 `;
 
@@ -124,6 +125,11 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(USAGE);
     return cmd ? 0 : 2;
+  }
+  if (cmd === 'version' || cmd === '--version') {
+    const { VERSION, COMMIT } = await import('./version.js');
+    process.stdout.write(`orchestrator-agent ${VERSION} (commit ${COMMIT})\n`);
+    return 0;
   }
   const config = loadConfig();
   if (cmd === 'run') {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { LineBuffer } from '../line-buffer.js';
+import { VERSION } from '../version.js';
 import { parseCommand } from './command.js';
 import type { DhcpClients } from './dhcp.js';
 import { killOrphanDhcpClients } from './dhcp-orphans.js';
@@ -146,7 +147,8 @@ export class NetmonDaemon {
     sock.on('close', () => this.clients.delete(sock));
     sock.on('error', () => this.clients.delete(sock));
     const timestamp = new Date().toISOString();
-    this.send(sock, { type: 'network_discovery', interfaces: [...this.last.values()], timestamp });
+    // Netmon's version rides on the first event: the agent learns it without a Docker call (get_orchestrator_version).
+    this.send(sock, { type: 'network_discovery', interfaces: [...this.last.values()], timestamp, version: VERSION });
     this.send(sock, { type: 'device_discovery', devices: this.serial.list, timestamp });
     const lines = new LineBuffer();
     sock.on('data', (d) => {

@@ -65,7 +65,8 @@ const serialMatches: Same<z.infer<typeof serialDeviceSchema>, SerialDevice> = tr
 void serialMatches;
 
 export const netmonEventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('network_discovery'), interfaces: z.array(ifaceSchema), timestamp: z.string() }),
+  /** `version`: netmon's own (since the self-update; an older netmon sends none). */
+  z.object({ type: z.literal('network_discovery'), interfaces: z.array(ifaceSchema), timestamp: z.string(), version: z.string().max(128).optional() }),
   changeEventSchema,
   dhcpUpdateSchema,
   /** Every serial device: to each client right after it connects (CONTRACT §9.4). */

@@ -115,6 +115,9 @@ test('the agent in its container takes the host facts from the sidecar in its co
     return st.state.host.observedAt !== null && st.state.host.interfaces.length > 0 ? st.state.host : null;
   }, 20_000, 500);
   assert.ok(host.interfaces.some((i) => i.interface === hostIface), JSON.stringify(host.interfaces.map((i) => i.interface)));
+  // The bundle carries its commit (scripts/build.mjs); no VERSION build arg here: package.json's version.
+  const pkgVersion = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  assert.match((await execIn(agentContainer, ['node', 'dist/main.js', 'version'])).out, new RegExp(`^orchestrator-agent ${pkgVersion.replace(/\./g, '\\.')} \\(commit [0-9a-f]{12}(-dirty)?\\)\n$`));
   const doctor = await execIn(agentContainer, ['node', 'dist/main.js', 'doctor']);
   assert.match(doctor.out, /OK\s+netmon/);
   assert.match(doctor.out, /OK\s+docker/);

@@ -252,6 +252,10 @@ describe('cloud link end to end', () => {
     const beats = cloud.received('heartbeat');
     const hb = beats.at(-1)!.args[0] as Record<string, unknown>;
     assert.equal(hb.agent_id, AGENT_ID);
+    // reference §18.2: agent_version right after agent_id; our `version` stays.
+    assert.deepEqual(Object.keys(hb).slice(0, 2), ['agent_id', 'agent_version']);
+    assert.equal(typeof hb.agent_version, 'string');
+    assert.equal(hb.version, hb.agent_version);
     for (const k of ['cpu_usage', 'memory_usage', 'memory_total', 'disk_usage', 'disk_total', 'uptime']) assert.equal(typeof hb[k], 'number', k);
     assert.ok(Number.isInteger(hb.uptime));
     for (const k of ['memory_usage', 'memory_total', 'disk_usage', 'disk_total']) assert.match(String(hb[k]), /^\d+(\.\d)?$/, `${k} has at most one decimal`);
@@ -261,6 +265,27 @@ describe('cloud link end to end', () => {
     // One loop per connection (two would beat at < 300 ms); the upper bound only says it goes on: a loaded
     // machine (CI, other suites) delays a timer by hundreds of ms.
     assert.ok(gaps.every((g) => g > 300 && g < 2500), `cadence ~500 ms: ${gaps.join(',')}`);
+  });
+
+  test('get_orchestrator_version: the fields of reference §18.3, unknown outside a container and without netmon', async () => {
+    const a = await cloud.call('get_orchestrator_version', { correlation_id: 'v1' });
+    const hb = cloud.received('heartbeat').at(-1)!.args[0] as Record<string, unknown>;
+    assert.deepEqual(
+      { ...a, orchestrator_commit: typeof a.orchestrator_commit },
+      {
+        action: 'get_orchestrator_version',
+        correlation_id: 'v1',
+        status: 'success',
+        orchestrator_version: hb.agent_version,
+        netmon_version: 'unknown',
+        orchestrator_image_id: 'unknown',
+        orchestrator_commit: 'string',
+        orchestrator_image: null,
+        orchestrator_image_digest: null,
+      },
+    );
+    assert.equal((await cloud.call('get_orchestrator_version', {})).status, 'success');
+    assert.match(String((await cloud.call('get_orchestrator_version', { correlation_id: [1] })).error), /^correlation_id: /);
   });
 
   test('runtime_status is pushed on a phase change', async () => {

@@ -56,6 +56,8 @@ describe('netmon sidecar', () => {
     assert.equal(mine.type, 'ethernet');
     assert.deepEqual(mine.ipv4_addresses.map((a) => a.subnet), ['198.51.100.64/26']);
     assert.ok(!(d.interfaces as { interface: string }[]).some((i) => i.interface === 'lo' || i.interface.startsWith('br-')));
+    // Its version, for get_orchestrator_version without a Docker call (issue #27).
+    assert.equal(d.version, (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version);
     c.close();
   });
 

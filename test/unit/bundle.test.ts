@@ -37,6 +37,13 @@ test('the bundle starts: help, a configuration error named, netmon too', () => {
   assert.match(netmon.stderr, /ORCH_NETMON_DEBOUNCE_MS: must be a positive whole number/);
 });
 
+test('the bundle knows its commit (git HEAD at build time); the images\' AGENT_VERSION names the version', () => {
+  const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  const r = dist(['--version'], { AGENT_VERSION: 'v9.8.7' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^orchestrator-agent v9\\.8\\.7 \\(commit ${head}(-dirty)?\\)\n$`));
+});
+
 test("netmon's part loads, before any command needs more, only node's modules and our own code", () => {
   const sidecar = outputOf('src/netmon/sidecar.ts');
   assert.ok(sidecar, 'netmon has a file of its own');

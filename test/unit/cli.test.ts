@@ -215,3 +215,12 @@ test('an agent that hangs up without answering, and a broken state file with the
   oneLine(s, /^orchestrator-agent: agent not running, and .*state\.json cannot be read: /);
   assert.equal(s.code, 2);
 });
+
+test('version and --version print the version and the commit, without a config or an agent', async () => {
+  const dir = tmp();
+  const pkg = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  for (const arg of ['version', '--version']) {
+    const r = await cli(dir, [arg]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, `orchestrator-agent ${pkg} (commit unknown)\n`, '']);
+  }
+});

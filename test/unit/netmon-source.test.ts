@@ -120,3 +120,12 @@ test('a re-discovery of the same facts writes nothing and wakes nobody', async (
   assert.equal(t.changes.length, writes, 'no change announced');
   assert.equal(fs.readFileSync(t.file, 'utf8'), content, 'state file untouched');
 });
+
+test("netmon's version comes with its discovery (none from an older netmon)", async () => {
+  const t = await setup();
+  assert.equal(t.source.version, null);
+  t.send(line({ ...discovery(iface('eth0', 1, 'up')), version: 'v1.2.6' }));
+  await waitFor('the version', () => t.source.version === 'v1.2.6');
+  t.send(line(discovery(iface('eth0', 1, 'up'))));
+  await waitFor('an older netmon: no version', () => t.source.version === null);
+});

@@ -13,6 +13,7 @@ export function heartbeatPayload(agentId: string, version: string, startedAt: nu
   const runtimes = Object.values(store.state.runtimes);
   return {
     agent_id: agentId,
+    agent_version: version, // the Python agent's feature/version-management field (reference §18.2)
     cpu_usage: h ? Math.round(h.cpuPercent * 10) / 10 : 0,
     memory_usage: h ? gb(h.memUsedBytes) : 0,
     memory_total: h ? gb(h.memTotalBytes) : 0,

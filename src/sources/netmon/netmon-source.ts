@@ -42,6 +42,8 @@ export class NetmonSource {
   private connectedAt: number | null = null;
   private lastEventAt: number | null = null;
   commandsSent = 0;
+  /** The connected netmon's version, from its discovery (null: not yet, or a netmon too old to say). */
+  version: string | null = null;
   /** Called on every (re)connect: a new netmon has none of the old one's DHCP clients. */
   onConnect: (() => void) | null = null;
 
@@ -159,6 +161,7 @@ export class NetmonSource {
     }
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
+      this.version = e.version ?? null;
       const all = e.interfaces.map(toFact).sort(byName);
       void this.write(() => all, true);
     } else {

@@ -7,6 +7,7 @@ import { deleteOrchestrator } from './delete-orchestrator.js';
 import { getAgentState, getPlan } from './extensions.js';
 import { getDeviceStatus } from './get-device-status.js';
 import { getHostInterfaces } from './get-host-interfaces.js';
+import { getOrchestratorVersion } from './get-orchestrator-version.js';
 import { getSerialDevices } from './get-serial-devices.js';
 import { restartDevice, startDevice, stopDevice } from './lifecycle.js';
 import { runCommand } from './run-command.js';
@@ -25,6 +26,7 @@ export const TOPICS: readonly Topic[] = [
   getHostInterfaces,
   getSerialDevices,
   deleteOrchestrator,
+  getOrchestratorVersion,
   getAgentState,
   getPlan,
   webrtcOffer,

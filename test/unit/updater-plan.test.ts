@@ -1,0 +1,109 @@
+// The updater's plan (docs/updates.md) run against a model of Docker's two names: from any point where the
+// updater may be killed (and restarted by its policy), it ends with exactly one agent under
+// orchestrator_agent, running with the old restart policy, nothing under orchestrator_agent_old; the new one
+// only when the gate passed in an uninterrupted trial.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { nextUpdaterAction, type SeenContainer, type UpdatePhase, type UpdaterAction } from '../../src/update/updater-plan.js';
+
+interface Model {
+  phase: UpdatePhase;
+  reason?: string;
+  current: SeenContainer | null;
+  old: SeenContainer | null;
+  createdHere: string | null;
+  made: number;
+}
+
+const fresh = (): Model => ({ phase: 'prepared', current: { id: 'old', running: true, restartPolicy: 'unless-stopped' }, old: null, createdHere: null, made: 0 });
+
+function apply(m: Model, a: UpdaterAction, gatePasses: boolean): boolean {
+  switch (a.do) {
+    case 'renameCurrentToOld':
+      [m.old, m.current] = [m.current, null];
+      break;
+    case 'stopOld':
+      m.old = { ...m.old!, restartPolicy: 'no', running: false };
+      break;
+    case 'removeCurrent':
+      m.current = null;
+      break;
+    case 'createCandidate':
+      m.current = { id: `new${++m.made}`, running: false, restartPolicy: 'no' };
+      m.createdHere = m.current.id;
+      break;
+    case 'startTrial':
+      m.phase = 'trial';
+      m.current = { ...m.current!, running: true };
+      break;
+    case 'gate':
+      m.phase = gatePasses ? 'committing' : 'rolling_back';
+      break;
+    case 'setPhase':
+      m.phase = a.phase;
+      m.reason ??= a.reason;
+      break;
+    case 'setCurrentPolicy':
+      m.current = { ...m.current!, restartPolicy: a.policy };
+      break;
+    case 'removeOld':
+      m.old = null;
+      break;
+    case 'renameOldToCurrent':
+      [m.current, m.old] = [m.old, null];
+      break;
+    case 'startCurrent':
+      m.current = { ...m.current!, running: true };
+      break;
+    case 'finish':
+      return true;
+  }
+  return false;
+}
+
+/** Runs the updater; `killAfter`: the action count after which it is killed and restarted (once). */
+function run(gatePasses: boolean, killAfter: number | null): { m: Model; actions: string[] } {
+  const m = fresh();
+  const actions: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    if (i === killAfter) m.createdHere = null; // a new updater process: it knows only update.json and Docker
+    const a = nextUpdaterAction({ phase: m.phase, oldId: 'old', oldPolicy: 'unless-stopped', current: m.current, old: m.old, createdHere: m.createdHere });
+    actions.push(a.do);
+    if (apply(m, a, gatePasses)) return { m, actions };
+  }
+  assert.fail(`no end: ${actions.join(' ')}`);
+}
+
+const endsWithOneAgent = (m: Model, id: string | RegExp) => {
+  assert.equal(m.old, null, 'nothing left under orchestrator_agent_old');
+  assert.ok(m.current, 'an agent under orchestrator_agent');
+  assert.match(m.current.id, id instanceof RegExp ? id : new RegExp(`^${id}$`));
+  assert.deepEqual([m.current.running, m.current.restartPolicy], [true, 'unless-stopped']);
+};
+
+test('a good update: the old one is kept until the gate passes, then removed', () => {
+  const { m, actions } = run(true, null);
+  assert.deepEqual(actions, ['renameCurrentToOld', 'setPhase', 'stopOld', 'createCandidate', 'startTrial', 'gate', 'setCurrentPolicy', 'removeOld', 'setPhase', 'finish']);
+  assert.equal(m.phase, 'committed');
+  endsWithOneAgent(m, 'new1');
+});
+
+test('a candidate that fails the gate: removed, the old one renamed back, its policy restored, started', () => {
+  const { m } = run(false, null);
+  assert.equal(m.phase, 'rolled_back');
+  endsWithOneAgent(m, 'old');
+});
+
+test('the updater killed after any action ends in one working agent: the new one only past a finished gate', () => {
+  const steps = run(true, null).actions.length;
+  for (let k = 1; k < steps; k++) {
+    for (const gatePasses of [true, false]) {
+      const { m } = run(gatePasses, k);
+      const gateDone = k > 5; // renameCurrentToOld … startTrial, gate: the 6th action
+      const newWins = gatePasses && (k <= 4 || gateDone);
+      assert.equal(m.phase, newWins ? 'committed' : 'rolled_back', `kill after ${k}, gate ${gatePasses}`);
+      endsWithOneAgent(m, newWins ? /^new\d$/ : 'old');
+      if (k === 5) assert.match(m.reason ?? '', /interrupted during the trial/);
+    }
+  }
+});
