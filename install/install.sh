@@ -19,7 +19,8 @@ usage() {
 usage: install.sh [options]            install (enroll if needed, then start the sidecar and the agent)
        install.sh --uninstall [--purge] [--keep-data]
 
-  --server URL           enrollment server (ORCH_ENROLL_URL; default https://api.autonomylogic.com)
+  --server URL           enrollment server (ORCH_ENROLL_URL; default https://api.autonomylogic.com); the agent
+                         renews its certificate there (-e ORCH_ENROLL_URL= turns renewal off)
   --cloud-url URL|off    the agent's ORCH_CLOUD_URL (default: the agent's own default)
   --ca-file FILE         CA to trust for the enrollment server; also installed as <mtls dir>/ca.crt,
                          which the agent adds to its trust store for the cloud (ORCH_CA_FILE)
@@ -331,7 +332,7 @@ agent_args=(--name "$AGENT_NAME" --restart unless-stopped
   --label edge.autonomy.role=orchestrator-agent --label edge.autonomy.managed=true
   --cap-drop ALL --security-opt no-new-privileges
   -v "$DOCKER_SOCKET:/var/run/docker.sock" -v "$VOLUME:/var/orchestrator" -v "$MTLS_DIR:/root/.mtls:ro"
-  -e ORCH_MTLS_DIR=/root/.mtls -e HOST_NAME="$AGENT_NAME" "${LOG_ARGS[@]}")
+  -e ORCH_MTLS_DIR=/root/.mtls -e ORCH_ENROLL_URL="$SERVER_URL" -e HOST_NAME="$AGENT_NAME" "${LOG_ARGS[@]}")
 if [ -n "$AGENT_NETWORK" ]; then agent_args+=(--network "$AGENT_NETWORK"); fi
 for e in "${AGENT_ENV[@]}"; do agent_args+=(-e "$e"); done
 docker run -d "${agent_args[@]}" "$AGENT_IMAGE" run >/dev/null || die $E_RUN "could not start $AGENT_NAME"

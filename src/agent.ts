@@ -10,6 +10,7 @@ import type { Logger } from './log.js';
 import { Controller } from './reconcilers/controller.js';
 import { Executor } from './reconcilers/executor.js';
 import { recoverFromContainers } from './reconcilers/recover.js';
+import { CertRenewal } from './sources/cloud/cert-renewal.js';
 import { CloudLink } from './sources/cloud/connection.js';
 import { loadCredentials, type Credentials } from './sources/cloud/credentials.js';
 import { heartbeatPayload, startHeartbeat } from './sources/cloud/heartbeat.js';
@@ -44,6 +45,7 @@ export class Agent {
   private control: ControlServer | null = null;
   private controlRetry: NodeJS.Timeout | null = null;
   private cloud: CloudLink | null = null;
+  private renewal: CertRenewal | null = null;
   telemetry!: Telemetry;
   netmon!: NetmonSource;
   /** Null in refusing mode (nothing in Docker may change then, image GC included). */
@@ -66,7 +68,7 @@ export class Agent {
   async start(): Promise<void> {
     const { config, log } = this;
     // A missing certificate is one clear line at start, not a crash loop.
-    const credentials: Credentials | null = config.cloudUrl === null ? null : loadCredentials(config.mtlsDir);
+    const credentials: Credentials | null = config.cloudUrl === null ? null : loadCredentials(config.mtlsDir, config.renewedMtlsDir);
     if (credentials?.cnError) log.error(credentials.cnError);
     fs.mkdirSync(config.dataDir, { recursive: true });
     this.lock = await DataDirLock.acquire(config.dataDir);
@@ -141,6 +143,7 @@ export class Agent {
     const agent: AgentInfo = { id: credentials?.agentId ?? os.hostname(), version: VERSION, startedAt: monoNow(), containerId: selfContainerId };
     this.control = new ControlServer(config.controlSocket, this.store, this.controller, agent, log, { resyncIntervalMs: config.resyncIntervalMs, dataDir: config.dataDir }, () => ({
       cloud: this.cloud?.status() ?? null,
+      renewal: this.renewal?.status() ?? null,
       netmon: refusing ? null : this.netmon.status(),
       disk: this.disk ? { ...this.disk.condition, imagesRemoved: this.disk.imagesRemoved } : null,
     }), (name, known) => nameRefusal(this.docker, name, known));
@@ -189,6 +192,11 @@ export class Agent {
         },
       });
       this.cloud.start();
+      if (config.enrollUrl) {
+        const link = this.cloud;
+        this.renewal = new CertRenewal({ enrollUrl: config.enrollUrl, dir: config.renewedMtlsDir, credentials, log, onRenewed: (c, connected) => link.replaceCredentials(c, connected) });
+        this.renewal.start();
+      }
     }
     log.info({ agentId: agent.id, cloud: config.cloudUrl ?? 'off', dataDir: config.dataDir, dockerHost: config.dockerHost, version: VERSION, runtimes: Object.keys(this.store.state.runtimes).length }, 'agent started');
   }
@@ -251,6 +259,7 @@ export class Agent {
   /** Stops the agent; runtimes keep running. */
   async stop(): Promise<void> {
     await stopWebrtc(this.topics); // WebRTC sessions end with the agent (CONTRACT §9.5)
+    this.renewal?.stop();
     this.cloud?.stop();
     this.netmon?.stop();
     this.events?.stop();

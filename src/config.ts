@@ -49,6 +49,8 @@ const positiveInt = (name: string, def: number, unit = 'milliseconds', min = 1) 
 const envSchema = z.object({
   ORCH_CLOUD_URL: z.string().default('https://api.autonomylogic.com:3001'),
   ORCH_MTLS_DIR: z.string().optional(),
+  // The installer's --server: certificate renewal is off without it.
+  ORCH_ENROLL_URL: z.string().optional(),
   ORCH_DATA_DIR: z.string().default('/var/orchestrator'),
   ORCH_NETMON_SOCKET: z.string().optional(),
   DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
@@ -211,6 +213,10 @@ export function parseIceServer(url: string): IceServer | string {
 export interface Config {
   cloudUrl: string | null; // null = standalone ("off")
   mtlsDir: string;
+  /** The enrollment server renewals go to (ORCH_ENROLL_URL); null = renewal off. */
+  enrollUrl: string | null;
+  /** Where renewed client.crt/client.key live ($ORCH_DATA_DIR/mtls: ORCH_MTLS_DIR is read-only in the container). */
+  renewedMtlsDir: string;
   dataDir: string;
   netmonSocket: string;
   controlSocket: string;
@@ -279,9 +285,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isSafeInteger(sessionBytes) || !/^\d*$/.test(e.ORCH_MAX_SESSION_INFLIGHT_BYTES?.trim() ?? '') || sessionBytes < 2 ** 20 || sessionBytes > e.ORCH_MAX_INFLIGHT_BYTES) {
     throw new ConfigError(`invalid configuration: ORCH_MAX_SESSION_INFLIGHT_BYTES: must be a whole number of bytes from 1048576 to ORCH_MAX_INFLIGHT_BYTES (${e.ORCH_MAX_INFLIGHT_BYTES}), got "${String(e.ORCH_MAX_SESSION_INFLIGHT_BYTES ?? sessionBytes).slice(0, 64)}"`);
   }
+  const enroll = (e.ORCH_ENROLL_URL ?? '').trim().replace(/\/+$/, '');
+  if (enroll !== '' && !/^https:\/\/[^\s/]+/.test(enroll)) {
+    throw new ConfigError(`invalid configuration: ORCH_ENROLL_URL: expected an https:// URL, got "${enroll.slice(0, 64)}"`);
+  }
   return {
     cloudUrl: cloud === 'off' ? null : cloud,
     mtlsDir: e.ORCH_MTLS_DIR ?? path.join(os.homedir(), '.mtls'),
+    enrollUrl: enroll === '' ? null : enroll,
+    renewedMtlsDir: path.join(dataDir, 'mtls'),
     dataDir,
     netmonSocket: e.ORCH_NETMON_SOCKET ?? path.join(dataDir, 'netmon.sock'),
     controlSocket: path.join(dataDir, 'agent.sock'),

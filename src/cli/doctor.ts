@@ -155,14 +155,27 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
     add('OK', 'cloud', 'standalone (ORCH_CLOUD_URL=off)');
     return out;
   }
+  let expired = false;
   try {
-    const c = loadCredentials(config.mtlsDir);
+    const c = loadCredentials(config.mtlsDir, config.renewedMtlsDir);
     const cert = new crypto.X509Certificate(c.cert);
-    const days = Math.floor((Date.parse(cert.validTo) - now) / 86_400_000);
-    add(days < 0 ? 'FAIL' : days < CERT_WARN_DAYS ? 'WARN' : 'OK', 'certificate', `agent id ${c.agentId}; valid until ${cert.validTo} (${days} days)`, days < 0 ? 'expired: the cloud refuses the agent; enroll the box again for a new client.crt' : 'expires soon: enroll the box again for a new client.crt before it does');
+    const days = Math.floor((c.notAfter - now) / 86_400_000);
+    expired = c.notAfter <= now;
+    // With renewal on, only a certificate past the latest renewal point (85 % of its lifetime) is a warning.
+    const soon = config.enrollUrl ? c.notAfter - now < 0.15 * (c.notAfter - c.notBefore) : days < CERT_WARN_DAYS;
+    const hint = expired
+      ? `expired: the cloud refuses the agent (runtimes keep running)${config.enrollUrl ? '; renewal needs a valid certificate, the agent retries in case the clock was wrong' : ''}; enroll the box again for a new client.crt`
+      : config.enrollUrl ? 'past its renewal time: see "certificate renewal"' : 'expires soon: enroll the box again for a new client.crt before it does (ORCH_ENROLL_URL turns on automatic renewal)';
+    add(expired ? 'FAIL' : soon ? 'WARN' : 'OK', 'certificate', `agent id ${c.agentId}; ${expired ? 'EXPIRED at' : 'valid until'} ${cert.validTo} (${days} days${path.dirname(c.certFile) !== path.resolve(config.mtlsDir) ? `; renewed: ${c.certFile}` : ''})`, hint);
   } catch (e) {
     add('FAIL', 'certificate', e instanceof CredentialsError ? e.message : (e as Error).message, `put the box's client.crt and client.key in ORCH_MTLS_DIR (${config.mtlsDir}), or set ORCH_CLOUD_URL=off to run standalone`);
   }
+  const rn = view?.links?.renewal;
+  if (!config.enrollUrl) add('OK', 'certificate renewal', 'off (ORCH_ENROLL_URL unset): a new certificate only by enrolling again');
+  else if (!view) add('WARN', 'certificate renewal', `${config.enrollUrl}: state unknown (agent not running)`, 'start the agent');
+  else if (!rn) add('WARN', 'certificate renewal', `${config.enrollUrl}: not running (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');
+  else if (rn.failures > 0) add(expired ? 'FAIL' : 'WARN', 'certificate renewal', `${rn.enrollUrl}: failing (${rn.failures} attempt(s)); ${rn.lastError} (${rn.lastErrorAt ? ago(rn.lastErrorAt, now) : 'time unknown'}); next attempt ${rn.nextAttemptAt ?? 'none'}`, 'check the enrollment server is reachable from the box and accepts a renewal over mutual TLS (docs/security.md); the link keeps the current certificate until it expires, runtimes keep running');
+  else add('OK', 'certificate renewal', `${rn.enrollUrl}: next renewal ${rn.nextAttemptAt ?? 'none'}${rn.renewedAt ? `; renewed ${ago(rn.renewedAt, now)}` : ''}`);
   const cl = view?.links?.cloud;
   if (!view) add('WARN', 'cloud', `${config.cloudUrl}: link state unknown (agent not running)`, 'start the agent');
   else if (!cl) add('WARN', 'cloud', `${config.cloudUrl}: no link (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');

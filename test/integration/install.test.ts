@@ -224,7 +224,7 @@ test('install: enrolls (CN = id, clientAuth), creates the volume, runs the sidec
   assert.ok(((netmon.HostConfig.SecurityOpt as string[] | undefined) ?? []).includes('no-new-privileges'));
   assert.equal(agent.HostConfig.RestartPolicy?.Name, 'unless-stopped');
   assert.deepEqual([...(agent.HostConfig.Binds ?? [])].sort(), [`${engine.socketPath}:/var/run/docker.sock`, `${mtls}:/root/.mtls:ro`, 'orchestrator-shared:/var/orchestrator'].sort());
-  for (const v of [`ORCH_CLOUD_URL=https://127.0.0.1:${cloud.port}`, 'ORCH_SERIAL_MAJORS=188,166', 'ORCH_MTLS_DIR=/root/.mtls']) assert.ok(agent.Config.Env.includes(v), v);
+  for (const v of [`ORCH_CLOUD_URL=https://127.0.0.1:${cloud.port}`, 'ORCH_SERIAL_MAJORS=188,166', 'ORCH_MTLS_DIR=/root/.mtls', `ORCH_ENROLL_URL=${stub.url}`]) assert.ok(agent.Config.Env.includes(v), v);
   // Bounded logs (issue #23): both containers, and the agent passes the same setting on to its runtimes.
   for (const c of [netmon, agent]) assert.deepEqual(c.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } }, c.Name);
   assert.ok(agent.Config.Env.includes('ORCH_CONTAINER_LOG=json-file:max-size=10m,max-file=3'));

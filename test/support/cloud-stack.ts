@@ -22,7 +22,8 @@ export interface CloudStack {
   teardown(current?: { agent?: AgentProcess; cloud?: TestCloud }): Promise<void>;
 }
 
-export async function startCloudStack(o: { subnet: string; agentId: string; env?: Record<string, string> }): Promise<CloudStack> {
+/** `env` may depend on the PKI (an enrollment stub signed by it); `lifetimeS`: a short-lived agent certificate. */
+export async function startCloudStack(o: { subnet: string; agentId: string; env?: Record<string, string> | ((pki: Pki) => Promise<Record<string, string>>); lifetimeS?: number }): Promise<CloudStack> {
   const engine = await startPrivateEngine();
   await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
   const lan = createLan(o.subnet);
@@ -30,7 +31,8 @@ export async function startCloudStack(o: { subnet: string; agentId: string; env?
   const cloud = new TestCloud(pki);
   await cloud.start();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-stack-'));
-  const env = { ORCH_CLOUD_URL: cloud.url, ORCH_MTLS_DIR: agentMtlsDir(pki, o.agentId), DOCKER_HOST: engine.dockerHost, ORCH_RUNTIME_IMAGE: TEST_IMAGE, ORCH_LOG_LEVEL: 'warn', ...o.env };
+  const extra = typeof o.env === 'function' ? await o.env(pki) : o.env;
+  const env = { ORCH_CLOUD_URL: cloud.url, ORCH_MTLS_DIR: agentMtlsDir(pki, o.agentId, 'ca', o.lifetimeS), DOCKER_HOST: engine.dockerHost, ORCH_RUNTIME_IMAGE: TEST_IMAGE, ORCH_LOG_LEVEL: 'warn', ...extra };
   const agent = new AgentProcess(env, dataDir);
   agent.start();
   await agent.ready();

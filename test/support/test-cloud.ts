@@ -2,6 +2,7 @@
 // created by openssl at test time. It reads the agent's certificate CN in engine.io's allowRequest.
 // Its packet limit is Socket.IO's default, as on a real cloud.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,10 @@ export interface Pki {
   /** Makes a key + certificate signed by `ca` (or self-signed when ca is null). */
   issue(name: string, cn: string, usage: 'serverAuth' | 'clientAuth', ca?: string | null): { cert: string; key: string };
   newCa(name: string, cn: string): { cert: string; key: string };
+  /** Signs `csrFile` with the test CA into `outFile` for a client certificate valid from..until (ms). */
+  signShortLived(csrFile: string, outFile: string, from: number, until: number): void;
+  /** A key + client certificate for `cn` valid for `seconds` from now (a lifetime of minutes). */
+  issueShortLived(name: string, cn: string, seconds: number): { cert: string; key: string };
   remove(): void;
 }
 
@@ -27,9 +32,27 @@ export function makePki(): Pki {
     return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
   };
   newCa('ca', 'Test Cloud CA');
+  // `openssl x509 -req` takes whole days only (OpenSSL 3.0): `openssl ca` takes start and end times.
+  const utc = (t: number) => new Date(t).toISOString().replace(/^\d\d(\d\d)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d).*$/, '$1$2$3$4$5$6Z');
+  const signShortLived = (csrFile: string, outFile: string, from: number, until: number) => {
+    const cnf = path.join(dir, 'short-ca.cnf');
+    if (!fs.existsSync(cnf)) {
+      fs.writeFileSync(path.join(dir, 'short-ca.index'), '');
+      fs.writeFileSync(path.join(dir, 'short-ca.serial'), `${crypto.randomBytes(8).toString('hex')}\n`);
+      fs.writeFileSync(cnf, `[ca]\ndefault_ca = d\n[d]\ndatabase = ${dir}/short-ca.index\nnew_certs_dir = ${dir}\nserial = ${dir}/short-ca.serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\nx509_extensions = ext\n[p]\ncommonName = supplied\n[ext]\nkeyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = clientAuth\n`);
+    }
+    openssl(['ca', '-batch', '-notext', '-config', cnf, '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', csrFile, '-out', outFile, '-startdate', utc(from), '-enddate', utc(until)], dir);
+  };
   return {
     dir,
     newCa,
+    signShortLived,
+    issueShortLived(name, cn, seconds) {
+      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+      const now = Date.now();
+      signShortLived(path.join(dir, `${name}.csr`), path.join(dir, `${name}.crt`), now - 1000, now + seconds * 1000);
+      return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+    },
     issue(name, cn, usage, ca = 'ca') {
       const ext = path.join(dir, `${name}.ext`);
       fs.writeFileSync(ext, `extendedKeyUsage=${usage}\n${usage === 'serverAuth' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' : ''}`);
@@ -45,9 +68,9 @@ export function makePki(): Pki {
   };
 }
 
-/** Writes an agent's ORCH_MTLS_DIR (client.crt, client.key, ca.crt). */
-export function agentMtlsDir(pki: Pki, cn: string, ca = 'ca'): string {
-  const id = pki.issue(`agent-${cn}`, cn, 'clientAuth', ca);
+/** Writes an agent's ORCH_MTLS_DIR (client.crt, client.key, ca.crt); `lifetimeS`: a short-lived certificate. */
+export function agentMtlsDir(pki: Pki, cn: string, ca = 'ca', lifetimeS?: number): string {
+  const id = lifetimeS === undefined ? pki.issue(`agent-${cn}`, cn, 'clientAuth', ca) : pki.issueShortLived(`agent-${cn}`, cn, lifetimeS);
   const dir = fs.mkdtempSync(path.join(pki.dir, 'mtls-'));
   fs.copyFileSync(id.cert, path.join(dir, 'client.crt'));
   fs.copyFileSync(id.key, path.join(dir, 'client.key'));
@@ -64,7 +87,8 @@ export interface Recorded {
 
 export class TestCloud {
   readonly events: Recorded[] = [];
-  readonly connections: { agentId: string; at: number }[] = [];
+  /** Every connection: the agent id (CN) and the serial of the client certificate it came with. */
+  readonly connections: { agentId: string; at: number; serial: string }[] = [];
   readonly tlsErrors: string[] = [];
   private server!: https.Server;
   private io!: Server;
@@ -95,12 +119,13 @@ export class TestCloud {
       allowRequest: (req, cb) => {
         const cert = (req.socket as TLSSocket).getPeerCertificate();
         (req as unknown as { agentId: string }).agentId = typeof cert.subject?.CN === 'string' ? cert.subject.CN : '';
+        (req as unknown as { serial: string }).serial = cert.serialNumber ?? '';
         cb(null, (req.socket as TLSSocket).authorized);
       },
     });
     this.io.on('connection', (socket: Socket) => {
       const agentId = (socket.request as unknown as { agentId: string }).agentId;
-      this.connections.push({ agentId, at: Date.now() });
+      this.connections.push({ agentId, at: Date.now(), serial: (socket.request as unknown as { serial: string }).serial });
       socket.onAny((event: string, ...args: unknown[]) => this.events.push({ event, args, at: Date.now(), agentId }));
     });
     await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', () => resolve()));

@@ -35,6 +35,8 @@ export class CloudLink {
   private everConnected = false;
   private attempt = 0;
   private stopped = false;
+  /** Called once the link connected with credentials given to replaceCredentials. */
+  private onNewCredentialsConnected: (() => void) | null = null;
 
   constructor(private readonly o: CloudLinkOptions) {}
 
@@ -49,6 +51,18 @@ export class CloudLink {
   }
 
   start(): void {
+    this.connect();
+  }
+
+  /** A renewed certificate: reconnect with it now (the old socket closes; runtimes are not involved). */
+  replaceCredentials(c: Credentials, connected: () => void): void {
+    this.o.credentials = c;
+    this.onNewCredentialsConnected = connected;
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.teardown();
     this.connect();
   }
 
@@ -77,6 +91,8 @@ export class CloudLink {
       this.everConnected = true;
       this.attempt = 0;
       this.connectedAt = Date.now();
+      this.onNewCredentialsConnected?.();
+      this.onNewCredentialsConnected = null;
       log.info({ url: this.o.url, transport: socket.io.engine.transport.name }, 'connected to the cloud');
       this.stopConnection?.();
       this.stopConnection = this.o.onConnect(socket);

@@ -1,5 +1,6 @@
 // The operator CLI's socket ($ORCH_DATA_DIR/agent.sock, mode 0600): one JSON request per line, one answer.
 import * as z from 'zod';
+import type { RenewalStatus } from '../cloud/cert-renewal.js';
 
 export const controlRequestSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('state') }),
@@ -16,6 +17,8 @@ export type ControlAnswer = { success: true; [k: string]: unknown } | { success:
 export interface LinkStatus {
   /** null: standalone (ORCH_CLOUD_URL=off). */
   cloud: { url: string; connected: boolean; connectedSince: string | null; lastError: string | null; lastErrorAt: string | null } | null;
+  /** null: renewal off (no ORCH_ENROLL_URL, or standalone). */
+  renewal?: RenewalStatus | null;
   /** null: refusing mode (the netmon client is not started). */
   netmon: { socket: string; connected: boolean; connectedSince: string | null; lastReportAt: string | null; eventsSeen: number } | null;
   /** The disk guard's DiskPressure condition (absent in refusing mode). */
