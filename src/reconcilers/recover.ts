@@ -42,7 +42,10 @@ export async function recoverFromContainers(docker: Docker, store: Store, log: L
         log.warn({ device: name, container: info.Id }, 'runtime container without spec label or MACVLAN endpoint: left alone, not taken into the state');
         return;
       }
-      adoption = { containerId: info.Id, specHash: specHash(spec) };
+      // The Python agent's container (unlabelled): adopted again, as at a first start, so that its MACs are
+      // read in its namespace and a held lease is asked for again (Docker's records may say 02:42:…).
+      // One made by agent 0.1 (labelled, no spec label) is taken as it is.
+      adoption = info.Config.Labels?.[LABEL.managed] === 'true' ? { containerId: info.Id, specHash: specHash(spec) } : 'pending';
     }
     records.set(name, {
       spec,

@@ -135,14 +135,18 @@ test('state.json and .bak lost on a migrated box: rebuilt from the container lab
   for (const [f, text] of legacyFiles) fs.writeFileSync(path.join(dataDir, f), text);
   fs.writeFileSync(path.join(dataDir, 'state.json'), '{"torn');
   fs.writeFileSync(path.join(dataDir, 'state.json.bak'), 'garbage');
-  ({ agent, stop: stopAgent } = await startAgent(engine, {}, dataDir));
+  // No netmon: the unlabelled one is adopted again once the (short) boot wait is over.
+  ({ agent, stop: stopAgent } = await startAgent(engine, { ORCH_NETMON_BOOT_WAIT_MS: '1000' }, dataDir));
   await waitFor('rebuilt', () => !agent.store.degraded, 15_000, 50);
   assert.equal(agent.store.source, 'containers');
   assert.deepEqual(Object.keys(agent.store.state.runtimes).sort(), ['plc-legacy-b', 'plc-legacy-c'], 'plc-legacy-a, deleted long ago, is not created again');
   assert.deepEqual(agent.store.state.runtimes['plc-legacy-b']!.spec, moved, 'the spec its label says');
   assert.equal(agent.store.state.runtimes['plc-legacy-b']!.running, false, 'running = what the container does now');
   // The adopted one, found by the name the (retired) files give: taken back from what it is.
-  const c = agent.store.state.runtimes['plc-legacy-c']!;
+  const c = await waitFor('plc-legacy-c adopted again', () => {
+    const r = agent.store.state.runtimes['plc-legacy-c']!;
+    return typeof r.adoption === 'object' ? r : null;
+  }, 15_000, 50);
   for (const k of ['parentInterface', 'mode', 'ip', 'mac'] as const) assert.equal(c.spec.vnics[0]![k], adopted.spec.vnics[0]![k], `plc-legacy-c keeps its ${k}`);
   assert.deepEqual(c.adoption, { containerId: adopted.c.Id, specHash: (c.adoption as { specHash: string }).specHash });
   assert.equal(c.running, true);
