@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { escapeLabelValue, formatFamilies, Histogram } from '../../src/metrics/exposition.js';
 import { parseMetricsListen } from '../../src/metrics/listen.js';
+import { MetricsServer } from '../../src/metrics/server.js';
 
 test('HELP and TYPE lines precede the samples; label values are escaped', () => {
   const text = formatFamilies([
@@ -52,4 +58,36 @@ test('ORCH_METRICS_LISTEN: loopback TCP or a unix socket; anything else is a con
     );
   }
   assert.equal(loadConfig({ ORCH_CLOUD_URL: 'off', ORCH_DATA_DIR: '/tmp/x' }).metricsListen, null);
+});
+
+test('the server answers GET /metrics on a unix socket, replacing a socket left by a previous run', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-metrics-'));
+  const sock = path.join(dir, 'metrics.sock');
+  const get = (p: string) =>
+    new Promise<{ status: number; type: string; body: string }>((resolve, reject) =>
+      http
+        .get({ socketPath: sock, path: p, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+        })
+        .on('error', reject),
+    );
+  try {
+    const stale = net.createServer();
+    await new Promise<void>((r) => stale.listen(sock, r));
+    stale.unref();
+    (stale as unknown as { _handle: { close(): void } | null })._handle = null; // leave the socket file behind, as a killed process does
+    assert.ok(fs.lstatSync(sock).isSocket(), 'a socket file is left');
+    const server = new MetricsServer({ path: sock }, () => [{ name: 'orch_up', help: 'Up.', type: 'gauge', samples: [{ value: 1 }] }]);
+    await server.start();
+    const ok = await get('/metrics');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.type, 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(ok.body, '# HELP orch_up Up.\n# TYPE orch_up gauge\norch_up 1\n');
+    assert.equal((await get('/other')).status, 404);
+    await server.stop();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
