@@ -26,6 +26,9 @@ import { DockerEventsSource } from './sources/docker-events.js';
 import { DiskGuard } from './disk/disk-guard.js';
 import { repoOf } from './domain/spec-hash.js';
 import { imageOf } from './reconcilers/planner.js';
+import { agentMetrics } from './metrics/agent-metrics.js';
+import { listenText } from './metrics/listen.js';
+import { MetricsServer } from './metrics/server.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
 import { DataDirLock } from './store/data-dir-lock.js';
 import { importLegacy, legacyRuntimeNames, retireLegacy } from './store/legacy-import.js';
@@ -46,6 +49,7 @@ export class Agent {
   private controlRetry: NodeJS.Timeout | null = null;
   private cloud: CloudLink | null = null;
   private renewal: CertRenewal | null = null;
+  private metrics: MetricsServer | null = null;
   telemetry!: Telemetry;
   netmon!: NetmonSource;
   /** Null in refusing mode (nothing in Docker may change then, image GC included). */
@@ -198,6 +202,7 @@ export class Agent {
         this.renewal.start();
       }
     }
+    if (config.metricsListen) await this.startMetrics(config.metricsListen, credentials, refusing);
     log.info({ agentId: agent.id, cloud: config.cloudUrl ?? 'off', dataDir: config.dataDir, dockerHost: config.dockerHost, version: VERSION, runtimes: Object.keys(this.store.state.runtimes).length }, 'agent started');
   }
 
@@ -220,6 +225,28 @@ export class Agent {
       return;
     }
     if (!this.store.unwritten) retireLegacy(dataDir, this.log, 'imported');
+  }
+
+  /** Opt-in (ORCH_METRICS_LISTEN); a port already taken is logged, never a reason to stop the agent. */
+  private async startMetrics(listen: NonNullable<Config['metricsListen']>, credentials: Credentials | null, refusing: boolean): Promise<void> {
+    this.metrics = new MetricsServer(listen, () =>
+      agentMetrics({
+        store: this.store,
+        controller: this.controller,
+        telemetry: this.telemetry,
+        disk: this.disk,
+        cloud: this.cloud,
+        netmonConnected: refusing ? null : this.netmon.status().connected,
+        certNotAfter: () => (this.renewal ? Date.parse(this.renewal.status().notAfter) : (credentials?.notAfter ?? null)),
+      }),
+    );
+    try {
+      await this.metrics.start();
+      this.log.info({ listen: listenText(listen) }, 'metrics served on /metrics');
+    } catch (e) {
+      this.log.error({ listen: listenText(listen), err: (e as Error).message }, 'metrics endpoint not started (ORCH_METRICS_LISTEN)');
+      this.metrics = null;
+    }
   }
 
   /** The control socket lives in the data dir: a read-only one must not stop the agent; retried until it works. */
@@ -259,6 +286,7 @@ export class Agent {
   /** Stops the agent; runtimes keep running. */
   async stop(): Promise<void> {
     await stopWebrtc(this.topics); // WebRTC sessions end with the agent (CONTRACT §9.5)
+    await this.metrics?.stop();
     this.renewal?.stop();
     this.cloud?.stop();
     this.netmon?.stop();

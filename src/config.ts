@@ -3,6 +3,7 @@ import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import * as z from 'zod';
+import { parseMetricsListen, type MetricsListen } from './metrics/listen.js';
 
 /** ORCH_MAX_ACK_BYTES's default: under Socket.IO's default maxHttpBufferSize of 1e6 with room for framing. */
 export const DEFAULT_MAX_ACK_BYTES = 999_000;
@@ -147,6 +148,18 @@ const envSchema = z.object({
       }
       return log;
     }),
+  // Metrics (issue #23): off unless set; loopback TCP or a unix socket only (src/metrics/server.ts).
+  ORCH_METRICS_LISTEN: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const l = parseMetricsListen(v);
+      if (typeof l === 'string') {
+        ctx.addIssue({ code: 'custom', message: `ORCH_METRICS_LISTEN: ${l}` });
+        return z.NEVER;
+      }
+      return l;
+    }),
   // Extension for tests: the WebRTC session idle limit (CONTRACT §9.5 says 300 s).
   ORCH_WEBRTC_IDLE_MS: positiveInt('ORCH_WEBRTC_IDLE_MS', 300_000),
   // Bytes in flight (response bodies, request bodies, WebRTC reassembly): all of the agent, and each session.
@@ -249,6 +262,7 @@ export interface Config {
   diskHighWaterPercent: number;
   diskLowWaterPercent: number;
   diskCheckIntervalMs: number;
+  metricsListen: MetricsListen | null;
   /** The log driver and options of every runtime container the agent creates (ORCH_CONTAINER_LOG). */
   containerLog: ContainerLog;
   /** The byte budget (src/sources/cloud/byte-budget.ts): all of the agent, and each session. */
@@ -319,6 +333,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     diskHighWaterPercent: e.ORCH_DISK_HIGH_WATER_PERCENT,
     diskLowWaterPercent: e.ORCH_DISK_LOW_WATER_PERCENT,
     diskCheckIntervalMs: e.ORCH_DISK_CHECK_INTERVAL_MS,
+    metricsListen: e.ORCH_METRICS_LISTEN,
     maxInflightBytes: e.ORCH_MAX_INFLIGHT_BYTES,
     maxSessionInflightBytes: sessionBytes,
     runtimeMemoryLimit: e.ORCH_RUNTIME_MEMORY_LIMIT,

@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { observe, type Observed } from '../docker/observed.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import type { Logger } from '../log.js';
+import { Histogram } from '../metrics/exposition.js';
 import { UNINSTALL_STAGES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
@@ -79,6 +80,11 @@ export class Controller implements ReconcilerView {
   lastPassMs = 0;
   lastObserveError: string | null = null;
   lastPassError: string | null = null;
+  /** Metrics (src/metrics/): passes begun, passes that failed (engine away included), finished steps by action and result. */
+  passesTotal = 0;
+  passFailuresTotal = 0;
+  readonly stepsTotal = new Map<string, { ok: number; error: number }>();
+  readonly passSeconds = new Histogram([0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   /**
    * Set at start and after the engine was unreachable: containers found stopped then were stopped by a
    * reboot or an engine restart, not by a crash, so they start at once (restart policy `no`: only the
@@ -127,9 +133,11 @@ export class Controller implements ReconcilerView {
       try {
         do {
           this.dirty = false;
+          this.passesTotal++;
           try {
             await this.pass();
           } catch (e) {
+            this.passFailuresTotal++;
             // No pass error ends the process (a full disk, an engine answering garbage): log, retry later.
             const msg = (e as Error).message;
             if (this.lastPassError !== msg) this.d.log.error({ err: msg }, 'reconcile pass failed; retrying');
@@ -239,6 +247,7 @@ export class Controller implements ReconcilerView {
       if (this.lastObserveError !== msg) this.d.log.warn({ err: msg }, 'cannot observe Docker; retrying');
       this.lastObserveError = msg;
       this.forgiveExited = true;
+      this.passFailuresTotal++;
       this.scheduleWake(this.clock.mono() + 2000);
       this.markPass();
       return;
@@ -275,6 +284,7 @@ export class Controller implements ReconcilerView {
     }
     this.markPass();
     this.lastPassMs = this.clock.mono() - t0;
+    this.passSeconds.observe(this.lastPassMs / 1000);
   }
 
   private markPass(): void {
@@ -382,9 +392,11 @@ export class Controller implements ReconcilerView {
         log.info({ action: step.action, reason: step.reason }, `${step.action}`);
         try {
           await this.d.executor.run(step);
+          this.countStep(step, 'ok');
           this.failures.delete(step.key);
           await this.afterSuccess(step);
         } catch (e) {
+          this.countStep(step, 'error');
           const prev = this.failures.get(step.key);
           const count = (prev?.count ?? 0) + 1;
           const wait = failureBackoffMs(count);
@@ -408,6 +420,12 @@ export class Controller implements ReconcilerView {
         this.busy.delete(step.key);
         this.wake();
       });
+  }
+
+  private countStep(step: Step, result: 'ok' | 'error'): void {
+    const c = this.stepsTotal.get(step.action) ?? { ok: 0, error: 0 };
+    c[result]++;
+    this.stepsTotal.set(step.action, c);
   }
 
   private async afterSuccess(step: Step): Promise<void> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { ContainerSampler } from './container-stats.js';
+import { ContainerSampler, type ContainerUsage } from './container-stats.js';
 import { HostMetrics, type HostSample } from './host-metrics.js';
 import { FLUSH_EVERY_S, UsageHistory } from './usage-history.js';
 
@@ -20,6 +20,8 @@ export class Telemetry {
   readonly host = new HostMetrics();
   readonly containers: ContainerSampler;
   last: HostSample | null = null;
+  /** The last sample of each running runtime (metrics); a runtime that stops running leaves it. */
+  readonly lastUsage = new Map<string, ContainerUsage>();
   private timer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private sampling = false;
@@ -82,12 +84,17 @@ export class Telemetry {
         if (isDeviceKey(key) && !(name in runtimes) && this.seen.delete(name)) this.history.drop(key);
       }
       const running = Object.entries(runtimes).filter(([, r]) => r.status.phase === 'Running' && !r.deletion);
-      this.containers.retain(new Set(running.map(([name]) => name)));
+      const names = new Set(running.map(([name]) => name));
+      this.containers.retain(names);
+      for (const name of this.lastUsage.keys()) if (!names.has(name)) this.lastUsage.delete(name);
       await Promise.all(
         running.map(async ([name]) => {
           try {
             const u = await this.containers.sample(name);
-            if (u) this.history.add(deviceKey(name), [ts, Math.trunc(u.cpuPercent), Math.trunc(u.memoryMb)]);
+            if (u) {
+              this.history.add(deviceKey(name), [ts, Math.trunc(u.cpuPercent), Math.trunc(u.memoryMb)]);
+              this.lastUsage.set(name, u);
+            }
           } catch {
             /* gone or engine away: no sample this round */
           }

@@ -34,6 +34,8 @@ export class CloudLink {
   private stopConnection: (() => void) | null = null;
   private everConnected = false;
   private attempt = 0;
+  /** Connections made since start (metrics: reconnects are this minus one). */
+  connects = 0;
   private stopped = false;
   /** Called once the link connected with credentials given to replaceCredentials. */
   private onNewCredentialsConnected: (() => void) | null = null;
@@ -89,6 +91,7 @@ export class CloudLink {
     this.o.register(socket);
     socket.on('connect', () => {
       this.everConnected = true;
+      this.connects++;
       this.attempt = 0;
       this.connectedAt = Date.now();
       this.onNewCredentialsConnected?.();
