@@ -68,6 +68,9 @@ test('support-bundle with no agent and no engine: versions, doctor, the state fi
     assert.deepEqual(fs.readdirSync(b).sort(), ['doctor.json', 'errors.txt', 'logs', 'netmon-facts.json', 'state.json', 'versions.json']);
     const doc = JSON.parse(fs.readFileSync(path.join(b, 'doctor.json'), 'utf8')) as { checks: { id: string; level: string }[] };
     assert.ok(doc.checks.some((c) => c.id === 'docker' && c.level === 'FAIL'));
+    // doctor --json ids: kebab-case and one per check.
+    for (const c of doc.checks) assert.match(c.id, /^[a-z]+(-[a-z]+)*$/);
+    assert.equal(new Set(doc.checks.map((c) => c.id)).size, doc.checks.length);
     assert.ok(doc.checks.some((c) => c.id === 'state-file' && c.level === 'OK'));
     const log = fs.readFileSync(path.join(b, 'logs/agent.1.log'), 'utf8');
     assert.match(log, /"msg":"hello"/);
