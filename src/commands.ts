@@ -24,6 +24,8 @@ const USAGE = `usage: orchestrator-agent <command> [--json]
   apply [-f] <file.json|->    declare a runtime (a create_new_runtime payload; - reads stdin)
   delete|start|stop|restart <name>
   logs <name> [-f] [--tail N] the runtime container's output (from the engine; -f follows it)
+  support-bundle [-o FILE]    a tar.gz for support: doctor, state, plan, logs, docker inspect, versions;
+                              secrets redacted (default ./orchestrator-support-<host>-<UTC time>.tar.gz)
   version, --version          the agent's version and the commit it was built from
 exit codes: 0 done, 1 failed or unhealthy, 2 wrong command line or input, 3 agent not running
 `;
@@ -145,6 +147,13 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'logs') {
     const { parseLogsArgs, showLogs } = await import('./cli/logs.js');
     return showLogs(config, parseLogsArgs(args));
+  }
+  if (cmd === 'support-bundle') {
+    const { parseBundleArgs, supportBundle } = await import('./cli/support-bundle.js');
+    const { file, errors } = await supportBundle(config, parseBundleArgs(args).output);
+    process.stdout.write(`${file}\n`);
+    if (errors.length > 0) process.stderr.write(`(incomplete: ${errors.length} part(s) missing or cut, see errors.txt in the bundle)\n`);
+    return EXIT.ok;
   }
   if (['state', 'plan', 'health', 'apply', ...Object.keys(MUTATIONS)].includes(cmd)) return operator(config, cmd, args);
   throw new UsageError(`unknown command "${cmd}"`);

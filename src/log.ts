@@ -9,11 +9,11 @@ export type { Logger };
 // certificate material (PEM text or raw bytes) is masked. pino's paths are exact (a `*` is one
 // level), hence each name at the top, one and two levels down.
 // `credential`/`credentials`: a WebRTC ICE server's (TURN) and a debug session's credentials.
-const SECRET_LEAVES = [
+export const SECRET_LEAVES = [
   'password', 'passwd', 'passphrase', 'token', 'access_token', 'refresh_token', 'accessToken', 'refreshToken', 'session_token', 'sessionToken',
   'jwt', 'secret', 'client_secret', 'api_key', 'apiKey', 'privateKey', 'private_key', 'authorization', 'Authorization', 'credential', 'credentials',
 ];
-const SECRET_HEADERS = ['authorization', 'Authorization', 'cookie', 'Cookie', 'set-cookie', 'Set-Cookie', 'proxy-authorization', 'Proxy-Authorization', 'x-api-key', 'X-Api-Key'];
+export const SECRET_HEADERS = ['authorization', 'Authorization', 'cookie', 'Cookie', 'set-cookie', 'Set-Cookie', 'proxy-authorization', 'Proxy-Authorization', 'x-api-key', 'X-Api-Key'];
 const MATERIAL_LEAVES = new Set(['key', 'cert', 'ca']);
 
 const atDepths = (path: string) => [path, `*.${path}`, `*.*.${path}`];

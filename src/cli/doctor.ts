@@ -17,6 +17,8 @@ import { askAgent, AgentUnreachable } from './control-client.js';
 
 export type Level = 'OK' | 'WARN' | 'FAIL';
 export interface Check {
+  /** Stable kebab-case name of the check for scripts (`doctor --json`): the `what` with dashes. */
+  id: string;
   level: Level;
   what: string;
   detail: string;
@@ -54,7 +56,10 @@ interface AgentView {
 
 export async function doctor(config: Config, now = Date.now()): Promise<Check[]> {
   const out: Check[] = [];
-  const add = (level: Level, what: string, detail: string, hint?: string) => out.push(hint && level !== 'OK' ? { level, what, detail, hint } : { level, what, detail });
+  const add = (level: Level, what: string, detail: string, hint?: string) => {
+    const id = what.replace(/ /g, '-');
+    out.push(hint && level !== 'OK' ? { id, level, what, detail, hint } : { id, level, what, detail });
+  };
 
   // Data dir: writable, and the free space of its disk (the state file and the log files live there).
   try {

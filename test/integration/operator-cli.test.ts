@@ -1,7 +1,9 @@
 // The operator's commands as a person runs them: the README's demo, state / plan / health / doctor and the
 // mutations against a running agent, and `logs` of a runtime container read from the engine.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
@@ -129,4 +131,42 @@ test('logs NAME [--tail N] [-f]: the runtime container\'s stdout and stderr from
 
   const none = await runCli(['logs', 'nope'], env);
   assert.deepEqual([none.code, none.stdout, none.stderr], [1, '', 'orchestrator-agent: no runtime container nope\n']);
+});
+
+test('support-bundle against a running agent: every part in the tar.gz, planted secrets redacted', async (t) => {
+  await buildBusyboxImage(engine.docker, 'orch-test/busybox', 'cli-logs');
+  const secret = 'planted-s3cret-value';
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib3gtMSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+  // A labelled object with a secret in its env, and a netmon (by its role label) that logs a JWT.
+  const held = await engine.docker.createContainer({ name: 'bundle-secret', Image: 'orch-test/busybox:cli-logs', Cmd: ['/bin/true'], Env: [`ORCH_TEST_SECRET=${secret}`], Labels: { [LABEL.managed]: 'true' }, HostConfig: { NetworkMode: 'none' } });
+  t.after(() => held.remove({ force: true }));
+  const nm = await engine.docker.createContainer({ name: 'bundle-netmon', Image: 'orch-test/busybox:cli-logs', Cmd: ['/bin/sh', '-c', `echo netmon-started; echo token ${jwt}`], Labels: { [LABEL.role]: 'netmon' }, HostConfig: { NetworkMode: 'none' } });
+  t.after(() => nm.remove({ force: true }));
+  await nm.start();
+  await waitFor('netmon logged', async () => (await nm.logs({ stdout: true, stderr: true, follow: false })).includes('token'), 20_000);
+  const dataDir = env.ORCH_DATA_DIR!;
+  fs.mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
+  fs.writeFileSync(path.join(dataDir, 'logs', 'agent.7.log'), `{"level":30,"msg":"planted"}\n-----BEGIN RSA PRIVATE KEY-----\nMIIEplantedKEYmaterial\n-----END RSA PRIVATE KEY-----\n`);
+
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bundle-it-'));
+  t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+  const r = await runCli(['support-bundle', '-o', path.join(out, 'sb.tar.gz')], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${path.join(out, 'sb.tar.gz')}\n`);
+  execFileSync('tar', ['-xzf', path.join(out, 'sb.tar.gz'), '-C', out]);
+  const b = path.join(out, 'sb');
+  const files = execFileSync('find', ['.', '-type', 'f'], { cwd: b, encoding: 'utf8' }).trim().split('\n').sort();
+  for (const f of ['./versions.json', './doctor.json', './state.json', './plan.json', './netmon-facts.json', './logs/agent.7.log', './netmon-logs/bundle-netmon.log', './docker/containers.json', './docker/networks.json', './docker/volumes.json']) assert.ok(files.includes(f), `${f} not in ${files.join(' ')}`);
+  const read = (f: string) => fs.readFileSync(path.join(b, f), 'utf8');
+  assert.ok((JSON.parse(read('state.json')) as { runtimes: Record<string, unknown> }).runtimes['plc-cli']);
+  assert.ok((JSON.parse(read('doctor.json')) as { checks: { id: string }[] }).checks.some((c) => c.id === 'agent'));
+  assert.match(read('versions.json'), /"apiVersion": "1\.\d+"/);
+  const containers = read('docker/containers.json');
+  assert.match(containers, /"ORCH_TEST_SECRET=\[Redacted\]"/);
+  assert.match(containers, /"\/plc-cli"/);
+  assert.match(read('docker/networks.json'), /macvlan_|internal/);
+  assert.match(read('netmon-logs/bundle-netmon.log'), /^netmon-started\ntoken \[Redacted\]\n$/);
+  assert.match(read('logs/agent.7.log'), /"msg":"planted"/);
+  const all = files.map(read).join('\n');
+  for (const leak of [secret, 'MIIEplanted', jwt]) assert.ok(!all.includes(leak), `${leak} leaked`);
 });
