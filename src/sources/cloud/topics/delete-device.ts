@@ -2,24 +2,13 @@
 import * as z from 'zod';
 import { statusOf } from '../../../docker/client.js';
 import { LABEL } from '../../../domain/names.js';
-import { runtimeSpecSchema, type RuntimeSpec } from '../../../domain/runtime-spec.js';
+import { specFromLabel } from '../../../reconcilers/recover.js';
 import { markForDeletion, takeForDeletion } from '../../../store/desired-state.js';
 import { StoreWriteError } from '../../../store/store.js';
 import { baseFields, deviceId, notAccepted, parsePayload, validationError } from '../envelope.js';
 import type { Topic } from '../topic.js';
 
 const schema = z.object({ ...baseFields, device_id: deviceId });
-
-/** The spec a runtime container carries in its `edge.autonomy.spec` label (null when absent or unreadable). */
-function specOfLabel(text: string | undefined, name: string): RuntimeSpec | null {
-  if (text === undefined) return null;
-  try {
-    const r = runtimeSpecSchema.loose().safeParse(JSON.parse(text));
-    return r.success && r.data.name === name ? r.data : null;
-  } catch {
-    return null;
-  }
-}
 
 export const deleteDevice: Topic = {
   name: 'delete_device',
@@ -40,7 +29,7 @@ export const deleteDevice: Topic = {
       const labels = c.Config.Labels ?? {};
       if (labels[LABEL.managed] !== 'true') return validationError(`device_id: ${id} is a container this agent does not manage`);
       if (labels[LABEL.role] !== 'runtime' || labels[LABEL.device] !== id) return validationError(`device_id: ${id} is not a runtime (role ${labels[LABEL.role] ?? 'none'})`);
-      const spec = specOfLabel(labels[LABEL.spec], id);
+      const spec = specFromLabel(labels[LABEL.spec], id);
       if (spec === null) return validationError(`device_id: ${id} is not in the state and its container has no readable spec label; remove it with docker rm`);
       await takeForDeletion(ctx.store, spec, c.Created);
       if (await markForDeletion(ctx.store, id)) return { status: 'deleting', device_id: id, message: `Container deletion started for ${id}` };
