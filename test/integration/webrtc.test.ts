@@ -189,7 +189,7 @@ describe('WebRTC bridge', () => {
     assert.equal((st.http_response as Msg).status_code, 200);
 
     const dotdot = await p.command(3, { method: 'GET', api: '/api/../../etc/passwd' });
-    assert.deepEqual(dotdot, { type: 'command_response', correlation_id: 3, status: 'error', error: 'api: must not contain a ".." segment' });
+    assert.deepEqual(dotdot, { type: 'command_response', correlation_id: 3, status: 'error', error: 'api: must not contain a ".." segment (percent-encoded included)' });
     const host = await p.command(4, { method: 'GET', api: 'http://169.254.169.254/latest' });
     assert.equal(host.status, 'error');
     assert.match(String(host.error), /^api: /);
