@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { parseCommand } from '../../src/netmon/command.js';
 import { writeFileNoFollow } from '../../src/netmon/safe-write.js';
+import { hostFacts } from '../support/host-facts.js';
 import { plan } from '../../src/reconcilers/planner.js';
 import { openRollingFile } from '../../src/rolling-file.js';
 import { runCommandSchema } from '../../src/sources/cloud/topics/run-command.js';
@@ -76,11 +77,7 @@ test("MACVLAN parents netmon ignores (docker0, a veth, a VPN link) are refused a
   // A state file (validation bypassed), netmon's facts unknown: no network on docker0, the runtime waits.
   const spec = { name: 'a', runtimeVersion: 'latest', vnics: [{ name: 'eth0', parentInterface: 'docker0', mode: 'static' as const, ip: '198.51.100.5', subnet: '198.51.100.0/24', dns: [] }] };
   const rec = { spec, generation: 1, running: true, restartCount: 0, deletion: null, createdAt: 'x', status: initialStatus() };
-  const steps = plan({ a: rec }, { containers: [], networks: [], volumes: [] }, {
-    interfaces: [], now: 0, runtimeImage: 'img', selfContainerId: null, selfNetworks: [], gcAllowed: true, uninstall: null, hostKnown: false, netmonReady: true,
-    nsMacs: new Map(), imagesPresent: new Set(['img:latest']), dhcpRunning: () => true, serialDevices: [], serialNodes: new Map(), wifiPaths: new Map(),
-    serialMajors: [188, 166, 4], liveDeviceGrants: true, mono: 0, crashWaits: new Map(), readiness: new Map(), readyTimeoutMs: 120_000,
-  });
+  const steps = plan({ a: rec }, { containers: [], networks: [], volumes: [] }, hostFacts({ now: 0, mono: 0, imagesPresent: new Set(['img:latest']) }));
   assert.deepEqual(steps.map((s) => [s.action, s.reason]), [['wait', 'ParentIgnored: docker0 is a virtual interface netmon ignores, not a LAN']]);
 });
 

@@ -6,32 +6,10 @@ import { LABEL, labelsFor } from '../../src/domain/names.js';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
 import type { SerialDevice } from '../../src/netmon/iface.js';
 import { specHash } from '../../src/domain/spec-hash.js';
+import { hostFacts } from '../support/host-facts.js';
 import { initialStatus, type RuntimeRecord } from '../../src/store/schema.js';
 
-const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
-  interfaces: [],
-  now: Date.parse('2026-01-01T00:00:00Z'),
-  mono: 1000,
-  crashWaits: new Map(),
-  runtimeImage: 'img',
-  selfContainerId: null,
-  selfNetworks: [],
-  gcAllowed: true,
-  uninstall: null,
-  hostKnown: false,
-  netmonReady: true,
-  nsMacs: new Map(),
-  imagesPresent: new Set(['img:latest', 'img:v2']),
-  dhcpRunning: () => true,
-  serialDevices: [],
-  serialNodes: new Map(),
-  serialMajors: [188, 166, 4],
-  liveDeviceGrants: true,
-  wifiPaths: new Map(),
-  readiness: new Map(),
-  readyTimeoutMs: 120_000,
-  ...over,
-});
+const facts = hostFacts;
 const spec = (name: string, subnet: string | null = '198.51.100.0/24'): RuntimeSpec => ({
   name,
   runtimeVersion: 'latest',

@@ -9,6 +9,7 @@ import type { Observed, ObservedContainer } from '../../src/docker/observed.js';
 import { LABEL, labelsFor } from '../../src/domain/names.js';
 import type { RuntimeSpec } from '../../src/domain/runtime-spec.js';
 import { specHash } from '../../src/domain/spec-hash.js';
+import { hostFacts } from '../support/host-facts.js';
 import { plan, type HostFacts } from '../../src/reconcilers/planner.js';
 import { deriveStatus } from '../../src/reconcilers/status.js';
 import type { Readiness } from '../../src/reconcilers/upgrade.js';
@@ -17,30 +18,7 @@ import { initialStatus, type RuntimeRecord, type RuntimeUpgrade } from '../../sr
 import { Store } from '../../src/store/store.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
-  interfaces: [],
-  now: NOW,
-  runtimeImage: 'img',
-  selfContainerId: null,
-  selfNetworks: [],
-  gcAllowed: true,
-  uninstall: null,
-  hostKnown: false,
-  netmonReady: true,
-  nsMacs: new Map(),
-  imagesPresent: new Set(['img:v1', 'img:v2']),
-  dhcpRunning: () => true,
-  serialDevices: [],
-  serialNodes: new Map(),
-  wifiPaths: new Map(),
-  readiness: new Map(),
-  readyTimeoutMs: 120_000,
-  serialMajors: [188, 166, 4],
-  liveDeviceGrants: true,
-  mono: 0,
-  crashWaits: new Map(),
-  ...over,
-});
+const facts = (over: Partial<HostFacts> = {}): HostFacts => hostFacts({ imagesPresent: new Set(['img:v1', 'img:v2']), mono: 0, ...over });
 const spec = (version: string): RuntimeSpec => ({
   name: 'a',
   runtimeVersion: version,
