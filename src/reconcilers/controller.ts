@@ -64,6 +64,8 @@ export class Controller implements ReconcilerView {
    * reports `kill`/`stop` before the `die`): such an exit is never a crash. Cleared when the container starts.
    */
   private readonly requestedExits = new Set<string>();
+  /** When a `start` event of a container was last seen (monotonic): an exit observed before it is stale. */
+  private readonly startEvents = new Map<string, number>();
   /** When the last step of each key finished (monotonic): a pass that observed before that must not act on the key again. */
   private readonly doneAt = new Map<string, number>();
   private passing = false;
@@ -158,6 +160,9 @@ export class Controller implements ReconcilerView {
     if (action === 'kill' || action === 'stop') this.requestedExits.add(id);
     else if (action === 'start') {
       this.requestedExits.delete(id);
+      const now = this.clock.mono();
+      for (const [c, at] of this.startEvents) if (now - at > 60_000) this.startEvents.delete(c); // only recent ones matter
+      this.startEvents.set(id, now);
       this.d.executor.forgetMacs(id); // a new namespace, whoever started it
     }
   }
@@ -262,7 +267,7 @@ export class Controller implements ReconcilerView {
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     this.noteUptime(observed);
-    const justCrashed = await this.accountCrashes(steps, facts.now);
+    const justCrashed = await this.accountCrashes(steps, facts.now, observedAt);
     await this.writeStatuses(observed, steps, facts.now);
     for (const step of steps) {
       if (step.action === 'wait' && step.condition === 'Running') this.scheduleWake(this.crashWaits.get(step.device!) ?? t0);
@@ -272,7 +277,7 @@ export class Controller implements ReconcilerView {
         this.scheduleWake(f.untilMono);
         continue;
       }
-      if (step.action === 'start' && justCrashed.has(step.device!)) continue; // it waits out its backoff first
+      if (step.action === 'start' && justCrashed.has(step.device!)) continue; // it waits out its backoff first (or runs again already)
       if (step.action === 'nicMove' && this.takingDown(step.device!)) continue; // the NIC was handed back for that
       if ((this.doneAt.get(step.key) ?? 0) >= observedAt) {
         // Planned from a view older than the key's last step (it would repeat it): the next pass decides.
@@ -336,12 +341,17 @@ export class Controller implements ReconcilerView {
   }
 
   /** A runtime that exited on its own waits 10 s·2^n before it is started again. */
-  private async accountCrashes(steps: Step[], now: number): Promise<Set<string>> {
+  private async accountCrashes(steps: Step[], now: number, observedAt: number): Promise<Set<string>> {
+    // A container started again (`docker restart` by hand) while this pass observed it: its `start` event
+    // cleared the requested exit, so the exit seen is not judged here; the next pass sees it running.
+    const restartedSince = (id: string) => (this.startEvents.get(id) ?? -Infinity) >= observedAt;
     const crashed = steps.filter(
       (s): s is Extract<Step, { action: 'start' }> =>
-        s.action === 'start' && s.crashed && !this.requestedExits.has(s.containerId) && this.d.store.state.runtimes[s.device!]?.status.backoffUntil === null,
+        s.action === 'start' && s.crashed && !this.requestedExits.has(s.containerId) && !restartedSince(s.containerId) && this.d.store.state.runtimes[s.device!]?.status.backoffUntil === null,
     );
-    if (crashed.length === 0) return new Set();
+    const restarted = steps.filter((s) => s.action === 'start' && s.crashed && restartedSince(s.containerId)).map((s) => s.device!);
+    if (restarted.length > 0) this.dirty = true;
+    if (crashed.length === 0) return new Set(restarted);
     await this.d.store.update('status', (s) => {
       for (const step of crashed) {
         const st = s.runtimes[step.device!]?.status;
@@ -355,7 +365,7 @@ export class Controller implements ReconcilerView {
       }
     });
     this.dirty = true; // re-plan: those runtimes now wait
-    return new Set(crashed.map((c) => c.device!));
+    return new Set([...crashed.map((c) => c.device!), ...restarted]);
   }
 
   private async writeStatuses(observed: Observed, steps: Step[], now: number): Promise<void> {

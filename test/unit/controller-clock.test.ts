@@ -24,26 +24,33 @@ const [att] = attachmentsOf(spec, []);
 const MV = att!.network!;
 const mac = att!.mac;
 
-test('a wall clock stepped back an hour after a crash: the restart still comes 10 s after the crash', async (t) => {
+/** The controller on a fake engine and a hand-driven clock; `onList` runs while a pass observes. */
+async function fixture(t: { after: (fn: () => unknown) => void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-clock-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = await Store.open(path.join(dir, 'state.json'));
   await putRuntime(store, spec);
-
-  let wall = Date.parse('2026-06-01T12:00:00Z');
-  let mono = 1_000_000;
-  const clock: Clock = { wall: () => wall, mono: () => mono };
-  let state = 'running';
+  const f = {
+    wall: Date.parse('2026-06-01T12:00:00Z'),
+    mono: 1_000_000,
+    state: 'running',
+    starts: [] as number[],
+    onList: () => undefined as void,
+  };
+  const clock: Clock = { wall: () => f.wall, mono: () => f.mono };
   const docker = {
-    listContainers: () => Promise.resolve([
-      { Id: 'c1', Names: ['/plc'], Image: 'img:latest', State: state, Status: '', Labels: { ...labelsFor('runtime', 'plc'), [LABEL.specHash]: specHash(spec) }, NetworkSettings: { Networks: { [MV]: { IPAddress: '198.51.100.10', MacAddress: mac }, plc_internal: { IPAddress: '', MacAddress: '' } } } },
-    ]),
+    listContainers: () => {
+      const seen = f.state;
+      f.onList();
+      return Promise.resolve([
+        { Id: 'c1', Names: ['/plc'], Image: 'img:latest', State: seen, Status: '', Labels: { ...labelsFor('runtime', 'plc'), [LABEL.specHash]: specHash(spec) }, NetworkSettings: { Networks: { [MV]: { IPAddress: '198.51.100.10', MacAddress: mac }, plc_internal: { IPAddress: '', MacAddress: '' } } } },
+      ]);
+    },
     listNetworks: () => Promise.resolve([
       { Id: 'n0', Name: MV, Labels: labelsFor('macvlan-network'), Driver: 'macvlan', Options: { parent: 'eth1' }, IPAM: { Config: [{ Subnet: '198.51.100.0/24' }] } },
       { Id: 'n1', Name: 'plc_internal', Labels: labelsFor('internal-network', 'plc'), Driver: 'bridge', IPAM: { Config: [] } }]),
     listVolumes: () => Promise.resolve({ Volumes: [{ Name: 'plc_data', Labels: labelsFor('runtime-data', 'plc') }] }),
   } as unknown as Docker;
-  const starts: number[] = [];
   const executor = {
     imagesPresent: new Set(['img:latest']),
     nsMacs: new Map(),
@@ -58,8 +65,8 @@ test('a wall clock stepped back an hour after a crash: the restart still comes 1
     forgetMacs: () => undefined,
     run: (step: Step) => {
       if (step.action === 'start') {
-        starts.push(mono);
-        state = 'running';
+        f.starts.push(f.mono);
+        f.state = 'running';
       }
       return Promise.resolve();
     },
@@ -72,41 +79,69 @@ test('a wall clock stepped back an hour after a crash: the restart still comes 1
     controller.wake();
     await controller.settled();
   };
+  return { f, store, controller, pass };
+}
 
-  // The agent starts it (a start the agent made: its exit counts as a crash).
-  state = 'exited';
+test('a wall clock stepped back an hour after a crash: the restart still comes 10 s after the crash', async (t) => {
+  const { f, store, pass } = await fixture(t);
+
+  // The agent f.starts it (a start the agent made: its exit counts as a crash).
+  f.state = 'exited';
   await pass();
-  assert.equal(starts.length, 1, 'found stopped at start: started at once');
+  assert.equal(f.starts.length, 1, 'found stopped at start: started at once');
   await pass();
   // The PLC program dies; the crash is accounted: 10 s of backoff.
-  state = 'exited';
-  const crashedAt = mono;
+  f.state = 'exited';
+  const crashedAt = f.mono;
   await pass();
   assert.equal(store.state.runtimes.plc!.status.crashCount, 1);
-  assert.equal(starts.length, 1, 'waits out its backoff');
-  assert.equal(store.state.runtimes.plc!.status.backoffUntil, new Date(wall + 10_000).toISOString(), 'shown in wall time');
+  assert.equal(f.starts.length, 1, 'waits out its backoff');
+  assert.equal(store.state.runtimes.plc!.status.backoffUntil, new Date(f.wall + 10_000).toISOString(), 'shown in wall time');
 
   // NTP (or a person) steps the clock back an hour; time goes on.
-  wall -= 3_600_000;
+  f.wall -= 3_600_000;
   for (const dt of [2_000, 5_000, 9_000]) {
-    mono = crashedAt + dt;
-    wall += 1_000;
+    f.mono = crashedAt + dt;
+    f.wall += 1_000;
     await pass();
-    assert.equal(starts.length, 1, `still waiting ${dt / 1000} s after the crash`);
+    assert.equal(f.starts.length, 1, `still waiting ${dt / 1000} s after the crash`);
   }
-  mono = crashedAt + 10_001;
+  f.mono = crashedAt + 10_001;
   await pass();
-  assert.equal(starts.length, 2, 'started again 10 s after the crash, not an hour later');
-  assert.equal(starts[1]! - crashedAt, 10_001);
+  assert.equal(f.starts.length, 2, 'started again 10 s after the crash, not an hour later');
+  assert.equal(f.starts[1]! - crashedAt, 10_001);
   assert.equal(store.state.runtimes.plc!.status.backoffUntil, null);
   assert.equal(store.state.runtimes.plc!.status.phase, 'Running');
 
   // Stepped forward instead: ten minutes up by the wall clock is no reason to forget the crash loop.
-  wall += 3 * 3_600_000;
-  mono += 60_000;
+  f.wall += 3 * 3_600_000;
+  f.mono += 60_000;
   await pass();
   assert.equal(store.state.runtimes.plc!.status.crashCount, 1, 'the crash count survives a clock jumping forward');
-  mono += 10 * 60_000 + 1;
+  f.mono += 10 * 60_000 + 1;
   await pass();
   assert.equal(store.state.runtimes.plc!.status.crashCount, 0, 'reset after ten monotonic minutes up');
+});
+
+test('a `docker restart` by hand seen mid-way by a pass is not a crash (its start event came during the observation)', async (t) => {
+  const { f, store, controller, pass } = await fixture(t);
+  f.state = 'exited';
+  await pass(); // found stopped: the agent starts it (so an exit of its own would count as a crash)
+  await pass();
+  assert.equal(f.starts.length, 1);
+  // The pass lists the container exited; Docker's restart brings it back before the pass judges the exit.
+  f.state = 'exited';
+  f.onList = () => {
+    f.state = 'running';
+    f.mono += 5;
+    controller.noteContainerEvent('c1', 'start');
+  };
+  await pass();
+  f.onList = () => undefined;
+  await pass();
+  const st = store.state.runtimes.plc!.status;
+  assert.equal(st.crashCount, 0, 'no crash counted');
+  assert.equal(st.crashRestarts, 0);
+  assert.equal(st.backoffUntil, null);
+  assert.equal(f.starts.length, 1, 'the agent does not start it again: Docker already did');
 });
