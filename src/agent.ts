@@ -27,6 +27,7 @@ import { DiskGuard } from './disk/disk-guard.js';
 import { repoOf } from './domain/spec-hash.js';
 import { imageOf } from './reconcilers/planner.js';
 import { agentMetrics } from './metrics/agent-metrics.js';
+import { DockerCallLatency } from './metrics/docker-calls.js';
 import { listenText } from './metrics/listen.js';
 import { MetricsServer } from './metrics/server.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
@@ -60,6 +61,8 @@ export class Agent {
 
   /** Without a call timeout: the event stream and pull progress are idle by nature. */
   private readonly dockerStreams: Docker;
+  /** Docker call latency for /metrics; requests are timed only when metrics are on. */
+  readonly dockerCalls = new DockerCallLatency();
 
   constructor(
     private readonly config: Config,
@@ -67,6 +70,7 @@ export class Agent {
   ) {
     this.docker = dockerFromHost(config.dockerHost, DOCKER_CALL_TIMEOUT_MS);
     this.dockerStreams = dockerFromHost(config.dockerHost);
+    if (config.metricsListen) for (const d of [this.docker, this.dockerStreams]) this.dockerCalls.instrument(d);
   }
 
   async start(): Promise<void> {
@@ -233,6 +237,7 @@ export class Agent {
       agentMetrics({
         store: this.store,
         controller: this.controller,
+        dockerCalls: this.dockerCalls,
         telemetry: this.telemetry,
         disk: this.disk,
         cloud: this.cloud,
