@@ -6,6 +6,7 @@
 import type Docker from 'dockerode';
 import { messageOf, statusOf } from '../docker/client.js';
 import { LABEL } from '../domain/names.js';
+import { tagOf } from '../reconcilers/container-identity.js';
 import type { Logger } from '../log.js';
 import type { AgentUpdate } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -66,10 +67,14 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
   if (self === null) throw new UpdateRefused('Could not detect orchestrator container for upgrade');
   // Refused before the pull when the new image (about the size of the agent's own) would not fit.
   await d.admitPull(u.image);
-  const pulled = await pull(d, u.image);
-  const img = await docker.getImage(u.image).inspect().catch(() => null);
-  if (img === null) throw new UpdateRefused(`image ${u.image} is not present and could not be pulled: ${pulled}`);
-  if (pulled !== null) d.log.warn({ image: u.image, err: pulled }, 'agent update: pull failed; the local image is used');
+  // A release tag (v1.3.0) or a digest names one image: a local one is used as it is. `latest` moves: pulled.
+  let img = await docker.getImage(u.image).inspect().catch(() => null);
+  if (img === null || tagOf(u.image) === 'latest') {
+    const pulled = await pull(d, u.image);
+    img = await docker.getImage(u.image).inspect().catch(() => null);
+    if (img === null) throw new UpdateRefused(`image ${u.image} is not present and could not be pulled: ${pulled}`);
+    if (pulled !== null) d.log.warn({ image: u.image, err: pulled }, 'agent update: pull failed; the local image is used');
+  }
   if (u.digest !== null && !(img.RepoDigests ?? []).some((r) => r.endsWith(`@${u.digest}`))) {
     throw new UpdateRefused(`image ${u.image} does not have digest ${u.digest} (it has ${(img.RepoDigests ?? []).join(', ') || 'none'})`);
   }
