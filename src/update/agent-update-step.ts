@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { AgentUpdate } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { selfImage } from './self-image.js';
+import { INTERRUPTED_TRIAL } from './updater-plan.js';
 import { archiveUpdateFiles, readReadyMarker, readUpdateFile, UPDATER_CONTAINER, writeReadyMarker, writeUpdateFile, type UpdateRecord } from './update-file.js';
 
 export interface AgentUpdateDeps {
@@ -165,8 +166,11 @@ async function follow(d: AgentUpdateDeps, first: UpdateRecord): Promise<void> {
         await endUpdater(d);
         const reason = rec.reason ?? 'rolled back';
         await d.store.update('desired', (s) => {
-          const failed = (s.agent.failedUpdates ?? []).filter((f) => f.imageId !== rec!.newImageId);
-          s.agent.failedUpdates = [...failed, { imageId: rec!.newImageId, reason, at: new Date().toISOString() }].slice(-20);
+          // An interrupted trial says nothing about the image: it may be asked for again.
+          if (reason !== INTERRUPTED_TRIAL) {
+            const failed = (s.agent.failedUpdates ?? []).filter((f) => f.imageId !== rec!.newImageId);
+            s.agent.failedUpdates = [...failed, { imageId: rec!.newImageId, reason, at: new Date().toISOString() }].slice(-20);
+          }
           if (s.agent.update) s.agent.update = { ...s.agent.update, error: `rolled back: ${reason}`, updatedAt: new Date().toISOString() };
         });
         d.log.error({ image: rec.newImage, reason }, 'agent update rolled back; this agent runs again');

@@ -151,6 +151,54 @@ test('an agent that exits at once fails the gate: the old agent (same container)
   assert.equal((await agentContainer()).Id, oldAgentId);
 });
 
+test('a new agent that never reaches the cloud fails the gate at ORCH_UPDATE_GATE_S: the old agent comes back', async () => {
+  await derive('offline', ['ENTRYPOINT ["sh", "-c", "ORCH_CLOUD_URL=https://orch-cloud.test:1 exec node dist/main.js run"]']);
+  const before = await runtimeIdentity();
+  const s = await update(`${REPO}:offline`);
+  assert.equal(s.status, 'error', JSON.stringify(s));
+  assert.equal(s.error, 'rolled back: the new agent was not ready within 40 s (state loaded, cloud and netmon connected)');
+  assert.ok((s.seen as string[]).includes('upgrading/trial'), (s.seen as string[]).join(' '));
+  const a = await agentContainer();
+  assert.equal(a.Id, oldAgentId);
+  assert.equal(a.State.Running, true);
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before);
+});
+
+test('SIGKILL of the updater during the trial: Docker restarts it, it rolls back; the image is not recorded as failed', async () => {
+  const v3 = await derive('v3', ['ENV AGENT_VERSION=v3-test']);
+  const before = await runtimeIdentity();
+  const shared = (await engine.docker.getVolume('orchestrator-shared').inspect()).Mountpoint;
+  const phase = () => {
+    try {
+      const r = JSON.parse(fs.readFileSync(path.join(shared, 'update.json'), 'utf8')) as { phase: string; newImageId: string };
+      return r.newImageId === v3 ? r.phase : null;
+    } catch {
+      return null;
+    }
+  };
+  assert.equal((await cloud.call('upgrade_orchestrator', { correlation_id: 'k', image: `${REPO}:v3` })).status, 'accepted');
+  await waitFor('trial', () => phase() === 'trial', 60_000, 50);
+  const u = await engine.docker.getContainer('orchestrator_updater').inspect();
+  process.kill(u.State.Pid, 'SIGKILL');
+  const s = await waitFor('rolled back', async () => {
+    const r = await orchestratorStatus().catch(() => null);
+    return r && r.status === 'error' ? r : null;
+  }, 120_000, 500);
+  assert.equal(s.error, 'rolled back: the updater was interrupted during the trial');
+  // Only a restarted updater (it no longer knows the candidate it made) rolls back for that reason.
+  const a = await agentContainer();
+  assert.equal(a.Id, oldAgentId);
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before);
+  const state = JSON.parse(fs.readFileSync(path.join(shared, 'state.json'), 'utf8')) as { agent: { failedUpdates?: { imageId: string }[] } };
+  assert.ok(!(state.agent.failedUpdates ?? []).some((f) => f.imageId === v3), 'not recorded as a failed image');
+});
+
 test('a good update: the new version runs under orchestrator_agent with the old one\'s config, the old container is gone, runtimes untouched', async () => {
   const newId = await derive('v2', ['ENV AGENT_VERSION=v2-test']);
   const before = await runtimeIdentity();
