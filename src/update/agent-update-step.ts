@@ -45,6 +45,9 @@ export async function runAgentUpdate(d: AgentUpdateDeps): Promise<void> {
   try {
     const rec = readUpdateFile(d.dataDir);
     if (rec && rec.requestedAt === u.requestedAt) return await follow(d, rec);
+    // A kept volume may hold an order another agent container took (and that ended with it): a freshly
+    // installed agent never carries it out.
+    if (u.byContainer !== d.selfContainerId) throw new UpdateRefused('the update was asked of another agent container');
     if (u.step === 'starting' || u.step === 'pulling_images' || u.step === 'spawning_upgrader') return await prepare(d, u);
     throw new UpdateRefused('the update record (update.json) is gone');
   } catch (e) {
