@@ -35,6 +35,7 @@ import { DataDirLock } from './store/data-dir-lock.js';
 import { importLegacy, legacyRuntimeNames, retireLegacy } from './store/legacy-import.js';
 import { Store } from './store/store.js';
 import { Telemetry } from './telemetry/telemetry.js';
+import { runAgentUpdate } from './update/agent-update-step.js';
 import { VERSION } from './version.js';
 
 /** No single Docker call may hang a step or a query for ever (a stop waits up to 10 s of its own). */
@@ -112,6 +113,20 @@ export class Agent {
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
       runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
       runtimePort: config.runtimePort,
+      agentUpdate: () =>
+        runAgentUpdate({
+          docker: this.docker,
+          pullDocker: this.dockerStreams,
+          store: this.store,
+          log,
+          dataDir: config.dataDir,
+          selfContainerId,
+          version: VERSION,
+          gateSeconds: config.updateGateSeconds,
+          admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
+          notReady: () =>
+            this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,
+        }),
     });
     if (!refusing) {
       this.disk = new DiskGuard({

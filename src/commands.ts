@@ -138,6 +138,11 @@ async function main(argv: string[]): Promise<number> {
     await runAgent(config);
     return -1; // keeps running
   }
+  if (cmd === 'update-agent') {
+    const { runUpdater } = await import('./update/updater.js');
+    const { createLogger } = await import('./log.js');
+    return runUpdater(config, createLogger(config.logLevel, { component: 'updater' }));
+  }
   if (cmd === 'doctor') {
     const { doctor, renderChecks } = await import('./cli/doctor.js');
     const checks = await doctor(config);

@@ -55,6 +55,8 @@ export interface ExecutorDeps {
   runtimeLimits?: RuntimeLimits;
   /** ORCH_RUNTIME_PORT: where a runtime's readiness is asked (HTTPS on 8443). */
   runtimePort?: number;
+  /** The agent's self-update step (src/update/agent-update-step.ts); absent: nothing to do. */
+  agentUpdate?: () => Promise<void>;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -269,6 +271,8 @@ export class Executor {
         return this.probeReady(step.containerId);
       case 'upgradeEnd':
         return this.upgradeEnd(step);
+      case 'agentUpdate':
+        return this.d.agentUpdate?.();
       case 'wait':
         return;
     }
