@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
-import { buildImages, enginePrivileged, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
+import { buildImages, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
@@ -76,7 +76,6 @@ before(async () => {
   await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
   images = await buildImages(engine.docker);
   await engine.docker.getImage(images.agent).tag({ repo: REPO, tag: 'v1' });
-  const privileged = await enginePrivileged(engine.docker, images.base);
   lan = createLan('198.51.100.64/26');
   pki = makePki();
   const net = await engine.docker.createNetwork({ Name: 'agent_upd_net', Driver: 'bridge' });
@@ -85,7 +84,7 @@ before(async () => {
   await cloud.start(0, gw);
   const mtls = agentMtlsDir(pki, AGENT_ID);
   await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
-  const netmon = await engine.docker.createContainer({ name: 'autonomy_netmon', Image: images.netmon, Labels: LABELS('netmon'), Env: ['ORCH_NETMON_DEBOUNCE_MS=200'], HostConfig: netmonHostConfig(privileged) });
+  const netmon = await engine.docker.createContainer({ name: 'autonomy_netmon', Image: images.netmon, Labels: LABELS('netmon'), Env: ['ORCH_NETMON_DEBOUNCE_MS=200'], HostConfig: netmonHostConfig() });
   await netmon.start();
   const agent = await engine.docker.createContainer({
     name: 'orchestrator_agent',
