@@ -27,6 +27,8 @@ const USAGE = `usage: orchestrator-agent <command> [--json]
   support-bundle [-o FILE]    a tar.gz for support: doctor, state, plan, logs, docker inspect, versions;
                               secrets redacted (default ./orchestrator-support-<host>-<UTC time>.tar.gz)
   version, --version          the agent's version and the commit it was built from
+  update-agent                the updater container's command during a self-update (docs/updates.md);
+                              not for operators
 exit codes: 0 done, 1 failed or unhealthy, 2 wrong command line or input, 3 agent not running
 `;
 
