@@ -9,6 +9,14 @@
 // a bare `node dist/main.js run` on Node 20 runs without them (docs/performance.md says what that costs).
 // Imported by main.ts before anything else: it must stay free of imports (netmon loads nothing more).
 
+// Why each (issue #12; docs/performance.md): MALLOC_ARENA_MAX=2 and --v8-pool-size=1 (one V8 background
+// thread instead of four) keep glibc from giving each busy thread its own malloc arena (−5 MiB VmRSS for the
+// agent, −1.5 to −2 for netmon); --jitless runs JavaScript in V8's interpreter only, so the compilers in the
+// node binary are never paged in (−7 to −8 MiB for the agent, −5 to −7 for netmon; idle CPU fell). It turns
+// WebAssembly off, which nothing the agent loads uses (ssh2, which would, is deferred: docker/dockerode.ts);
+// --no-expose-wasm first says so and spares the warning. --max-semi-space-size=1 keeps V8's young
+// generation at 1 MiB: a burst of 50 creates had grown it to 16 MiB per semi-space (75–95 MiB agent).
+
 /** The flags per Node major, as measured (docs/security.md, "Node LTS"): on 22, --jitless dies at start
  * (`import 'node:http'` reaches undici's WebAssembly) and so --no-expose-wasm cannot be there either;
  * 24 refuses --no-expose-wasm ("bad option"). bin/orchestrator-agent holds the Node 20 line too. */
