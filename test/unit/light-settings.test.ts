@@ -27,6 +27,7 @@ const standIn = path.join(root, 'test/support/execve-stand-in.mjs');
 /** No engine, no cloud: `run` idles on its retries, netmon on its socket (a private data dir each). */
 function env(name: string): NodeJS.ProcessEnv {
   const { MALLOC_ARENA_MAX: _, ...rest } = process.env; // the test's own environment must not supply it
+  fs.mkdirSync(path.join(app, `data-${name}`), { recursive: true }); // netmon exits without it
   return { ...rest, ORCH_DATA_DIR: path.join(app, `data-${name}`), ORCH_CLOUD_URL: 'off', DOCKER_HOST: `unix://${app}/no-engine.sock`, EXECVE_LOG: path.join(app, `execve-${name}.log`) };
 }
 
