@@ -106,6 +106,17 @@ test('the sidecar image serves its socket in the shared volume and reports this 
   assert.match((await execIn(netmonContainer, ['udhcpc', '--help'])).out, /udhcpc/);
 });
 
+test('both containers run node with the light settings (bin/orchestrator-agent, src/light-settings.ts) as their PID 1', async () => {
+  for (const c of [agentContainer, netmonContainer]) {
+    const pid = await waitFor('container running', async () => (await c.inspect()).State.Pid || null, 20_000, 200);
+    const read = (f: string) => fs.readFileSync(`/proc/${pid}/${f}`, 'utf8').split('\0');
+    const cmdline = await waitFor('node as PID 1', () => (read('cmdline')[0] === 'node' ? read('cmdline') : null), 20_000, 200);
+    // The base is this machine's node (20 here): the full set; on 22/24 main.js re-executes with its own set.
+    for (const f of ['--v8-pool-size=1', '--max-semi-space-size=1', '--jitless']) assert.ok(cmdline.includes(f), `${f} missing from ${cmdline.join(' ')}`);
+    assert.ok(read('environ').includes('MALLOC_ARENA_MAX=2'));
+  }
+});
+
 test('the agent in its container takes the host facts from the sidecar in its container', async () => {
   await waitFor('agent up', async () => (await execIn(agentContainer, ['node', 'dist/main.js', 'health'])).out.includes('healthy'), 30_000, 500);
   const host = await waitFor('host facts', async () => {

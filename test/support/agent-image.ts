@@ -115,7 +115,7 @@ export async function buildImages(docker: Docker, prefix = 'orch-test'): Promise
     // the typecheck's business (npm run typecheck), esbuild only strips the types.
     execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs'), '--outdir', path.join(ctx, 'dist')], { cwd: srcRoot, stdio: 'pipe' });
     fs.rmSync(path.join(ctx, '.src'), { recursive: true, force: true });
-    for (const f of ['package.json', 'package-lock.json', 'Dockerfile', '.dockerignore', 'install/Dockerfile.netmon']) {
+    for (const f of ['package.json', 'package-lock.json', 'Dockerfile', '.dockerignore', 'install/Dockerfile.netmon', 'bin/orchestrator-agent']) {
       fs.mkdirSync(path.dirname(path.join(ctx, f)), { recursive: true });
       fs.copyFileSync(path.join(ROOT, f), path.join(ctx, f));
     }
