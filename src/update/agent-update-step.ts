@@ -5,6 +5,7 @@
 // exited updater). Expected failures end the order with `error`; the step itself never throws.
 import type Docker from 'dockerode';
 import { messageOf, statusOf } from '../docker/client.js';
+import { pullToEnd } from '../docker/pull.js';
 import { LABEL } from '../domain/names.js';
 import { tagOf } from '../reconcilers/container-identity.js';
 import type { Logger } from '../log.js';
@@ -30,7 +31,6 @@ export interface AgentUpdateDeps {
   notReady: () => string | null;
 }
 
-const PULL_TIMEOUT_MS = 15 * 60_000;
 /** How long one step waits for the updater to move on before it lets the controller plan again. */
 const FOLLOW_MS = 30_000;
 const POLL_MS = 500;
@@ -107,9 +107,7 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
   };
   writeUpdateFile(d.dataDir, rec);
   // A leftover updater (an update that ended without its removal) goes first.
-  await docker.getContainer(UPDATER_CONTAINER).remove({ force: true }).catch((e: unknown) => {
-    if (statusOf(e) !== 404) throw e;
-  });
+  await removeUpdater(d);
   // From the OLD image: it runs now, so it works; a new image that cannot start never touches anything.
   const updater = await docker.createContainer({
     name: UPDATER_CONTAINER,
@@ -133,12 +131,7 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
 /** The pull's error message, or null when it succeeded. */
 async function pull(d: AgentUpdateDeps, image: string): Promise<string | null> {
   try {
-    const stream = await d.pullDocker.pull(image);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((resolve, reject) => d.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()))),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no end within 15 min')), PULL_TIMEOUT_MS))),
-    ]).finally(() => clearTimeout(timer));
+    await pullToEnd(d.docker, d.pullDocker, image);
     return null;
   } catch (e) {
     return messageOf(e);
@@ -206,10 +199,15 @@ const updaterRunning = async (d: AgentUpdateDeps) => {
 };
 const updaterGone = async (d: AgentUpdateDeps) => (await inspectUpdater(d)) === null;
 
-/** The updater has exited (its last act): its container and the update's files go. */
-async function endUpdater(d: AgentUpdateDeps): Promise<void> {
+/** Removes the updater container; one already gone is fine. */
+async function removeUpdater(d: AgentUpdateDeps): Promise<void> {
   await d.docker.getContainer(UPDATER_CONTAINER).remove({ force: true }).catch((e: unknown) => {
     if (statusOf(e) !== 404) throw e;
   });
+}
+
+/** The updater has exited (its last act): its container and the update's files go. */
+async function endUpdater(d: AgentUpdateDeps): Promise<void> {
+  await removeUpdater(d);
   archiveUpdateFiles(d.dataDir);
 }
