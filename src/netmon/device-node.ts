@@ -99,9 +99,10 @@ export function removeDeviceNode(pid: number, containerPath: string): boolean {
 }
 
 /**
- * The directory of a cgroup (a path in the devices hierarchy) as netmon can reach it: through its own
- * mount of the hierarchy when that mount shows the cgroup (a process on the host), else through the host's
- * pid 1 (in a container, netmon's own mount shows only its own cgroup).
+ * The directory of a cgroup (a path in the devices hierarchy) as netmon can reach it: through a mount of
+ * the hierarchy that shows the cgroup (a process on the host; in its container, the host's hierarchy that
+ * install.sh binds at /run/host-cgroup-devices, since netmon's own mount shows only its own cgroup), else
+ * through the host's pid 1 (which a container without every capability of pid 1 may not enter: EACCES).
  */
 export function devicesCgroupDir(cgroupPath: string, mountinfo = '/proc/self/mountinfo'): string {
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));

@@ -157,10 +157,25 @@ test('the image runs the agent; in its container it joins the runtime internal n
   // The rest of what netmon does without --privileged (issue #22), each on an object this test made:
   // a sysctl through /proc/sys (proxy_arp, §9.2), a device node in a runtime's root (MKNOD + the device
   // cgroup rule, §9.4) and a DHCP client's raw socket on the test LAN's parent (NET_RAW, §9.1).
+  // Exactly the narrow set, none of Docker's defaults: NET_ADMIN 12, NET_RAW 13, SYS_PTRACE 19, SYS_ADMIN 21, MKNOD 27.
+  const caps = /^CapEff:\s*([0-9a-f]+)/m.exec((await execIn(netmonContainer, ['cat', '/proc/self/status'])).out)?.[1];
+  assert.equal(caps && BigInt(`0x${caps}`), (1n << 12n) | (1n << 13n) | (1n << 19n) | (1n << 21n) | (1n << 27n), `CapEff ${caps}`);
   const sysctl = await execIn(netmonContainer, ['sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${lan.parent}/proxy_arp && cat /proc/sys/net/ipv4/conf/${lan.parent}/proxy_arp`]);
   assert.deepEqual([sysctl.code, sysctl.out.trim()], [0, '1'], sysctl.out);
   const node = await execIn(netmonContainer, ['sh', '-c', `mknod /proc/${pid}/root/tmp/ttyNarrow c 1 3 && head -c 0 /proc/${pid}/root/tmp/ttyNarrow && rm /proc/${pid}/root/tmp/ttyNarrow`]);
   assert.equal(node.code, 0, node.out);
+  // A serial device for a running runtime (§9.4) by netmon's own command: the node in its root and, on cgroup
+  // v1, a rule in its devices.allow through the host's devices hierarchy bound into netmon (c 4:200, a tty
+  // minor the runtime lacks; a container cannot reach that hierarchy through /proc/1/root).
+  const client = await NetmonClient.connect(path.join((await engine.docker.getVolume('orchestrator-shared').inspect()).Mountpoint, 'netmon.sock'));
+  try {
+    const made = await client.ask({ command: 'serial_node', id: 'img-serial', pid, path: '/dev/ttyNarrow0', major: 4, minor: 200, grant: true });
+    assert.equal(made.success, true, JSON.stringify(made));
+  } finally {
+    client.close();
+  }
+  const devicesLine = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes('devices'));
+  if (devicesLine !== undefined) assert.match(fs.readFileSync(`/sys/fs/cgroup/devices${devicesLine.split(':').slice(2).join(':')}/devices.list`, 'utf8'), /^c 4:200 rwm$/m);
   const dhcp = await execIn(netmonContainer, ['udhcpc', '-i', lan.parent, '-n', '-q', '-f', '-t', '1', '-T', '1', '-s', '/bin/true']);
   assert.doesNotMatch(dhcp.out, /not permitted|permission denied/i, dhcp.out);
   assert.match(dhcp.out, /broadcasting discover/, dhcp.out);

@@ -156,6 +156,8 @@ export function canRunPrivileged(): boolean {
 
 /** install.sh's default for the sidecar (issue #22): what netmon needs instead of --privileged. */
 export const NETMON_UNPRIVILEGED = {
+  // Nothing of Docker's default set (CHOWN, DAC_OVERRIDE, SETUID, KILL, ...): netmon is root and owns what it writes.
+  CapDrop: ['ALL'],
   CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'],
   DeviceCgroupRules: ['c *:* rmw'],
   SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
@@ -182,7 +184,16 @@ export async function enginePrivileged(docker: Docker, image: string): Promise<b
   }
 }
 
+/**
+ * cgroup v1: the host's devices hierarchy, bound where netmon finds it (src/netmon/device-node.ts) to add a
+ * rule for a newly plugged serial device; a container cannot reach it through /proc/1/root (EACCES).
+ */
+const HOST_DEVICES_CGROUP = '/sys/fs/cgroup/devices';
+export const NETMON_DEVICES_CGROUP = '/run/host-cgroup-devices';
+
 /** The sidecar's HostConfig as install.sh runs it by default: the narrow set, not --privileged (issue #22). */
 export function netmonHostConfig(): Docker.HostConfig {
-  return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...NETMON_UNPRIVILEGED, SecurityOpt: ['no-new-privileges', ...NETMON_UNPRIVILEGED.SecurityOpt] };
+  const binds = ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'];
+  if (fs.existsSync(HOST_DEVICES_CGROUP)) binds.push(`${HOST_DEVICES_CGROUP}:${NETMON_DEVICES_CGROUP}`);
+  return { NetworkMode: 'host', PidMode: 'host', Binds: binds, ...NETMON_UNPRIVILEGED, SecurityOpt: ['no-new-privileges', ...NETMON_UNPRIVILEGED.SecurityOpt] };
 }
