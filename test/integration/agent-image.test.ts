@@ -157,9 +157,13 @@ test('the image runs the agent; in its container it joins the runtime internal n
   // The rest of what netmon does without --privileged (issue #22), each on an object this test made:
   // a sysctl through /proc/sys (proxy_arp, §9.2), a device node in a runtime's root (MKNOD + the device
   // cgroup rule, §9.4) and a DHCP client's raw socket on the test LAN's parent (NET_RAW, §9.1).
-  // Exactly the narrow set, none of Docker's defaults: NET_ADMIN 12, NET_RAW 13, SYS_PTRACE 19, SYS_ADMIN 21, MKNOD 27.
+  // Exactly the narrow set, none of Docker's defaults: NET_BIND_SERVICE 10, NET_ADMIN 12, NET_RAW 13, SYS_PTRACE 19, SYS_ADMIN 21, MKNOD 27.
   const caps = /^CapEff:\s*([0-9a-f]+)/m.exec((await execIn(netmonContainer, ['cat', '/proc/self/status'])).out)?.[1];
-  assert.equal(caps && BigInt(`0x${caps}`), (1n << 12n) | (1n << 13n) | (1n << 19n) | (1n << 21n) | (1n << 27n), `CapEff ${caps}`);
+  assert.equal(caps && BigInt(`0x${caps}`), (1n << 10n) | (1n << 12n) | (1n << 13n) | (1n << 19n) | (1n << 21n) | (1n << 27n), `CapEff ${caps}`);
+  // udhcpc's renewals listen on UDP 68 in the runtime's namespace (a port below 1024).
+  const bind68 = `require('dgram').createSocket('udp4').on('error',(e)=>{console.log(e.code);process.exit(1)}).bind(68,()=>{console.log('bound');process.exit(0)})`;
+  const renew = await execIn(netmonContainer, ['nsenter', '-t', String(pid), '-n', 'node', '-e', bind68]);
+  assert.deepEqual([renew.code, renew.out.trim()], [0, 'bound'], renew.out);
   const sysctl = await execIn(netmonContainer, ['sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${lan.parent}/proxy_arp && cat /proc/sys/net/ipv4/conf/${lan.parent}/proxy_arp`]);
   assert.deepEqual([sysctl.code, sysctl.out.trim()], [0, '1'], sysctl.out);
   const node = await execIn(netmonContainer, ['sh', '-c', `mknod /proc/${pid}/root/tmp/ttyNarrow c 1 3 && head -c 0 /proc/${pid}/root/tmp/ttyNarrow && rm /proc/${pid}/root/tmp/ttyNarrow`]);

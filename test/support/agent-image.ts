@@ -158,7 +158,8 @@ export function canRunPrivileged(): boolean {
 export const NETMON_UNPRIVILEGED = {
   // Nothing of Docker's default set (CHOWN, DAC_OVERRIDE, SETUID, KILL, ...): netmon is root and owns what it writes.
   CapDrop: ['ALL'],
-  CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'],
+  // NET_BIND_SERVICE: udhcpc binds UDP 68 in the runtime's namespace once it has a lease (renewals).
+  CapAdd: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'],
   DeviceCgroupRules: ['c *:* rmw'],
   SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
   // --security-opt systempaths=unconfined, as the CLI sends it: a writable /proc/sys (sysctls such as proxy_arp).
