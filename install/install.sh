@@ -51,8 +51,8 @@ usage: install.sh [options]            install (enroll if needed, then start the
   --reenroll             enroll again even if a certificate exists (a NEW identity)
   --uninstall            netmon undoes its proxy-ARP host changes, then the containers and the volume
                          go; runtimes keep running, unmanaged
-  --purge                with --uninstall: also remove the runtimes (and their agent networks) and
-                         client.crt, client.key, ca.crt
+  --purge                with --uninstall: also remove the runtimes (their data volumes and networks)
+                         and client.crt, client.key, ca.crt
   --keep-data            with --uninstall: keep the volume (state.json, the desired state)
   -h, --help
 
@@ -245,6 +245,8 @@ if [ "$MODE" = uninstall ]; then
     for c in "${runtimes[@]}"; do docker rm -f -v "$c" >/dev/null && say "removed runtime container $c"; done
     mapfile -t nets < <(docker network ls -q --filter label=edge.autonomy.role=macvlan-network; docker network ls -q --filter label=edge.autonomy.role=internal-network)
     for n in "${nets[@]}"; do docker network rm "$n" >/dev/null 2>&1 && say "removed network $n"; done
+    mapfile -t vols < <(docker volume ls -q --filter label=edge.autonomy.role=runtime-data --filter label=edge.autonomy.managed=true)
+    for v in "${vols[@]}"; do docker volume rm "$v" >/dev/null 2>&1 && say "removed volume $v"; done
   elif [ "${#runtimes[@]}" -gt 0 ]; then
     say "${#runtimes[@]} runtime container(s) keep running, unmanaged (nothing restarts or updates them; --uninstall --purge removes them, or docker rm -f them)"
   fi

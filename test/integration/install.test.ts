@@ -428,10 +428,11 @@ test('--cloud-url off (air-gapped): no enrollment server is called, no certifica
   await nothingInstalled();
 });
 
-test('--uninstall keeps the runtimes running, unmanaged, and says so; --purge removes them, their networks and the certificate', async () => {
+test('--uninstall keeps the runtimes running, unmanaged, and says so; --purge removes them, their data volumes, networks and the certificate', async () => {
   const managed = (role: string) => ({ 'edge.autonomy.managed': 'true', 'edge.autonomy.role': role });
   await engine.docker.createNetwork({ Name: 'plc1_internal', Driver: 'bridge', Internal: true, Labels: managed('internal-network') });
-  const rt = await engine.docker.createContainer({ name: 'plc1', Image: images.base, Cmd: ['sleep', '1000'], Labels: managed('runtime'), HostConfig: { NetworkMode: 'plc1_internal' } });
+  await engine.docker.createVolume({ Name: 'plc1_data', Labels: managed('runtime-data') });
+  const rt = await engine.docker.createContainer({ name: 'plc1', Image: images.base, Cmd: ['sleep', '1000'], Labels: managed('runtime'), HostConfig: { NetworkMode: 'plc1_internal', Binds: ['plc1_data:/data'] } });
   await rt.start();
   const keep = await install(['--uninstall']);
   assert.equal(keep.code, 0, `${keep.stdout}\n${keep.stderr}`);
@@ -441,6 +442,7 @@ test('--uninstall keeps the runtimes running, unmanaged, and says so; --purge re
   assert.equal(purge.code, 0, `${purge.stdout}\n${purge.stderr}`);
   assert.match(purge.stdout, /install: removed runtime container [0-9a-f]+/);
   assert.match(purge.stdout, /install: removed network [0-9a-f]+/);
+  assert.match(purge.stdout, /install: removed volume plc1_data/);
   await nothingInstalled();
   assert.deepEqual((await engine.docker.listNetworks({ filters: { label: ['edge.autonomy.managed=true'] } })).map((n) => n.Name), []);
   assert.deepEqual(fs.readdirSync(path.join(tmp, 'mtls')), []);
