@@ -5,8 +5,10 @@
 #      checked to be a client certificate for that key (an enrolled box keeps its identity);
 #   2. the shared volume, the netmon sidecar and the agent, with the names, labels, mounts and flags of
 #      CONTRACT §1. The agent is never started before the certificate exists.
-# Re-running it is safe: it keeps the certificate and re-creates the two containers (an upgrade).
-# `--uninstall` removes the containers and the volume and keeps the certificate unless --purge.
+# Re-running it is safe: it keeps the certificate, pulls a moving tag and re-creates the two containers
+# (an upgrade); the old ones are kept, renamed, until the new ones run, and put back if they do not.
+# `--uninstall` has netmon undo its proxy-ARP host changes, then removes the containers and the volume;
+# the certificate and the runtimes stay unless --purge.
 # Docker is reached through DOCKER_HOST (default unix:///var/run/docker.sock); that socket is the one
 # mounted into the agent.
 set -euo pipefail
@@ -21,12 +23,17 @@ usage: install.sh [options]            install (enroll if needed, then start the
 
   --server URL           enrollment server (ORCH_ENROLL_URL; default https://api.autonomylogic.com); the agent
                          renews its certificate there (-e ORCH_ENROLL_URL= turns renewal off)
-  --cloud-url URL|off    the agent's ORCH_CLOUD_URL (default: the agent's own default)
+  --cloud-url URL|off    the agent's ORCH_CLOUD_URL (default: the agent's own default); off = air-gapped:
+                         no enrollment, no certificate renewal (the enrollment server is never called)
   --ca-file FILE         CA to trust for the enrollment server; also installed as <mtls dir>/ca.crt,
                          which the agent adds to its trust store for the cloud (ORCH_CA_FILE)
   --mtls-dir DIR         where client.crt/client.key live (ORCH_MTLS_DIR; default $HOME/.mtls)
   --agent-image IMAGE    (ORCH_AGENT_IMAGE; default ghcr.io/autonomy-logic/orchestrator-agent:latest)
   --netmon-image IMAGE   (ORCH_NETMON_IMAGE; default ghcr.io/autonomy-logic/orchestrator-netmon:latest)
+  --version VERSION      the image tag of both images (e.g. v1.4.0) instead of their own tag
+  --pull WHEN            always | missing | never (default: always for a moving tag such as latest,
+                         falling back to the local copy if the registry cannot be reached; missing for a
+                         version tag (1.2.3, v1.2.3) or a digest pin (IMAGE@sha256:...))
   --network NAME         the agent container's network (ORCH_AGENT_NETWORK; default: the engine's default)
   --runtime-image REPO   the agent's ORCH_RUNTIME_IMAGE
   --wifi-interfaces LIST netmon's ORCH_NETMON_WIFI_INTERFACES (CONTRACT §9.2)
@@ -42,8 +49,10 @@ usage: install.sh [options]            install (enroll if needed, then start the
                          (the default since issue #22; an escape hatch) (ORCH_NETMON_PRIVILEGED=1)
   --netmon-unprivileged  the default: only the capabilities netmon needs (ORCH_NETMON_PRIVILEGED=0)
   --reenroll             enroll again even if a certificate exists (a NEW identity)
-  --uninstall            remove the containers and the volume (runtimes are left alone)
-  --purge                with --uninstall: also remove client.crt, client.key, ca.crt
+  --uninstall            netmon undoes its proxy-ARP host changes, then the containers and the volume
+                         go; runtimes keep running, unmanaged
+  --purge                with --uninstall: also remove the runtimes (their data volumes and networks)
+                         and client.crt, client.key, ca.crt
   --keep-data            with --uninstall: keep the volume (state.json, the desired state)
   -h, --help
 
@@ -69,7 +78,7 @@ NETMON_IMAGE=${ORCH_NETMON_IMAGE:-ghcr.io/autonomy-logic/orchestrator-netmon:lat
 AGENT_NETWORK=${ORCH_AGENT_NETWORK:-}
 NETMON_PRIVILEGED=${ORCH_NETMON_PRIVILEGED:-0}
 CONTAINER_LOG=${ORCH_CONTAINER_LOG:-json-file:max-size=10m,max-file=3}
-MODE=install PURGE=0 KEEP_DATA=0 REENROLL=0
+MODE=install PURGE=0 KEEP_DATA=0 REENROLL=0 PULL=${ORCH_PULL:-} VERSION=${ORCH_VERSION:-}
 AGENT_ENV=() NETMON_ENV=()
 # Variables taken from the installer's environment when set (an empty value is passed on: it means "none").
 for v in ORCH_CLOUD_URL ORCH_RUNTIME_IMAGE ORCH_RUNTIME_PORT ORCH_LOG_LEVEL ORCH_CLOUD_TRANSPORTS ORCH_LEGACY_EMITS \
@@ -90,6 +99,8 @@ while [ $# -gt 0 ]; do
     --mtls-dir) need_arg "$@"; MTLS_DIR=$2; shift ;;
     --agent-image) need_arg "$@"; AGENT_IMAGE=$2; shift ;;
     --netmon-image) need_arg "$@"; NETMON_IMAGE=$2; shift ;;
+    --version) need_arg "$@"; VERSION=$2; shift ;;
+    --pull) need_arg "$@"; PULL=$2; shift ;;
     --network) need_arg "$@"; AGENT_NETWORK=$2; shift ;;
     --runtime-image) need_arg "$@"; AGENT_ENV+=("ORCH_RUNTIME_IMAGE=$2"); shift ;;
     --wifi-interfaces) need_arg "$@"; NETMON_ENV+=("ORCH_NETMON_WIFI_INTERFACES=$2"); shift ;;
@@ -111,6 +122,24 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$MODE" = install ] && { [ "$PURGE" = 1 ] || [ "$KEEP_DATA" = 1 ]; }; then die $E_USAGE "--purge and --keep-data go with --uninstall"; fi
+case $PULL in '' | always | missing | never) ;; *) die $E_USAGE "--pull '$PULL': expected always, missing or never" ;; esac
+
+# without_tag IMAGE: the repository of a reference (its :tag and @digest dropped; a registry's :port kept).
+without_tag() {
+  local r=${1%%@*}
+  if [[ ${r##*/} == *:* ]]; then r=${r%:*}; fi
+  printf '%s' "$r"
+}
+if [ -n "$VERSION" ]; then
+  [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die $E_USAGE "--version '$VERSION': not an image tag"
+  AGENT_IMAGE="$(without_tag "$AGENT_IMAGE"):$VERSION" NETMON_IMAGE="$(without_tag "$NETMON_IMAGE"):$VERSION"
+fi
+
+# Air-gapped (--cloud-url off, or ORCH_CLOUD_URL=off however given): the last value given wins, as in the agent.
+CLOUD_OFF=0
+for e in "${AGENT_ENV[@]}"; do
+  case $e in ORCH_CLOUD_URL=off) CLOUD_OFF=1 ;; ORCH_CLOUD_URL=*) CLOUD_OFF=0 ;; esac
+done
 
 # --container-log → docker run flags (the agent checks the same value again as ORCH_CONTAINER_LOG).
 LOG_ARGS=()
@@ -130,7 +159,7 @@ AGENT_ENV+=("ORCH_CONTAINER_LOG=$CONTAINER_LOG")
 
 # ---- preconditions (only shell builtins until Docker is found) -------------------------------------
 [ "${EUID:-$(id -u)}" -eq 0 ] || die $E_ROOT "run as root (sudo $0 ...): the installer writes the device key and starts privileged containers"
-command -v docker >/dev/null 2>&1 || die $E_DOCKER "the docker CLI is not installed (install Docker Engine first: https://docs.docker.com/engine/install/)"
+command -v docker >/dev/null 2>&1 || die $E_DOCKER "the docker CLI is not installed. Install Docker first: on Debian or Ubuntu \`apt-get install docker.io\` (or Docker CE: https://docs.docker.com/engine/install/); then \`systemctl enable --now docker\`"
 DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
 export DOCKER_HOST
 case $DOCKER_HOST in
@@ -150,16 +179,76 @@ remove_container() {
 }
 
 # ---- uninstall ------------------------------------------------------------------------------------
+# netmon_cleanup: what delete_orchestrator's deleting_netmon stage does (src/reconcilers/executor.ts):
+# netmon's proxy_arp_cleanup, over its socket, from inside its container: every Wi-Fi client releases its
+# lease, every proxy-ARP path goes, the sysctls it set get their earlier values back. Prints netmon's answer.
+netmon_cleanup() {
+  docker exec "$NETMON_NAME" node -e '
+    const s = require("net").connect(process.env.ORCH_NETMON_SOCKET || "/var/orchestrator/netmon.sock");
+    const fail = (m) => { console.log(JSON.stringify({ success: false, error: m })); process.exit(1); };
+    setTimeout(() => fail("no answer from netmon in 60 s"), 60000).unref();
+    let buf = "";
+    s.on("error", (e) => fail(e.message));
+    s.on("connect", () => s.write(JSON.stringify({ command: "proxy_arp_cleanup", id: "install-uninstall" }) + "\n"));
+    s.on("data", (d) => {
+      buf += d;
+      for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) {
+        let m;
+        try { m = JSON.parse(buf.slice(0, i)); } catch { continue; }
+        if (m.id !== "install-uninstall") continue;
+        console.log(JSON.stringify(m));
+        process.exit(m.success === true ? 0 : 1);
+      }
+    });' 2>&1
+}
+
+# recorded_changes: the host changes netmon's ownership file in the volume still lists (one a line), if any.
+recorded_changes() {
+  local dir
+  dir=$(docker volume inspect --format '{{.Mountpoint}}' "$VOLUME" 2>/dev/null) || return 0
+  [ -s "$dir/netmon-proxy-arp.json" ] || return 0
+  tr -d '\n' <"$dir/netmon-proxy-arp.json" | grep -o '"kind": *"[a-z_]*"[^}]*' | sed 's/  */ /g' || true
+}
+
 if [ "$MODE" = uninstall ]; then
+  # The agent first: it would build paths again through netmon.
   remove_container "$AGENT_NAME"
+  cleaned=0
+  if exists container "$NETMON_NAME"; then
+    if [ "$(docker inspect --format '{{.State.Running}}' "$NETMON_NAME")" != true ]; then
+      docker start "$NETMON_NAME" >/dev/null 2>&1 || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do docker exec "$NETMON_NAME" test -S /var/orchestrator/netmon.sock 2>/dev/null && break; sleep 1; done
+    fi
+    if answer=$(netmon_cleanup); then
+      cleaned=1
+      say "netmon undid its proxy-ARP host changes: $answer"
+    else
+      say "warning: netmon could not undo its proxy-ARP host changes: $answer"
+    fi
+  fi
+  left=$(recorded_changes)
+  if [ "$cleaned" = 0 ] && [ -n "$left" ]; then
+    # Never delete the only record of what is to be put back on the host.
+    say "kept the volume $VOLUME and $NETMON_NAME: netmon-proxy-arp.json in the volume still records these host changes:"
+    while IFS= read -r l; do printf '  %s\n' "$l"; done <<<"$left"
+    say "to undo them: make $NETMON_NAME run again (docker start $NETMON_NAME, or re-install) and re-run --uninstall;"
+    say "or by hand: write each sysctl's \"earlier\" value to its \"path\", and for each proxy_arp_path delete its host route (ip route del IP/32 dev VETH) and veth (ip link del VETH); then docker volume rm $VOLUME"
+    exit $E_RUN
+  fi
   remove_container "$NETMON_NAME"
   if [ "$KEEP_DATA" = 0 ] && exists volume "$VOLUME"; then
     docker volume rm "$VOLUME" >/dev/null || die $E_RUN "could not remove volume $VOLUME (still in use?)"
     say "removed volume $VOLUME"
   fi
-  runtimes=$(docker ps -aq --filter label=edge.autonomy.role=runtime --filter label=edge.autonomy.managed=true | wc -l)
-  if [ "$runtimes" -gt 0 ]; then
-    say "$runtimes runtime container(s) are left as they are (delete them from the cloud before uninstalling, or docker rm them)"
+  mapfile -t runtimes < <(docker ps -aq --filter label=edge.autonomy.role=runtime --filter label=edge.autonomy.managed=true)
+  if [ "$PURGE" = 1 ]; then
+    for c in "${runtimes[@]}"; do docker rm -f -v "$c" >/dev/null && say "removed runtime container $c"; done
+    mapfile -t nets < <(docker network ls -q --filter label=edge.autonomy.role=macvlan-network; docker network ls -q --filter label=edge.autonomy.role=internal-network)
+    for n in "${nets[@]}"; do docker network rm "$n" >/dev/null 2>&1 && say "removed network $n"; done
+    mapfile -t vols < <(docker volume ls -q --filter label=edge.autonomy.role=runtime-data --filter label=edge.autonomy.managed=true)
+    for v in "${vols[@]}"; do docker volume rm "$v" >/dev/null 2>&1 && say "removed volume $v"; done
+  elif [ "${#runtimes[@]}" -gt 0 ]; then
+    say "${#runtimes[@]} runtime container(s) keep running, unmanaged (nothing restarts or updates them; --uninstall --purge removes them, or docker rm -f them)"
   fi
   if [ "$PURGE" = 1 ]; then
     rm -f "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key" "$MTLS_DIR/ca.crt"
@@ -171,7 +260,7 @@ if [ "$MODE" = uninstall ]; then
 fi
 
 # ---- enrollment -----------------------------------------------------------------------------------
-command -v openssl >/dev/null 2>&1 || die $E_ENROLL "openssl is not installed (apt-get install openssl)"
+if [ "$CLOUD_OFF" = 0 ] && ! command -v openssl >/dev/null 2>&1; then die $E_ENROLL "openssl is not installed (apt-get install openssl)"; fi
 
 # json_get KEY < body: the first value of "KEY" in a JSON text (strings unescaped; numbers as written).
 json_get() {
@@ -273,22 +362,55 @@ EOF
   say "enrolled as $id${message:+ ($message)}; certificate in $MTLS_DIR/client.crt"
 }
 
-if [ "$REENROLL" = 0 ] && [ -e "$MTLS_DIR/client.crt" ] && [ -e "$MTLS_DIR/client.key" ]; then
-  check=$(check_certificate "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key") ||
-    die $E_CERT "$check; fix it or enroll again with --reenroll (that makes a NEW identity)"
-  say "already enrolled as $check (kept; --reenroll makes a new identity)"
+if [ "$CLOUD_OFF" = 1 ]; then
+  # Air-gapped: the agent runs standalone and loads no certificate; nothing may call the enrollment server,
+  # the agent's renewal included.
+  [ "$REENROLL" = 0 ] || die $E_USAGE "--reenroll needs the enrollment server; it cannot go with --cloud-url off"
+  say "cloud off (air-gapped): enrollment skipped; the agent runs standalone"
+  mkdir -p "$MTLS_DIR"
+  chmod 700 "$MTLS_DIR"
+  SERVER_URL=
+  ID=standalone
 else
-  enroll
+  if [ "$REENROLL" = 0 ] && [ -e "$MTLS_DIR/client.crt" ] && [ -e "$MTLS_DIR/client.key" ]; then
+    check=$(check_certificate "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key") ||
+      die $E_CERT "$check; fix it or enroll again with --reenroll (that makes a NEW identity)"
+    say "already enrolled as $check (kept; --reenroll makes a new identity)"
+  else
+    enroll
+  fi
+  ID=$(check_certificate "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key") || die $E_CERT "$ID"
 fi
 if [ -n "$CA_FILE" ]; then install -m 0644 "$CA_FILE" "$MTLS_DIR/ca.crt"; fi
-ID=$(check_certificate "$MTLS_DIR/client.crt" "$MTLS_DIR/client.key") || die $E_CERT "$ID"
 
 # ---- containers -----------------------------------------------------------------------------------
+# pull_policy IMAGE: --pull, else missing for a pin (a digest, or a version tag such as 1.2.3 or v1.2.3),
+# else (latest, no tag, any other tag: one that moves) "moving": pull, the local copy if that fails.
+pull_policy() {
+  if [ -n "$PULL" ]; then printf '%s' "$PULL"; return; fi
+  local ref=$1 tag=
+  if [[ $ref == *@sha256:* ]]; then printf missing; return; fi
+  if [[ ${ref##*/} == *:* ]]; then tag=${ref##*:}; fi
+  if [[ $tag =~ ^v?[0-9]+\.[0-9]+\.[0-9]+([-+][A-Za-z0-9._-]+)?$ ]]; then printf missing; else printf moving; fi
+}
 for image in "$AGENT_IMAGE" "$NETMON_IMAGE"; do
-  if ! exists image "$image"; then
-    say "pulling $image"
-    docker pull "$image" >/dev/null || die $E_RUN "image $image is not on this engine and cannot be pulled"
-  fi
+  policy=$(pull_policy "$image")
+  case $policy in
+    never) exists image "$image" || die $E_RUN "image $image is not on this engine (--pull never)" ;;
+    missing)
+      if ! exists image "$image"; then
+        say "pulling $image"
+        docker pull "$image" >/dev/null || die $E_RUN "image $image is not on this engine and cannot be pulled"
+      fi
+      ;;
+    *)
+      say "pulling $image"
+      if ! pull_err=$(docker pull "$image" 2>&1 >/dev/null); then
+        if [ "$policy" != moving ] || ! exists image "$image"; then die $E_RUN "cannot pull $image: $pull_err"; fi
+        say "warning: cannot pull $image, using the copy this engine has: $pull_err"
+      fi
+      ;;
+  esac
 done
 if [ -n "$AGENT_NETWORK" ] && [ "$AGENT_NETWORK" != host ] && ! exists network "$AGENT_NETWORK"; then
   die $E_USAGE "--network $AGENT_NETWORK: no such Docker network (create it first: docker network create $AGENT_NETWORK)"
@@ -299,8 +421,29 @@ if ! exists volume "$VOLUME"; then
   say "created volume $VOLUME"
 fi
 
-remove_container "$AGENT_NAME"
-remove_container "$NETMON_NAME"
+# Upgrade with a way back: the running pair is stopped and kept under another name until the new pair
+# runs; a new pair that does not start is removed and the old one started again.
+OLD_SUFFIX=_previous
+# fail MESSAGE: the new containers go; the old ones, if any, come back; exit 7.
+fail() {
+  local c restored=0
+  docker rm -f "$AGENT_NAME" "$NETMON_NAME" >/dev/null 2>&1 || true
+  for c in "$NETMON_NAME" "$AGENT_NAME"; do
+    if exists container "$c$OLD_SUFFIX"; then
+      docker rename "$c$OLD_SUFFIX" "$c" && docker start "$c" >/dev/null && restored=1
+    fi
+  done
+  if [ "$restored" = 1 ]; then die $E_RUN "$*; the previous containers were put back"; fi
+  die $E_RUN "$*"
+}
+for c in "$AGENT_NAME" "$NETMON_NAME"; do
+  # Without $c, a $c_previous is what an interrupted run kept: the last good one, kept as the way back.
+  if exists container "$c"; then
+    remove_container "$c$OLD_SUFFIX"
+    docker stop -t 10 "$c" >/dev/null 2>&1 || true
+    docker rename "$c" "$c$OLD_SUFFIX" || fail "could not rename $c to $c$OLD_SUFFIX"
+  fi
+done
 
 netmon_args=(--name "$NETMON_NAME" --restart unless-stopped
   --label edge.autonomy.role=netmon --label edge.autonomy.managed=true
@@ -320,10 +463,9 @@ fi
 if [ -d /run/udev ]; then netmon_args+=(-v /run/udev:/run/udev:ro); fi
 for e in "${NETMON_ENV[@]}"; do netmon_args+=(-e "$e"); done
 if ! run_err=$(docker run -d "${netmon_args[@]}" "$NETMON_IMAGE" netmon 2>&1 >/dev/null); then
-  docker rm -f "$NETMON_NAME" >/dev/null 2>&1 || true
   case $run_err in
-    *"apply caps"*) die $E_RUN "could not start $NETMON_NAME: this engine cannot grant --privileged (its dockerd lacks a capability); without --netmon-privileged the sidecar runs with only the capabilities it needs. Docker said: $run_err" ;;
-    *) die $E_RUN "could not start $NETMON_NAME: $run_err" ;;
+    *"apply caps"*) fail "could not start $NETMON_NAME: this engine cannot grant --privileged (its dockerd lacks a capability); without --netmon-privileged the sidecar runs with only the capabilities it needs. Docker said: $run_err" ;;
+    *) fail "could not start $NETMON_NAME: $run_err" ;;
   esac
 fi
 if [ "$NETMON_PRIVILEGED" = 0 ]; then say "started $NETMON_NAME ($NETMON_IMAGE, capabilities instead of --privileged)"; else say "started $NETMON_NAME ($NETMON_IMAGE)"; fi
@@ -337,14 +479,23 @@ agent_args=(--name "$AGENT_NAME" --restart unless-stopped
   -e ORCH_MTLS_DIR=/root/.mtls -e ORCH_ENROLL_URL="$SERVER_URL" -e HOST_NAME="$AGENT_NAME" "${LOG_ARGS[@]}")
 if [ -n "$AGENT_NETWORK" ]; then agent_args+=(--network "$AGENT_NETWORK"); fi
 for e in "${AGENT_ENV[@]}"; do agent_args+=(-e "$e"); done
-docker run -d "${agent_args[@]}" "$AGENT_IMAGE" run >/dev/null || die $E_RUN "could not start $AGENT_NAME"
+run_err=$(docker run -d "${agent_args[@]}" "$AGENT_IMAGE" run 2>&1 >/dev/null) || fail "could not start $AGENT_NAME: $run_err"
 say "started $AGENT_NAME ($AGENT_IMAGE) as $ID"
 
+# Running, and still running a few seconds later without a restart (a bad setting ends the agent at once;
+# --restart would hide that behind "running").
+sleep "${ORCH_INSTALL_SETTLE_S:-3}"
 for c in "$NETMON_NAME" "$AGENT_NAME"; do
-  state=$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$c")
+  state=$(docker inspect --format '{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}' "$c")
   case $state in
-    running*) ;;
-    *) die $E_RUN "$c is $state; see: docker logs $c" ;;
+    "running 0 "*) ;;
+    *)
+      logs=$(docker logs --tail 5 "$c" 2>&1 | cut -c1-300)
+      fail "$c did not stay up (status, restarts, exit code: $state)${logs:+; its last log lines: $logs}"
+      ;;
   esac
+done
+for c in "$AGENT_NAME" "$NETMON_NAME"; do
+  if exists container "$c$OLD_SUFFIX"; then docker rm -f "$c$OLD_SUFFIX" >/dev/null && say "removed the previous $c"; fi
 done
 say "done. Check with: docker exec $AGENT_NAME node dist/main.js doctor"

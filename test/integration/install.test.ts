@@ -3,7 +3,9 @@
 // enrollment (id, key, CSR with CN = id and clientAuth, certificate checked), the volume, the sidecar and
 // the agent as CONTRACT §1 runs them; the agent, with the enrolled certificate, reaches a test cloud
 // (mTLS, same CA) and answers get_host_interfaces from the sidecar's facts. Re-running keeps the
-// identity; refusals and a missing Docker are clear errors that start nothing; --uninstall.
+// identity; refusals and a missing Docker are clear errors that start nothing; the pull policy and pins
+// (against a registry address on loopback where nothing listens); putting the old pair back when the new
+// one does not stay up; --cloud-url off; --uninstall (netmon undoes a real proxy-ARP path first), --purge.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -68,7 +70,23 @@ const standardArgs = () => [
   '--network', 'host',
   '--serial-majors', '188,166',
   '--netmon-env', 'ORCH_NETMON_DEBOUNCE_MS=200',
+  // The test images are local only (no registry here): the pull policy has tests of its own.
+  '--pull', 'never',
 ];
+/** standardArgs() with other images and without `--pull never`. */
+const argsFor = (agent: string, netmon: string, ...extra: string[]) => {
+  const a = standardArgs().slice(0, -2);
+  a[a.indexOf('--agent-image') + 1] = agent;
+  a[a.indexOf('--netmon-image') + 1] = netmon;
+  return [...a, ...extra];
+};
+/** The ids of the installed pair (netmon, agent), checked to be running. */
+async function runningPair(): Promise<string[]> {
+  const pair = await Promise.all(['autonomy_netmon', 'orchestrator_agent'].map((n) => engine.docker.getContainer(n).inspect()));
+  for (const c of pair) assert.equal(c.State.Running, true, c.Name);
+  return pair.map((c) => c.Id);
+}
+const containerNames = async () => (await engine.docker.listContainers({ all: true })).flatMap((c) => c.Names).sort();
 const standardEnv = () => ({ ORCH_CLOUD_URL: `https://127.0.0.1:${cloud.port}`, ORCH_NETMON_WIFI_INTERFACES: 'wlan-test0' });
 
 async function nothingInstalled(): Promise<void> {
@@ -125,7 +143,7 @@ test('--container-log: an unbounded json-file or a malformed value is refused be
 test('no docker CLI, or no engine behind DOCKER_HOST: clear errors, nothing done', async () => {
   const noCli = await install(standardArgs(), { cmd: ['/bin/bash'], env: { PATH: path.join(tmp, 'empty-path') } });
   assert.equal(noCli.code, 4, noCli.stderr);
-  assert.match(noCli.stderr, /install: error: the docker CLI is not installed/);
+  assert.match(noCli.stderr, /install: error: the docker CLI is not installed\. Install Docker first: on Debian or Ubuntu `apt-get install docker\.io`/);
   const gone = `unix://${path.join(tmp, 'no-such-docker.sock')}`;
   const noEngine = await install(standardArgs(), { env: { DOCKER_HOST: gone } });
   assert.equal(noEngine.code, 4, noEngine.stderr);
@@ -259,13 +277,118 @@ test('running it again keeps the identity: no new enrollment, same certificate, 
   assert.equal(again.agentId, enrolledId);
 });
 
-test('--uninstall removes the containers and the volume and keeps the certificate', async () => {
-  const r = await install(['--uninstall']);
+/** A registry on loopback where nothing listens: every pull fails at once, and nothing leaves the machine. */
+const REG = '127.0.0.1:1/orch';
+const tagAs = (image: string, repo: string, tag: string) => engine.docker.getImage(image).tag({ repo, tag });
+
+test('pull policy: a moving tag is pulled, the local copy used when the registry cannot be reached; --pull always refuses that and leaves the running pair alone', async () => {
+  for (const [img, name] of [[images.agent, 'agent'], [images.netmon, 'netmon']] as const) await tagAs(img, `${REG}/${name}`, 'latest');
+  const r = await install(argsFor(`${REG}/agent:latest`, `${REG}/netmon:latest`), { env: standardEnv() });
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  for (const name of ['agent', 'netmon']) {
+    assert.match(r.stdout, new RegExp(`install: pulling 127\\.0\\.0\\.1:1/orch/${name}:latest\n`));
+    assert.match(r.stdout, new RegExp(`install: warning: cannot pull 127\\.0\\.0\\.1:1/orch/${name}:latest, using the copy this engine has`));
+  }
+  assert.equal((await engine.docker.getContainer('orchestrator_agent').inspect()).Config.Image, `${REG}/agent:latest`);
+  const before = await runningPair();
+  const always = await install(argsFor(`${REG}/agent:latest`, `${REG}/netmon:latest`, '--pull', 'always'), { env: standardEnv() });
+  assert.equal(always.code, 7, `${always.stdout}\n${always.stderr}`);
+  assert.match(always.stderr, /install: error: cannot pull 127\.0\.0\.1:1\/orch\/agent:latest: /);
+  assert.deepEqual(await runningPair(), before);
+});
+
+test('--version pins both images by tag (a registry port kept); a pin this engine has is not pulled', async () => {
+  for (const [img, name] of [[images.agent, 'agent'], [images.netmon, 'netmon']] as const) await tagAs(img, `${REG}/${name}`, 'v1.2.3');
+  const r = await install(argsFor(`${REG}/agent:latest`, `${REG}/netmon`, '--version', 'v1.2.3'), { env: standardEnv() });
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.doesNotMatch(r.stdout, /pulling/);
+  assert.equal((await engine.docker.getContainer('orchestrator_agent').inspect()).Config.Image, `${REG}/agent:v1.2.3`);
+  assert.equal((await engine.docker.getContainer('autonomy_netmon').inspect()).Config.Image, `${REG}/netmon:v1.2.3`);
+});
+
+test('a digest pin, or a --pull never image, that this engine does not have: a clear error before the running pair is touched; bad --pull or --version values are refused', async () => {
+  const before = await runningPair();
+  const digest = `${REG}/agent@sha256:${'0'.repeat(64)}`;
+  const pinned = await install(argsFor(digest, `${REG}/netmon:latest`), { env: standardEnv() });
+  assert.equal(pinned.code, 7, `${pinned.stdout}\n${pinned.stderr}`);
+  assert.match(pinned.stdout, /install: pulling 127\.0\.0\.1:1\/orch\/agent@sha256:0{64}\n/);
+  assert.match(pinned.stderr, /install: error: image 127\.0\.0\.1:1\/orch\/agent@sha256:0{64} is not on this engine and cannot be pulled/);
+  const never = await install(argsFor(`${REG}/agent:absent`, `${REG}/netmon:latest`, '--pull', 'never'), { env: standardEnv() });
+  assert.equal(never.code, 7, `${never.stdout}\n${never.stderr}`);
+  assert.doesNotMatch(never.stdout, /pulling/);
+  assert.match(never.stderr, /install: error: image 127\.0\.0\.1:1\/orch\/agent:absent is not on this engine \(--pull never\)/);
+  for (const [args, why] of [[['--pull', 'sometimes'], /--pull 'sometimes': expected always, missing or never/], [['--version', 'a b'], /--version 'a b': not an image tag/]] as const) {
+    const bad = await install([...standardArgs(), ...args], { env: standardEnv() });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, why);
+  }
+  assert.deepEqual(await runningPair(), before);
+});
+
+test('put back: a new agent that does not stay up is removed, and the previous pair runs again', async () => {
+  const before = await runningPair();
+  // An agent image whose entrypoint exits at once: --restart unless-stopped shows it restarting, or running
+  // again with restarts (the state the script sees depends on the moment).
+  const c = await engine.docker.createContainer({ Image: images.agent });
+  await c.commit({ repo: 'orch-test/broken-agent', tag: 'latest', changes: 'ENTRYPOINT ["node", "-e", "process.exit(3)"]' } as object);
+  await c.remove({ v: true });
+  const r = await install(argsFor('orch-test/broken-agent:latest', images.netmon, '--pull', 'never'), { env: standardEnv() });
+  assert.equal(r.code, 7, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /install: error: orchestrator_agent did not stay up \(status, restarts, exit code: (?!running 0 )[a-z]+ \d+ \d+\).*; the previous containers were put back/s);
+  assert.deepEqual(await runningPair(), before);
+  assert.deepEqual(await containerNames(), ['/autonomy_netmon', '/orchestrator_agent']);
+});
+
+/** One command to the installed netmon over its socket, from inside its container (as install.sh asks it). */
+async function netmonCall(command: object): Promise<Record<string, unknown>> {
+  const script = `const s = require('net').connect('/var/orchestrator/netmon.sock'); let b = '';
+    s.on('connect', () => s.write(JSON.stringify(${JSON.stringify({ ...command, id: 'test' })}) + '\\n'));
+    s.on('data', (d) => { b += d; for (const l of b.split('\\n')) { try { const m = JSON.parse(l); if (m.id === 'test') { console.log(JSON.stringify(m)); process.exit(0); } } catch {} } });`;
+  const r = await execIn(engine.docker.getContainer('autonomy_netmon'), ['node', '-e', script]);
+  assert.equal(r.code, 0, r.out);
+  return JSON.parse(r.out.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+test('--uninstall: netmon first undoes a real proxy-ARP path (veth, /32 route, sysctls back); then the containers and the volume go, the certificate stays', async () => {
+  // A "Wi-Fi parent" (a veth whose peer is in a LAN namespace, as proxy-arp.test.ts makes it) and a runtime
+  // (a process in a network namespace of its own): netmon builds a path for it, as for a Wi-Fi vNIC.
+  const id = crypto.randomBytes(3).toString('hex');
+  const [parent, peer, ns] = [`twl${id}`, `twp${id}`, `orch-inst-${id}`];
+  const sh = (...a: string[]) => execFileSync('ip', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const rt = spawn('unshare', ['-n', 'sleep', '1000'], { stdio: 'ignore' });
+  const own = fs.readlinkSync('/proc/self/ns/net');
+  try {
+    sh('netns', 'add', ns);
+    sh('link', 'add', parent, 'type', 'veth', 'peer', 'name', peer);
+    sh('link', 'set', peer, 'netns', ns);
+    sh('netns', 'exec', ns, 'ip', 'addr', 'add', '203.0.113.254/24', 'dev', peer);
+    sh('netns', 'exec', ns, 'ip', 'link', 'set', peer, 'up');
+    sh('addr', 'add', '203.0.113.1/24', 'dev', parent);
+    sh('link', 'set', parent, 'up');
+    await waitFor('the runtime namespace', () => { try { return fs.readlinkSync(`/proc/${rt.pid}/ns/net`) !== own; } catch { return false; } }, 5000, 20);
+    const sysctls = ['/proc/sys/net/ipv4/ip_forward', `/proc/sys/net/ipv4/conf/${parent}/proxy_arp`];
+    const earlier = sysctls.map((p) => fs.readFileSync(p, 'utf8').trim());
+    const built = await netmonCall({ command: 'proxy_arp_setup', container_name: 'plc-wifi', vnic_name: 'eth1', pid: rt.pid, parent, ip: '203.0.113.50', prefix: 24, gateway: '203.0.113.254' });
+    assert.equal(built.success, true, JSON.stringify(built));
+    const veth = (built.path as { veth: string }).veth;
+    assert.match(sh('-o', 'link', 'show', 'dev', veth), new RegExp(veth));
+    assert.match(sh('-4', 'route', 'show', '203.0.113.50/32'), /203\.0\.113\.50/);
+    assert.equal(fs.readFileSync(sysctls[1]!, 'utf8').trim(), '1');
+
+    const r = await install(['--uninstall']);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /install: netmon undid its proxy-ARP host changes: \{.*"success":true,"paths":1/);
+    assert.match(r.stdout, /install: kept the device certificate/);
+    assert.ok(!sh('-o', 'link', 'show').includes(`${veth}@`), 'the host veth is gone');
+    assert.equal(sh('-4', 'route', 'show', '203.0.113.50/32').trim(), '');
+    assert.deepEqual(sysctls.map((p) => fs.readFileSync(p, 'utf8').trim()), earlier);
+  } finally {
+    rt.kill('SIGKILL');
+    execFileSync('sh', ['-c', `ip link del ${parent} 2>/dev/null; ip netns del ${ns} 2>/dev/null; true`]);
+  }
   await nothingInstalled();
   assert.equal(fs.readFileSync(path.join(tmp, 'mtls', 'client.crt'), 'utf8'), firstCert);
   assert.ok(fs.existsSync(path.join(tmp, 'mtls', 'client.key')));
-  assert.match(r.stdout, /kept the device certificate/);
 });
 
 test('--netmon-privileged runs the sidecar --privileged; an engine that cannot grant it gets a clear error, and no agent', async () => {
@@ -284,8 +407,43 @@ test('--netmon-privileged runs the sidecar --privileged; an engine that cannot g
   await nothingInstalled();
 });
 
-test('--uninstall --purge also removes the certificate', async () => {
+test('--cloud-url off (air-gapped): no enrollment server is called, no certificate needed; the agent runs standalone', async () => {
+  const mtls = path.join(tmp, 'mtls-airgapped');
+  const [ids, enrollments] = [stub.ids.length, stub.enrollments.length];
+  // standardEnv's ORCH_CLOUD_URL comes first: the last value given wins, as in the agent.
+  const r = await install([...standardArgs(), '--cloud-url', 'off'], { mtls, env: standardEnv() });
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /install: cloud off \(air-gapped\): enrollment skipped; the agent runs standalone/);
+  assert.deepEqual([stub.ids.length, stub.enrollments.length], [ids, enrollments]);
+  assert.deepEqual(fs.readdirSync(mtls), ['ca.crt']);
+  const agentC = engine.docker.getContainer('orchestrator_agent');
+  const env = (await agentC.inspect()).Config.Env;
+  assert.equal(env.filter((v) => v.startsWith('ORCH_CLOUD_URL=')).at(-1), 'ORCH_CLOUD_URL=off');
+  assert.ok(env.includes('ORCH_ENROLL_URL='), 'no certificate renewal either');
+  await waitFor('agent healthy', async () => {
+    const h = await execIn(agentC, ['node', 'dist/main.js', 'health']);
+    return h.code === 0 && h.out.includes('healthy');
+  }, 30_000, 500);
+  assert.equal((await install(['--uninstall'], { mtls })).code, 0);
+  await nothingInstalled();
+});
+
+test('--uninstall keeps the runtimes running, unmanaged, and says so; --purge removes them, their data volumes, networks and the certificate', async () => {
+  const managed = (role: string) => ({ 'edge.autonomy.managed': 'true', 'edge.autonomy.role': role });
+  await engine.docker.createNetwork({ Name: 'plc1_internal', Driver: 'bridge', Internal: true, Labels: managed('internal-network') });
+  await engine.docker.createVolume({ Name: 'plc1_data', Labels: managed('runtime-data') });
+  const rt = await engine.docker.createContainer({ name: 'plc1', Image: images.base, Cmd: ['sleep', '1000'], Labels: managed('runtime'), HostConfig: { NetworkMode: 'plc1_internal', Binds: ['plc1_data:/data'] } });
+  await rt.start();
+  const keep = await install(['--uninstall']);
+  assert.equal(keep.code, 0, `${keep.stdout}\n${keep.stderr}`);
+  assert.match(keep.stdout, /install: 1 runtime container\(s\) keep running, unmanaged \(nothing restarts or updates them; --uninstall --purge removes them/);
+  assert.equal((await rt.inspect()).State.Running, true);
   const purge = await install(['--uninstall', '--purge']);
   assert.equal(purge.code, 0, `${purge.stdout}\n${purge.stderr}`);
+  assert.match(purge.stdout, /install: removed runtime container [0-9a-f]+/);
+  assert.match(purge.stdout, /install: removed network [0-9a-f]+/);
+  assert.match(purge.stdout, /install: removed volume plc1_data/);
+  await nothingInstalled();
+  assert.deepEqual((await engine.docker.listNetworks({ filters: { label: ['edge.autonomy.managed=true'] } })).map((n) => n.Name), []);
   assert.deepEqual(fs.readdirSync(path.join(tmp, 'mtls')), []);
 });
