@@ -56,7 +56,9 @@ test('state, plan, health and doctor against a running agent', async () => {
   await putRuntime(agent.store, r.spec);
   await waitFor('running', () => agent.store.state.runtimes['plc-cli']?.status.phase === 'Running', 30_000);
   await agent.controller.settled();
-  const state = await runCli(['state'], env);
+  const list = await runCli(['state'], env);
+  assert.deepEqual([list.code, list.stdout], [0, 'NAME     DESIRED  PHASE    GENERATION  IMAGE TAG  ADDRESSES\nplc-cli  running  Running  1/1         latest     203.0.113.5\n']);
+  const state = await runCli(['state', 'plc-cli'], env);
   assert.equal(state.code, 0);
   assert.match(state.stdout, /^plc-cli\n {2}desired {3}running, generation 1/m);
   assert.match(state.stdout, /Running +True +Started/);
@@ -85,7 +87,7 @@ test('state, plan, health and doctor against a running agent', async () => {
   assert.deepEqual([stop.code, stop.stdout], [0, 'plc-cli: stop requested\n']);
   await waitFor('stopped', async () => (await runCli(['plan'], env)).stdout === 'nothing to do: converged\n' && agent.store.state.runtimes['plc-cli']?.status.phase === 'Stopped', 20_000, 200);
   const unknown = await runCli(['start', 'nope'], env);
-  assert.deepEqual([unknown.code, unknown.stderr], [1, 'error: runtime nope not found\n']);
+  assert.deepEqual([unknown.code, unknown.stderr], [1, 'orchestrator-agent: runtime nope not found\n']);
 });
 
 test('doctor warns about a container of the agent\'s whose json-file log has no max-size (made before ORCH_CONTAINER_LOG)', async () => {
