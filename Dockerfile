@@ -10,21 +10,20 @@
 #        certificate and the labels of CONTRACT §1.
 ARG BASE_IMAGE=orchestrator-base:latest
 FROM ${BASE_IMAGE}
-# Memory (docs/performance.md, issue #12): MALLOC_ARENA_MAX=2 and --v8-pool-size=1 (one V8 background
-# thread instead of four) keep glibc from giving each busy thread its own malloc arena (−5 MiB VmRSS for
-# the agent, −1.5 to −2 for netmon); --jitless runs JavaScript in V8's interpreter only, so the compilers in
-# the node binary are never paged in (−7 to −8 MiB for the agent, −5 to −7 for netmon) and idle CPU did not
-# rise (it fell: nothing to compile). It turns WebAssembly off, which nothing the agent loads uses (ssh2,
-# which would, is deferred: src/docker/dockerode.ts); --no-expose-wasm first says so and spares the warning.
-# --max-semi-space-size=1 keeps V8's young generation at 1 MiB: a burst of work (50 creates) had grown it to
-# 16 MiB per semi-space, 75–95 MiB for the agent until it shrank again (issue #12, "Round 4").
+# Memory (docs/performance.md, issue #12): the light settings (MALLOC_ARENA_MAX=2, --v8-pool-size=1,
+# --max-semi-space-size=1, --jitless and, on Node 20, --no-expose-wasm; why each: src/light-settings.ts)
+# belong to the program: bin/orchestrator-agent execs node with them on Node 20, dist/main.js re-executes
+# itself with them on a Node that has process.execve (22.15+, 24), so the ENTRYPOINT names no flag and a
+# base image on another Node keeps the set that Node takes. The ENV keeps MALLOC_ARENA_MAX for the
+# HEALTHCHECK's and `docker exec`'s node too.
 ENV NODE_ENV=production ORCH_DATA_DIR=/var/orchestrator MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY node_modules ./node_modules
 COPY dist ./dist
+COPY bin ./bin
 VOLUME ["/var/orchestrator"]
-ENTRYPOINT ["node", "--v8-pool-size=1", "--max-semi-space-size=1", "--no-expose-wasm", "--jitless", "dist/main.js"]
+ENTRYPOINT ["/app/bin/orchestrator-agent"]
 # Everything above is shared with install/Dockerfile.netmon (same layers on a box that has both).
 LABEL org.opencontainers.image.title="orchestrator-agent" \
       org.opencontainers.image.description="Edge agent keeping OpenPLC runtime containers converged to a declared state"

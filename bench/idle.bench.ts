@@ -15,10 +15,15 @@
 // variables given to both processes, or to one with an `agent:`/`netmon:` prefix, added to
 // BENCH_NODE_FLAGS; `main=/tmp/old/dist/main.js` runs another agent entry) on the same engine, in turn, BENCH_REPEAT
 // rounds; between variants both processes stop and every labelled object is removed.
+// Metrics on (issue #23): a variant with `agent:ORCH_METRICS_LISTEN=127.0.0.1:PORT` is scraped on /metrics
+// by this process (outside the agent's tree) every BENCH_SCRAPE_S (15) s, from the agent's start to its
+// stop; a variant whose scrapes all fail is an error. Off vs on on one engine, alternating:
+//   BENCH_VARIANTS="|agent:ORCH_METRICS_LISTEN=127.0.0.1:19464" BENCH_REPEAT=2
 // BENCH_PROBE=1: both processes preload bench/mem-probe.mjs; after each window the benchmark prints where
 // their memory lives (/proc/<pid>/smaps groups, V8 heap spaces before/after a forced GC, external).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +46,25 @@ const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolea
 const NETMON_ARGS = process.env.BENCH_NETMON_ARGS ? process.env.BENCH_NETMON_ARGS.split(' ') : [MAIN, 'netmon'];
 const STOPPED_S = Number(process.env.BENCH_STOPPED_S ?? 30);
 const PROBE = process.env.BENCH_PROBE === '1';
+const SCRAPE_S = Number(process.env.BENCH_SCRAPE_S ?? 15);
+
+/** Scrapes http://HOST:PORT/metrics every SCRAPE_S s as Prometheus would (a new connection each time). */
+function startScraper(listen: string): { stop(): { ok: number; failed: number } } {
+  const i = listen.lastIndexOf(':');
+  const n = { ok: 0, failed: 0 };
+  const once = () =>
+    http
+      .get({ host: listen.slice(0, i), port: Number(listen.slice(i + 1)), path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => (res.statusCode === 200 && body.includes('orch_runtimes') ? n.ok++ : n.failed++));
+      })
+      .on('error', () => n.failed++);
+  const timer = setInterval(once, SCRAPE_S * 1000);
+  timer.unref();
+  return { stop: () => (clearInterval(timer), n) };
+}
 interface Variant {
   label: string;
   main: string; // the agent's entry (token main=<path>; BENCH_MAIN otherwise)
@@ -191,6 +215,8 @@ try {
         ORCH_NETMON_SOCKET: netmonSock,
       }, path.join(vdir, 'agent.log'));
       agent = ag;
+      const listen = v.agent.env.ORCH_METRICS_LISTEN;
+      const scraper = listen ? startScraper(listen) : null;
       await cloud.waitForAgent(30_000);
       const beats0 = cloud.received('heartbeat').length;
 
@@ -234,6 +260,11 @@ try {
         }
       }
       if (cloud.received('heartbeat').length - beats0 < 2) throw new Error('no heartbeats reached the cloud: the agent was not connected');
+      if (scraper) {
+        const n = scraper.stop();
+        if (n.ok === 0) throw new Error(`${v.label}: no scrape of ${listen} succeeded (${n.failed} failed)`);
+        console.error(`${v.label}: ${n.ok} scrapes ok, ${n.failed} failed`);
+      }
       await teardown();
     }
   }

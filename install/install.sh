@@ -38,9 +38,9 @@ usage: install.sh [options]            install (enroll if needed, then start the
                          json-file:max-size=10m,max-file=3: Docker's json-file grows without bound otherwise)
   -e, --env KEY=VALUE    another variable for the agent (repeatable)
   --netmon-env KEY=VALUE another variable for the sidecar (repeatable)
-  --netmon-unprivileged  run the sidecar with the capabilities it needs instead of --privileged, for an
-                         engine that cannot grant --privileged (a dockerd without every capability)
-                         (ORCH_NETMON_PRIVILEGED=0)
+  --netmon-privileged    run the sidecar --privileged instead of with only the capabilities it needs
+                         (the default since issue #22; an escape hatch) (ORCH_NETMON_PRIVILEGED=1)
+  --netmon-unprivileged  the default: only the capabilities netmon needs (ORCH_NETMON_PRIVILEGED=0)
   --reenroll             enroll again even if a certificate exists (a NEW identity)
   --uninstall            remove the containers and the volume (runtimes are left alone)
   --purge                with --uninstall: also remove client.crt, client.key, ca.crt
@@ -67,7 +67,7 @@ MTLS_DIR=${ORCH_MTLS_DIR:-${HOME:-/root}/.mtls}
 AGENT_IMAGE=${ORCH_AGENT_IMAGE:-ghcr.io/autonomy-logic/orchestrator-agent:latest}
 NETMON_IMAGE=${ORCH_NETMON_IMAGE:-ghcr.io/autonomy-logic/orchestrator-netmon:latest}
 AGENT_NETWORK=${ORCH_AGENT_NETWORK:-}
-NETMON_PRIVILEGED=${ORCH_NETMON_PRIVILEGED:-1}
+NETMON_PRIVILEGED=${ORCH_NETMON_PRIVILEGED:-0}
 CONTAINER_LOG=${ORCH_CONTAINER_LOG:-json-file:max-size=10m,max-file=3}
 MODE=install PURGE=0 KEEP_DATA=0 REENROLL=0
 AGENT_ENV=() NETMON_ENV=()
@@ -99,6 +99,7 @@ while [ $# -gt 0 ]; do
     -e | --env) need_arg "$@"; [[ $2 == ?*=* ]] || die $E_USAGE "$1 wants KEY=VALUE, got '$2'"; AGENT_ENV+=("$2"); shift ;;
     --netmon-env) need_arg "$@"; [[ $2 == ?*=* ]] || die $E_USAGE "$1 wants KEY=VALUE, got '$2'"; NETMON_ENV+=("$2"); shift ;;
     --container-log) need_arg "$@"; CONTAINER_LOG=$2; shift ;;
+    --netmon-privileged) NETMON_PRIVILEGED=1 ;;
     --netmon-unprivileged) NETMON_PRIVILEGED=0 ;;
     --reenroll) REENROLL=1 ;;
     --uninstall) MODE=uninstall ;;
@@ -306,6 +307,7 @@ netmon_args=(--name "$NETMON_NAME" --restart unless-stopped
   --network=host --pid=host --security-opt no-new-privileges
   -v /dev:/dev -v "$VOLUME:/var/orchestrator" "${LOG_ARGS[@]}")
 if [ "$NETMON_PRIVILEGED" = 0 ]; then
+  # The default (issue #22): every netmon suite passes with this set (docs/security.md).
   # What netmon does (CONTRACT §6, §9): netlink and links (NET_ADMIN), DHCP raw sockets (NET_RAW),
   # nsenter into runtimes (SYS_ADMIN, SYS_PTRACE), device nodes (MKNOD, every char device), sysctls
   # such as proxy_arp (a writable /proc/sys).
@@ -320,7 +322,7 @@ for e in "${NETMON_ENV[@]}"; do netmon_args+=(-e "$e"); done
 if ! run_err=$(docker run -d "${netmon_args[@]}" "$NETMON_IMAGE" netmon 2>&1 >/dev/null); then
   docker rm -f "$NETMON_NAME" >/dev/null 2>&1 || true
   case $run_err in
-    *"apply caps"*) die $E_RUN "could not start $NETMON_NAME: this engine cannot grant --privileged (its dockerd lacks a capability); --netmon-unprivileged runs the sidecar with only the capabilities it needs. Docker said: $run_err" ;;
+    *"apply caps"*) die $E_RUN "could not start $NETMON_NAME: this engine cannot grant --privileged (its dockerd lacks a capability); without --netmon-privileged the sidecar runs with only the capabilities it needs. Docker said: $run_err" ;;
     *) die $E_RUN "could not start $NETMON_NAME: $run_err" ;;
   esac
 fi

@@ -27,6 +27,7 @@ import { DiskGuard } from './disk/disk-guard.js';
 import { repoOf } from './domain/spec-hash.js';
 import { imageOf } from './reconcilers/planner.js';
 import { agentMetrics } from './metrics/agent-metrics.js';
+import { DockerCallLatency } from './metrics/docker-calls.js';
 import { listenText } from './metrics/listen.js';
 import { MetricsServer } from './metrics/server.js';
 import { NetmonSource } from './sources/netmon/netmon-source.js';
@@ -34,6 +35,7 @@ import { DataDirLock } from './store/data-dir-lock.js';
 import { importLegacy, legacyRuntimeNames, retireLegacy } from './store/legacy-import.js';
 import { Store } from './store/store.js';
 import { Telemetry } from './telemetry/telemetry.js';
+import { runAgentUpdate } from './update/agent-update-step.js';
 import { VERSION } from './version.js';
 
 /** No single Docker call may hang a step or a query for ever (a stop waits up to 10 s of its own). */
@@ -60,6 +62,8 @@ export class Agent {
 
   /** Without a call timeout: the event stream and pull progress are idle by nature. */
   private readonly dockerStreams: Docker;
+  /** Docker call latency for /metrics; requests are timed only when metrics are on. */
+  readonly dockerCalls = new DockerCallLatency();
 
   constructor(
     private readonly config: Config,
@@ -67,6 +71,7 @@ export class Agent {
   ) {
     this.docker = dockerFromHost(config.dockerHost, DOCKER_CALL_TIMEOUT_MS);
     this.dockerStreams = dockerFromHost(config.dockerHost);
+    if (config.metricsListen) for (const d of [this.docker, this.dockerStreams]) this.dockerCalls.instrument(d);
   }
 
   async start(): Promise<void> {
@@ -108,6 +113,20 @@ export class Agent {
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
       runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
       runtimePort: config.runtimePort,
+      agentUpdate: () =>
+        runAgentUpdate({
+          docker: this.docker,
+          pullDocker: this.dockerStreams,
+          store: this.store,
+          log,
+          dataDir: config.dataDir,
+          selfContainerId,
+          version: VERSION,
+          gateSeconds: config.updateGateSeconds,
+          admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
+          notReady: () =>
+            this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,
+        }),
     });
     if (!refusing) {
       this.disk = new DiskGuard({
@@ -233,6 +252,7 @@ export class Agent {
       agentMetrics({
         store: this.store,
         controller: this.controller,
+        dockerCalls: this.dockerCalls,
         telemetry: this.telemetry,
         disk: this.disk,
         cloud: this.cloud,

@@ -32,6 +32,8 @@ const USAGE = `usage: orchestrator-agent <command> [options]   (every command ta
   support-bundle [-o FILE]    a tar.gz for support: doctor, state, plan, logs, docker inspect, versions;
                               secrets redacted (default ./orchestrator-support-<host>-<UTC time>.tar.gz)
   version, --version          the agent's version and the commit it was built from
+  update-agent                the updater container's command during a self-update (docs/updates.md);
+                              not for operators
 --json and -o json print JSON for scripts
 exit codes: 0 done, 1 failed or unhealthy, 2 wrong command line or input, 3 agent not running
 `;
@@ -53,6 +55,7 @@ const HELP: Record<string, string> = {
   logs: 'logs NAME|--agent|--netmon [-f] [--tail N|all] [--since WHEN]\n  NAME: the runtime container\'s stdout and stderr, from the engine\n  --agent: the agent\'s own log files ($ORCH_DATA_DIR/logs/agent.<n>.log)\n  --netmon: the netmon sidecar\'s output (its container, labelled edge.autonomy.role=netmon)\n  -f follows; --tail N (-n N) the last N lines (all: every line); --since 10m|1h30m|2d|ISO time|epoch seconds',
   'support-bundle': 'support-bundle [-o FILE]\n  a tar.gz for support: doctor, state, plan, logs, docker inspect, versions; secrets redacted',
   version: 'version\n  the agent\'s version and the commit it was built from',
+  'update-agent': 'update-agent\n  the updater container\'s command during a self-update (docs/updates.md); not for operators',
 };
 const EXIT_LINE = 'exit codes: 0 done, 1 failed or unhealthy, 2 wrong command line or input, 3 agent not running\n';
 
@@ -196,6 +199,13 @@ async function main(argv: string[]): Promise<number> {
     parseCommand(cmd, args, {}, { max: 0 });
     await runAgent(loadConfig());
     return -1; // keeps running
+  }
+  if (cmd === 'update-agent') {
+    parseCommand(cmd, args, {}, { max: 0 });
+    const config = loadConfig();
+    const { runUpdater } = await import('./update/updater.js');
+    const { createLogger } = await import('./log.js');
+    return runUpdater(config, createLogger(config.logLevel, { component: 'updater' }));
   }
   if (cmd === 'doctor') {
     const { values } = parseCommand(cmd, args, OUTPUT_OPTIONS, { max: 0 });

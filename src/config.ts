@@ -74,6 +74,7 @@ const envSchema = z.object({
   ORCH_NETMON_BOOT_WAIT_MS: positiveInt('ORCH_NETMON_BOOT_WAIT_MS', 60000),
   ORCH_RUN_COMMAND_TIMEOUT_MS: positiveInt('ORCH_RUN_COMMAND_TIMEOUT_MS', 30000),
   ORCH_RUNTIME_READY_TIMEOUT_MS: positiveInt('ORCH_RUNTIME_READY_TIMEOUT_MS', 120000),
+  ORCH_UPDATE_GATE_S: positiveInt('ORCH_UPDATE_GATE_S', 120),
   // An error ack must still fit, hence the floor.
   ORCH_MAX_ACK_BYTES: positiveInt('ORCH_MAX_ACK_BYTES', DEFAULT_MAX_ACK_BYTES, 'bytes', 1024),
   ORCH_LEGACY_EMITS: z.enum(['0', '1']).default('1'),
@@ -245,6 +246,8 @@ export interface Config {
   runCommandTimeoutMs: number;
   /** How long a new runtime version has to answer GET /api/version before it is rolled back. */
   runtimeReadyTimeoutMs: number;
+  /** ORCH_UPDATE_GATE_S: how long a new agent has to become ready in a self-update before the old one comes back. */
+  updateGateSeconds: number;
   /** The largest ack or event sent to the cloud, in UTF-8 bytes of its JSON (CONTRACT §2). */
   maxAckBytes: number;
   legacyEmits: boolean;
@@ -339,6 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     netmonBootWaitMs: e.ORCH_NETMON_BOOT_WAIT_MS,
     runCommandTimeoutMs: e.ORCH_RUN_COMMAND_TIMEOUT_MS,
     runtimeReadyTimeoutMs: e.ORCH_RUNTIME_READY_TIMEOUT_MS,
+    updateGateSeconds: e.ORCH_UPDATE_GATE_S,
     maxAckBytes: e.ORCH_MAX_ACK_BYTES,
     legacyEmits: e.ORCH_LEGACY_EMITS === '1',
     serialMajors: e.ORCH_SERIAL_MAJORS,

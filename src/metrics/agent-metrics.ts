@@ -5,11 +5,13 @@ import type { Controller } from '../reconcilers/controller.js';
 import { phaseSchema } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
+import type { DockerCallLatency } from './docker-calls.js';
 import type { Family, Sample } from './exposition.js';
 
 export interface MetricsSources {
   store: Store;
   controller: Controller;
+  dockerCalls: DockerCallLatency;
   telemetry: Telemetry | null;
   disk: DiskGuard | null;
   /** Null when the cloud is off. */
@@ -40,6 +42,7 @@ export function agentMetrics(s: MetricsSources): Family[] {
     counter('orch_reconcile_pass_failures_total', 'Reconcile passes that failed (the engine unreachable included).', [{ value: c.passFailuresTotal }]),
     counter('orch_reconcile_steps_total', 'Reconcile steps finished, by action and result.', steps),
     { name: 'orch_reconcile_pass_duration_seconds', help: 'Duration of completed reconcile passes (observe, plan, status, dispatch).', type: 'histogram', histogram: c.passSeconds },
+    { name: 'orch_docker_request_duration_seconds', help: 'Duration of Docker API requests (to the response; a stream: to its headers), by operation (path with ids as {id}) and result.', type: 'histogram', series: s.dockerCalls.series() },
   ];
   const usage = [...(s.telemetry?.lastUsage ?? [])];
   families.push(

@@ -10,7 +10,8 @@ export interface Sample {
 
 export type Family =
   | { name: string; help: string; type: 'gauge' | 'counter'; samples: Sample[] }
-  | { name: string; help: string; type: 'histogram'; histogram: Histogram };
+  | { name: string; help: string; type: 'histogram'; histogram: Histogram }
+  | { name: string; help: string; type: 'histogram'; series: readonly { labels: Labels; histogram: Histogram }[] };
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -42,7 +43,8 @@ function num(v: number): string {
   return String(v);
 }
 
-function labelText(labels: Labels | undefined): string {
+function labelText(labels: Labels | undefined, le?: string): string {
+  if (le !== undefined) labels = { ...labels, le };
   const entries = Object.entries(labels ?? {});
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
 }
@@ -52,9 +54,10 @@ export function formatFamilies(families: readonly Family[]): string {
   for (const f of families) {
     out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
     if (f.type === 'histogram') {
-      const h = f.histogram;
-      h.bounds.forEach((b, i) => out.push(`${f.name}_bucket{le="${num(b)}"} ${h.counts[i]}`));
-      out.push(`${f.name}_bucket{le="+Inf"} ${h.count}`, `${f.name}_sum ${num(h.sum)}`, `${f.name}_count ${h.count}`);
+      for (const { labels, histogram: h } of 'series' in f ? f.series : [{ labels: {}, histogram: f.histogram }]) {
+        h.bounds.forEach((b, i) => out.push(`${f.name}_bucket${labelText(labels, num(b))} ${h.counts[i]}`));
+        out.push(`${f.name}_bucket${labelText(labels, '+Inf')} ${h.count}`, `${f.name}_sum${labelText(labels)} ${num(h.sum)}`, `${f.name}_count${labelText(labels)} ${h.count}`);
+      }
     } else for (const s of f.samples) out.push(`${f.name}${labelText(s.labels)} ${num(s.value)}`);
   }
   return out.join('\n') + '\n';

@@ -7,6 +7,7 @@ import { observe, type Observed } from '../docker/observed.js';
 import { attachmentsOf } from '../domain/attachments.js';
 import type { Logger } from '../log.js';
 import { Histogram } from '../metrics/exposition.js';
+import { agentUpdateUnderWay } from '../store/desired-state.js';
 import { UNINSTALL_STAGES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { StepError, type Executor } from './executor.js';
@@ -170,7 +171,7 @@ export class Controller implements ReconcilerView {
   /** Steps in flight for longer than they should take (health). */
   stuckSteps(now = this.clock.mono()): string[] {
     return [...this.busy.values()]
-      .filter(({ step, since }) => now - since > (step.action === 'pullImage' ? PULL_STUCK_AFTER_MS : STUCK_AFTER_MS))
+      .filter(({ step, since }) => now - since > (step.action === 'pullImage' || step.action === 'agentUpdate' ? PULL_STUCK_AFTER_MS : STUCK_AFTER_MS))
       .map(({ step, since }) => `${step.action} ${step.key} in progress for ${Math.round((now - since) / 60_000)} min`);
   }
 
@@ -212,6 +213,7 @@ export class Controller implements ReconcilerView {
       ...(this.d.executor.limitsConfigured ? { limitsCurrent: (id: string) => this.d.executor.limitsCurrent.has(id) } : {}),
       readiness: this.d.executor.readiness(this.d.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS),
       readyTimeoutMs: this.d.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+      agentUpdate: agentUpdateUnderWay(this.d.store.state),
     };
   }
 
@@ -396,7 +398,7 @@ export class Controller implements ReconcilerView {
   private dispatch(step: Step): void {
     this.busy.set(step.key, { step, since: this.clock.mono() });
     if ((step.action === 'stop' || step.action === 'restart' || step.action === 'removeContainer') && step.containerId) this.requestedExits.add(step.containerId);
-    void (step.action === 'pullImage' ? this.pulls : this.queue)
+    void (step.action === 'pullImage' || step.action === 'agentUpdate' ? this.pulls : this.queue)
       .add(async () => {
         const log = this.d.log.child({ device: step.device, key: step.key });
         log.info({ action: step.action, reason: step.reason }, `${step.action}`);

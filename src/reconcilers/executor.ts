@@ -4,6 +4,8 @@ import { monoNow } from '../clock.js';
 import type Docker from 'dockerode';
 import type { ObservedContainer } from '../docker/observed.js';
 import { apiVersion, atLeast, messageOf, statusOf } from '../docker/client.js';
+import { withTimeout } from '../docker/deadline.js';
+import { pullToEnd } from '../docker/pull.js';
 import { limitsConfig, request144, requestBelow144, type RuntimeLimits } from '../docker/runtime-container-request.js';
 import type { Logger } from '../log.js';
 import type { ContainerLog } from '../config.js';
@@ -55,6 +57,8 @@ export interface ExecutorDeps {
   runtimeLimits?: RuntimeLimits;
   /** ORCH_RUNTIME_PORT: where a runtime's readiness is asked (HTTPS on 8443). */
   runtimePort?: number;
+  /** The agent's self-update step (src/update/agent-update-step.ts); absent: nothing to do. */
+  agentUpdate?: () => Promise<void>;
 }
 
 const STOP_TIMEOUT_S = 10;
@@ -62,20 +66,6 @@ const STOP_TIMEOUT_S = 10;
 const NIC_RETURN_WAIT_MS = 10_000;
 /** No single Docker call may hang a step for ever (a wedged engine): stop waits up to 10 s of its own. */
 const CALL_TIMEOUT_MS = 60_000;
-/** A pull on a slow plant uplink may take long, but not for ever. */
-const PULL_TIMEOUT_MS = 15 * 60_000;
-
-/** Rejects after `ms` (and runs `onTimeout`, e.g. to destroy a stream); the call itself cannot be cancelled. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(new Error(`${what}: no answer from the engine within ${Math.round(ms / 1000)} s`));
-    }, ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 export class Executor {
   ulimits: Ulimits = WANTED_ULIMITS;
@@ -269,6 +259,8 @@ export class Executor {
         return this.probeReady(step.containerId);
       case 'upgradeEnd':
         return this.upgradeEnd(step);
+      case 'agentUpdate':
+        return this.d.agentUpdate?.();
       case 'wait':
         return;
     }
@@ -666,13 +658,7 @@ export class Executor {
       throw new StepError(`image ${image}: ${messageOf(e)}`, 'image', 'DiskPressure');
     }
     try {
-      const stream = await withTimeout((this.d.pullDocker ?? docker).pull(image), CALL_TIMEOUT_MS, `pull ${image}`);
-      await withTimeout(
-        new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()))),
-        PULL_TIMEOUT_MS,
-        `pull ${image}`,
-        () => (stream as unknown as { destroy?: () => void }).destroy?.(),
-      );
+      await pullToEnd(docker, this.d.pullDocker ?? docker, image);
     } catch (e) {
       throw new StepError(`image ${image} is not present and could not be pulled: ${messageOf(e)}`, 'image', 'PullFailed');
     }

@@ -58,6 +58,8 @@ export interface HostFacts {
   readiness: ReadonlyMap<string, Readiness>;
   /** ORCH_RUNTIME_READY_TIMEOUT_MS: how long a new runtime version has to answer before it is rolled back. */
   readyTimeoutMs: number;
+  /** An agent self-update is under way (upgrade_orchestrator). */
+  agentUpdate?: boolean;
 }
 
 /** Why a parent cannot carry a MACVLAN endpoint now, judged from netmon's current facts. */
@@ -209,6 +211,7 @@ export function plan(declared: Readonly<Record<string, RuntimeRecord>>, observed
   }
 
   if (facts.uninstall !== null) steps.push(...uninstallSteps(desired, observed, facts.uninstall));
+  if (facts.agentUpdate) steps.push({ key: 'agent/update', device: null, action: 'agentUpdate', reason: 'upgrade_orchestrator: agent self-update under way' });
 
   // One step per key: the first planned wins; the rest is planned again after it.
   const seen = new Set<string>();

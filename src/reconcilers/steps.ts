@@ -46,6 +46,8 @@ export type Step = Base &
     | { action: 'forget' }
     | { action: 'uninstall'; stage: UninstallStage }
     | { action: 'pullImage'; image: string }
+    // The agent's self-update (src/update/agent-update-step.ts), key agent/update, on the pull lane.
+    | { action: 'agentUpdate' }
     // Runtime version upgrades (upgrade.ts): status writes and a readiness probe; no Docker mutation.
     | { action: 'upgradeBegin'; from: { spec: RuntimeSpec; image: string }; toImage: string; containerId: string | null }
     | { action: 'probeReady'; containerId: string }

@@ -120,11 +120,28 @@ export function setLifecycle(store: Store, name: string, action: LifecycleAction
   });
 }
 
-/** Declares the uninstall (delete_orchestrator); false when one is already under way. `byContainer`: the asking agent's own. */
+/** An agent self-update asked for and not ended (done or error). */
+export const agentUpdateUnderWay = (s: Readonly<State>) => !!s.agent.update && s.agent.update.step !== 'done' && s.agent.update.error === null;
+const uninstallUnderWay = (s: Readonly<State>) => !!s.agent.uninstall && s.agent.uninstall.step !== 'done';
+
+/** Declares the uninstall (delete_orchestrator); false when one (or an agent update) is already under way. `byContainer`: the asking agent's own. */
 export function requestUninstall(store: Store, byContainer: string | null): Promise<boolean> {
   return store.update('desired', (s) => {
-    if (s.agent.uninstall && s.agent.uninstall.step !== 'done') return false;
+    if (uninstallUnderWay(s) || agentUpdateUnderWay(s)) return false;
     s.agent.uninstall = { requestedAt: new Date().toISOString(), step: 'deleting_runtimes', error: null, byContainer };
+    return true;
+  });
+}
+
+/**
+ * Declares the agent's self-update (upgrade_orchestrator); false when one or an uninstall is under way.
+ * `image`: the full reference to pull; `digest`: checked after the pull when given.
+ */
+export function requestAgentUpdate(store: Store, order: { image: string; digest: string | null; byContainer: string | null }): Promise<boolean> {
+  return store.update('desired', (s) => {
+    if (uninstallUnderWay(s) || agentUpdateUnderWay(s)) return false;
+    const now = new Date().toISOString();
+    s.agent.update = { requestedAt: now, updatedAt: now, image: order.image, digest: order.digest, step: 'starting', error: null, byContainer: order.byContainer };
     return true;
   });
 }

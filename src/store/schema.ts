@@ -11,6 +11,30 @@ export const SCHEMA_VERSION = 1;
 export const UNINSTALL_STAGES = ['deleting_runtimes', 'cleaning_networks', 'deleting_netmon', 'removing_self', 'done'] as const;
 export type UninstallStage = (typeof UNINSTALL_STAGES)[number];
 
+/** The self-update's progress steps (reference §18.4 plus `trial`, `done`), visible under `__orchestrator__`. */
+export const AGENT_UPDATE_STEPS = ['starting', 'pulling_images', 'spawning_upgrader', 'upgrader_spawned', 'trial', 'done'] as const;
+export type AgentUpdateStep = (typeof AGENT_UPDATE_STEPS)[number];
+
+/**
+ * upgrade_orchestrator's order and progress (docs/updates.md). Optional and loose, so no schema bump: an
+ * older agent (a rolled-back one) keeps it as an unknown key.
+ */
+export const agentUpdateSchema = z.looseObject({
+  requestedAt: z.string(),
+  updatedAt: z.string(),
+  /** The full reference to pull. */
+  image: z.string(),
+  /** `sha256:…` the pulled image's RepoDigests must hold; null: not checked. */
+  digest: z.string().nullable(),
+  step: z.enum(AGENT_UPDATE_STEPS),
+  error: z.string().nullable(),
+  /** The agent container that was asked (null outside a container). */
+  byContainer: z.string().nullable(),
+  /** The version that ran before (set with `done`). */
+  previousVersion: z.string().optional(),
+});
+export type AgentUpdate = z.infer<typeof agentUpdateSchema>;
+
 export const conditionSchema = z.object({
   type: z.enum(['ImageReady', 'NetworkReady', 'ContainerReady', 'Running']),
   status: z.enum(['True', 'False', 'Unknown']),
@@ -141,6 +165,9 @@ export const stateSchema = z.looseObject({
     uninstall: z
       .looseObject({ requestedAt: z.string(), step: z.enum(UNINSTALL_STAGES), error: z.string().nullable(), byContainer: z.string().nullable().optional() })
       .nullable(),
+    update: agentUpdateSchema.nullable().optional(),
+    /** Agent image ids whose update failed: never tried again (a newly published tag has a new id). */
+    failedUpdates: z.array(z.looseObject({ imageId: z.string(), reason: z.string(), at: z.string() })).optional(),
   }),
   runtimes: z.record(z.string(), runtimeRecordSchema),
   host: z.looseObject({

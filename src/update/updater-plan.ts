@@ -3,6 +3,9 @@
 // reconcilers), so an updater killed at any point and started again by its restart policy continues or
 // rolls back from what it finds. Pure.
 
+/** Not the new image's fault: it is not recorded as a failed update (it may be tried again). */
+export const INTERRUPTED_TRIAL = 'the updater was interrupted during the trial';
+
 export type UpdatePhase = 'prepared' | 'stopping_old' | 'trial' | 'committing' | 'rolling_back' | 'committed' | 'rolled_back';
 
 export interface SeenContainer {
@@ -57,7 +60,7 @@ export function nextUpdaterAction(v: UpdaterView): UpdaterAction {
       return v.current ? { do: 'startTrial' } : { do: 'createCandidate' };
     case 'trial':
       // An updater restarted mid-trial cannot tell how long the candidate has had: back to the old one.
-      if (v.createdHere === null || v.current?.id !== v.createdHere) return { do: 'setPhase', phase: 'rolling_back', reason: 'the updater was interrupted during the trial' };
+      if (v.createdHere === null || v.current?.id !== v.createdHere) return { do: 'setPhase', phase: 'rolling_back', reason: INTERRUPTED_TRIAL };
       return { do: 'gate' };
     case 'committing':
       if (v.current && v.current.restartPolicy !== v.oldPolicy) return { do: 'setCurrentPolicy', policy: v.oldPolicy };

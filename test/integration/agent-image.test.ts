@@ -1,7 +1,7 @@
 // The agent and its sidecar as they ship: both images built from the Dockerfiles (COPY-only, on a base
 // imported from this machine's binaries), run on the private engine as CONTRACT §1 runs them:
-// `autonomy_netmon` (host network and pid namespace, privileged — or, where this machine's dockerd cannot
-// grant --privileged, install.sh's --netmon-unprivileged capabilities —, /dev) serves its socket in the shared
+// `autonomy_netmon` (host network and pid namespace, install.sh's default capabilities instead of
+// --privileged (issue #22), /dev) serves its socket in the shared
 // volume and reports this machine's interfaces (it only watches netlink: no traffic); `orchestrator_agent`
 // (the engine's socket, the shared volume) answers `health`, takes the host facts from the sidecar, joins
 // each runtime's internal network by itself (found by label) and reaches the runtime there.
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
-import { buildImages, enginePrivileged, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
+import { buildImages, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { NetmonClient } from '../support/netmon-process.js';
@@ -28,7 +28,6 @@ let lan: Lan;
 let agentContainer: Docker.Container;
 let netmonContainer: Docker.Container;
 let images: BuiltImages;
-let privileged = false;
 const LABELS = (role: string) => ({ 'edge.autonomy.role': role, 'edge.autonomy.managed': 'true' });
 /** The interface that carries this machine's default route: the sidecar must report it. */
 const hostIface = (JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[])[0]?.dev;
@@ -44,7 +43,6 @@ before(async () => {
   const buildSeconds = (Date.now() - t0) / 1000;
   const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
   process.stdout.write(`# images built in ${buildSeconds.toFixed(1)} s (base import ${images.seconds.base} s, context ${images.seconds.context} s, docker build ${images.seconds.build} s); sizes: base ${mb(images.sizes.base)}, agent ${mb(images.sizes.agent)}, netmon ${mb(images.sizes.netmon)}\n`);
-  privileged = await enginePrivileged(engine.docker, images.base);
   lan = createLan('198.51.100.0/26');
   await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
   netmonContainer = await engine.docker.createContainer({
@@ -52,7 +50,7 @@ before(async () => {
     Image: images.netmon,
     Labels: LABELS('netmon'),
     Env: ['ORCH_NETMON_DEBOUNCE_MS=200'],
-    HostConfig: netmonHostConfig(privileged),
+    HostConfig: netmonHostConfig(),
   });
   await netmonContainer.start();
   await engine.docker.createNetwork({ Name: 'agent_net', Driver: 'bridge', Internal: true });
@@ -102,10 +100,21 @@ test('the sidecar image serves its socket in the shared volume and reports this 
   assert.equal(hc[0], 'CMD');
   assert.equal((await execIn(netmonContainer, hc.slice(1))).code, 0);
   const inspected = await netmonContainer.inspect();
-  assert.deepEqual([inspected.HostConfig.NetworkMode, inspected.HostConfig.PidMode, inspected.HostConfig.Privileged], ['host', 'host', privileged]);
+  assert.deepEqual([inspected.HostConfig.NetworkMode, inspected.HostConfig.PidMode, inspected.HostConfig.Privileged], ['host', 'host', false]);
   // The tools of the contract are there, the real ones (busybox's ip has no -j).
   assert.equal((await execIn(netmonContainer, ['ip', '-j', 'link', 'show', 'lo'])).out.trim().startsWith('[{'), true);
   assert.match((await execIn(netmonContainer, ['udhcpc', '--help'])).out, /udhcpc/);
+});
+
+test('both containers run node with the light settings (bin/orchestrator-agent, src/light-settings.ts) as their PID 1', async () => {
+  for (const c of [agentContainer, netmonContainer]) {
+    const pid = await waitFor('container running', async () => (await c.inspect()).State.Pid || null, 20_000, 200);
+    const read = (f: string) => fs.readFileSync(`/proc/${pid}/${f}`, 'utf8').split('\0');
+    const cmdline = await waitFor('node as PID 1', () => (read('cmdline')[0] === 'node' ? read('cmdline') : null), 20_000, 200);
+    // The base is this machine's node (20 here): the full set; on 22/24 main.js re-executes with its own set.
+    for (const f of ['--v8-pool-size=1', '--max-semi-space-size=1', '--jitless']) assert.ok(cmdline.includes(f), `${f} missing from ${cmdline.join(' ')}`);
+    assert.ok(read('environ').includes('MALLOC_ARENA_MAX=2'));
+  }
 });
 
 test('the agent in its container takes the host facts from the sidecar in its container', async () => {
@@ -145,6 +154,16 @@ test('the image runs the agent; in its container it joins the runtime internal n
   const ns = await execIn(netmonContainer, ['nsenter', '-t', String(pid), '-n', 'ip', '-j', 'addr', 'show']);
   assert.equal(ns.code, 0, `${ns.out}\n${(await execIn(netmonContainer, ['grep', 'Cap', '/proc/self/status'])).out}`);
   assert.ok((JSON.parse(ns.out) as { addr_info: { local: string }[] }[]).some((l) => l.addr_info.some((a) => a.local === '198.51.100.10')), ns.out);
+  // The rest of what netmon does without --privileged (issue #22), each on an object this test made:
+  // a sysctl through /proc/sys (proxy_arp, §9.2), a device node in a runtime's root (MKNOD + the device
+  // cgroup rule, §9.4) and a DHCP client's raw socket on the test LAN's parent (NET_RAW, §9.1).
+  const sysctl = await execIn(netmonContainer, ['sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${lan.parent}/proxy_arp && cat /proc/sys/net/ipv4/conf/${lan.parent}/proxy_arp`]);
+  assert.deepEqual([sysctl.code, sysctl.out.trim()], [0, '1'], sysctl.out);
+  const node = await execIn(netmonContainer, ['sh', '-c', `mknod /proc/${pid}/root/tmp/ttyNarrow c 1 3 && head -c 0 /proc/${pid}/root/tmp/ttyNarrow && rm /proc/${pid}/root/tmp/ttyNarrow`]);
+  assert.equal(node.code, 0, node.out);
+  const dhcp = await execIn(netmonContainer, ['udhcpc', '-i', lan.parent, '-n', '-q', '-f', '-t', '1', '-T', '1', '-s', '/bin/true']);
+  assert.doesNotMatch(dhcp.out, /not permitted|permission denied/i, dhcp.out);
+  assert.match(dhcp.out, /broadcasting discover/, dhcp.out);
   const state = await execIn(agentContainer, ['node', 'dist/main.js', 'state']);
   assert.match(state.out, /observed {2}phase Running/);
   let plan = '';

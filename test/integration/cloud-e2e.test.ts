@@ -376,6 +376,37 @@ describe('cloud link end to end', () => {
     await engine.docker.getContainer('bystander').remove({ force: true });
   });
 
+  test('upgrade_orchestrator: the ack of reference §18.4; progress and the failure under __orchestrator__; a new order after the error', async () => {
+    assert.deepEqual(await cloud.call('upgrade_orchestrator', { correlation_id: 'g0', version: 'v 2' }), { action: 'upgrade_orchestrator', correlation_id: 'g0', status: 'error', error: 'version: not an image tag' });
+    assert.deepEqual(await cloud.call('upgrade_orchestrator', { correlation_id: 'g0', version: 'v2', image: 'reg.example/a:v2' }), { action: 'upgrade_orchestrator', correlation_id: 'g0', status: 'error', error: 'version: give image or version, not both' });
+    const ack = await cloud.call('upgrade_orchestrator', { correlation_id: 'g1' });
+    assert.deepEqual(ack, {
+      action: 'upgrade_orchestrator',
+      correlation_id: 'g1',
+      status: 'accepted',
+      message: "Upgrade initiated. Poll get_device_status with device_id='__orchestrator__' for progress.",
+      poll_device_id: '__orchestrator__',
+    });
+    // This agent runs as a process, not in a container: the order ends at once, as the Python agent's does.
+    const s = await waitFor('upgrade failed', async () => {
+      const r = await deviceStatus('__orchestrator__');
+      return r.status === 'error' ? r : null;
+    }, 20_000, 100);
+    const { conditions: _c, started_at, updated_at, ...rest } = s;
+    assert.deepEqual(rest, {
+      action: 'get_device_status',
+      correlation_id: 's-__orchestrator__',
+      status: 'error',
+      device_id: '__orchestrator__',
+      operation: 'upgrade',
+      step: 'pulling_images',
+      error: 'Could not detect orchestrator container for upgrade',
+      message: 'Operation failed: Could not detect orchestrator container for upgrade',
+    });
+    assert.ok(Date.parse(String(started_at)) <= Date.parse(String(updated_at)));
+    assert.equal((await cloud.call('upgrade_orchestrator', { correlation_id: 'g2', version: 'v2' })).status, 'accepted', 'a new order after the error');
+  });
+
   test('an agent certificate from another CA is refused by the cloud', async () => {
     pki.newCa('rogue-ca', 'Rogue CA');
     const rogueDir = agentMtlsDir(pki, 'agent-rogue', 'rogue-ca');

@@ -22,7 +22,7 @@ import { execIn as execInContainer } from '../support/exec-in.js';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SCRIPT = path.join(ROOT, 'install/install.sh');
 const DEFAULT_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
-/** docker 20.10 on these machines cannot grant --privileged (dockerd lacks CAP_SYS_RESOURCE): the sidecar then runs with --netmon-unprivileged. */
+/** Whether --netmon-privileged can work here: docker 20.10 on these machines cannot grant --privileged (dockerd lacks CAP_SYS_RESOURCE). */
 let PRIVILEGED = false;
 const hostIface = (JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[])[0]?.dev;
 
@@ -68,7 +68,6 @@ const standardArgs = () => [
   '--network', 'host',
   '--serial-majors', '188,166',
   '--netmon-env', 'ORCH_NETMON_DEBOUNCE_MS=200',
-  ...(PRIVILEGED ? [] : ['--netmon-unprivileged']),
 ];
 const standardEnv = () => ({ ORCH_CLOUD_URL: `https://127.0.0.1:${cloud.port}`, ORCH_NETMON_WIFI_INTERFACES: 'wlan-test0' });
 
@@ -195,14 +194,13 @@ test('install: enrolls (CN = id, clientAuth), creates the volume, runs the sidec
   assert.equal(netmon.Config.Image, images.netmon);
   assert.equal(netmon.Config.Labels['edge.autonomy.role'], 'netmon');
   assert.equal(netmon.Config.Labels['edge.autonomy.managed'], 'true');
-  assert.deepEqual([netmon.HostConfig.NetworkMode, netmon.HostConfig.PidMode, netmon.HostConfig.Privileged], ['host', 'host', PRIVILEGED]);
-  if (!PRIVILEGED) {
-    assert.deepEqual(((netmon.HostConfig.CapAdd as string[] | undefined) ?? []).map((c) => c.replace(/^CAP_/, '')).sort(), [...NETMON_UNPRIVILEGED.CapAdd].sort());
-    assert.deepEqual(netmon.HostConfig.DeviceCgroupRules, NETMON_UNPRIVILEGED.DeviceCgroupRules);
-    for (const opt of NETMON_UNPRIVILEGED.SecurityOpt) assert.ok(((netmon.HostConfig.SecurityOpt as string[] | undefined) ?? []).includes(opt), opt);
-    const paths = netmon.HostConfig as { MaskedPaths?: string[]; ReadonlyPaths?: string[] };
-    assert.deepEqual([paths.MaskedPaths, paths.ReadonlyPaths], [[], []]);
-  }
+  // The default is the narrow set, not --privileged (issue #22).
+  assert.deepEqual([netmon.HostConfig.NetworkMode, netmon.HostConfig.PidMode, netmon.HostConfig.Privileged], ['host', 'host', false]);
+  assert.deepEqual(((netmon.HostConfig.CapAdd as string[] | undefined) ?? []).map((c) => c.replace(/^CAP_/, '')).sort(), [...NETMON_UNPRIVILEGED.CapAdd].sort());
+  assert.deepEqual(netmon.HostConfig.DeviceCgroupRules, NETMON_UNPRIVILEGED.DeviceCgroupRules);
+  for (const opt of NETMON_UNPRIVILEGED.SecurityOpt) assert.ok(((netmon.HostConfig.SecurityOpt as string[] | undefined) ?? []).includes(opt), opt);
+  const paths = netmon.HostConfig as { MaskedPaths?: string[]; ReadonlyPaths?: string[] };
+  assert.deepEqual([paths.MaskedPaths, paths.ReadonlyPaths], [[], []]);
   assert.equal(netmon.HostConfig.RestartPolicy?.Name, 'unless-stopped');
   const netmonBinds = [...(netmon.HostConfig.Binds ?? [])].sort();
   assert.deepEqual(netmonBinds, ['/dev:/dev', 'orchestrator-shared:/var/orchestrator', ...(fs.existsSync('/run/udev') ? ['/run/udev:/run/udev:ro'] : [])].sort());
@@ -270,15 +268,15 @@ test('--uninstall removes the containers and the volume and keeps the certificat
   assert.match(r.stdout, /kept the device certificate/);
 });
 
-test('the sidecar runs --privileged by default; an engine that cannot grant it gets a clear error naming --netmon-unprivileged, and no agent', async () => {
-  const r = await install(standardArgs().filter((a) => a !== '--netmon-unprivileged'), { env: standardEnv() });
+test('--netmon-privileged runs the sidecar --privileged; an engine that cannot grant it gets a clear error, and no agent', async () => {
+  const r = await install([...standardArgs(), '--netmon-privileged'], { env: standardEnv() });
   if (PRIVILEGED) {
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.equal((await engine.docker.getContainer('autonomy_netmon').inspect()).HostConfig.Privileged, true);
     assert.equal((await install(['--uninstall'])).code, 0);
   } else {
     assert.equal(r.code, 7, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stderr, /could not start autonomy_netmon: this engine cannot grant --privileged .*--netmon-unprivileged/);
+    assert.match(r.stderr, /could not start autonomy_netmon: this engine cannot grant --privileged .*without --netmon-privileged/);
     assert.match(r.stdout, new RegExp(`already enrolled as ${enrolledId}`));
     assert.equal((await engine.docker.listContainers({ all: true })).length, 0, 'neither the half-made sidecar nor the agent is left');
     assert.equal((await install(['--uninstall'])).code, 0);

@@ -99,6 +99,11 @@ describe(`metrics endpoint (${ENGINE_KIND})`, () => {
     assert.ok(valueOf(body, 'orch_reconcile_steps_total{action="createContainer",result="ok"}')! >= 1);
     assert.ok(valueOf(body, 'orch_reconcile_pass_duration_seconds_count')! >= 1);
     assert.match(body, /^# TYPE orch_runtime_restarts_total counter$/m);
+    // Docker call latency by operation (issue #23): the create and inspects made for plc-m, no container in a label.
+    assert.ok(valueOf(body, 'orch_docker_request_duration_seconds_count{operation="POST /containers/create",result="ok"}')! >= 1, body);
+    assert.ok(valueOf(body, 'orch_docker_request_duration_seconds_count{operation="GET /containers/{id}/json",result="ok"}')! >= 1, body);
+    const dockerLines = body.split('\n').filter((l) => l.startsWith('orch_docker_request_duration_seconds'));
+    assert.ok(dockerLines.length > 0 && !dockerLines.some((l) => l.includes('plc-m')), dockerLines.join('\n'));
     // The cloud is off: no cloud link or certificate series.
     assert.doesNotMatch(body, /orch_cloud_connected|orch_certificate_expiry/);
     assert.equal((await new Promise<http.IncomingMessage>((r) => http.get({ host: '127.0.0.1', port, path: '/', agent: false }, r))).statusCode, 404);

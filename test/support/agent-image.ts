@@ -115,7 +115,7 @@ export async function buildImages(docker: Docker, prefix = 'orch-test'): Promise
     // the typecheck's business (npm run typecheck), esbuild only strips the types.
     execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs'), '--outdir', path.join(ctx, 'dist')], { cwd: srcRoot, stdio: 'pipe' });
     fs.rmSync(path.join(ctx, '.src'), { recursive: true, force: true });
-    for (const f of ['package.json', 'package-lock.json', 'Dockerfile', '.dockerignore', 'install/Dockerfile.netmon']) {
+    for (const f of ['package.json', 'package-lock.json', 'Dockerfile', '.dockerignore', 'install/Dockerfile.netmon', 'bin/orchestrator-agent']) {
       fs.mkdirSync(path.dirname(path.join(ctx, f)), { recursive: true });
       fs.copyFileSync(path.join(ROOT, f), path.join(ctx, f));
     }
@@ -154,7 +154,7 @@ export function canRunPrivileged(): boolean {
   return bnd === (1n << BigInt(last + 1)) - 1n;
 }
 
-/** install.sh's --netmon-unprivileged: what the sidecar needs, when --privileged cannot be had. */
+/** install.sh's default for the sidecar (issue #22): what netmon needs instead of --privileged. */
 export const NETMON_UNPRIVILEGED = {
   CapAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'],
   DeviceCgroupRules: ['c *:* rmw'],
@@ -182,7 +182,7 @@ export async function enginePrivileged(docker: Docker, image: string): Promise<b
   }
 }
 
-/** The sidecar's HostConfig as CONTRACT §1 gives it (privileged where the engine can grant it). */
-export function netmonHostConfig(privileged: boolean): Docker.HostConfig {
-  return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...(privileged ? { Privileged: true } : NETMON_UNPRIVILEGED) };
+/** The sidecar's HostConfig as install.sh runs it by default: the narrow set, not --privileged (issue #22). */
+export function netmonHostConfig(): Docker.HostConfig {
+  return { NetworkMode: 'host', PidMode: 'host', Binds: ['/dev:/dev', 'orchestrator-shared:/var/orchestrator'], ...NETMON_UNPRIVILEGED, SecurityOpt: ['no-new-privileges', ...NETMON_UNPRIVILEGED.SecurityOpt] };
 }

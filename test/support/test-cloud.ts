@@ -55,7 +55,7 @@ export function makePki(): Pki {
     },
     issue(name, cn, usage, ca = 'ca') {
       const ext = path.join(dir, `${name}.ext`);
-      fs.writeFileSync(ext, `extendedKeyUsage=${usage}\n${usage === 'serverAuth' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' : ''}`);
+      fs.writeFileSync(ext, `extendedKeyUsage=${usage}\n${usage === 'serverAuth' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:orch-cloud.test\n' : ''}`);
       openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
       if (ca === null) {
         openssl(['x509', '-req', '-in', `${name}.csr`, '-signkey', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-extfile', ext], dir);
@@ -100,7 +100,8 @@ export class TestCloud {
     return `https://localhost:${this.port}`;
   }
 
-  async start(port = 0): Promise<void> {
+  /** `host`: where it listens (a bridge gateway, for an agent in a container: `orch-cloud.test` in its certificate). */
+  async start(port = 0, host = '127.0.0.1'): Promise<void> {
     const id = fs.existsSync(path.join(this.pki.dir, `${this.serverName}.crt`))
       ? { cert: path.join(this.pki.dir, `${this.serverName}.crt`), key: path.join(this.pki.dir, `${this.serverName}.key`) }
       : this.pki.issue(this.serverName, 'localhost', 'serverAuth');
@@ -128,7 +129,7 @@ export class TestCloud {
       this.connections.push({ agentId, at: Date.now(), serial: (socket.request as unknown as { serial: string }).serial });
       socket.onAny((event: string, ...args: unknown[]) => this.events.push({ event, args, at: Date.now(), agentId }));
     });
-    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server.listen(port, host, () => resolve()));
     this.port = (this.server.address() as AddressInfo).port;
   }
 

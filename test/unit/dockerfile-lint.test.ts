@@ -40,6 +40,15 @@ test('the agent and netmon Dockerfiles are COPY-only on ARG BASE_IMAGE, and shar
   assert.ok(netmon.includes('CMD ["netmon"]') && agent.includes('CMD ["run"]'));
 });
 
-test('shellcheck finds nothing in install/install.sh', () => {
-  execFileSync('shellcheck', [path.join(ROOT, 'install/install.sh')], { stdio: 'pipe' });
+test('shellcheck finds nothing in install/install.sh and bin/orchestrator-agent', () => {
+  execFileSync('shellcheck', [path.join(ROOT, 'install/install.sh'), path.join(ROOT, 'bin/orchestrator-agent')], { stdio: 'pipe' });
+});
+
+test('both images start through bin/orchestrator-agent (the light settings, src/light-settings.ts), which their context carries', () => {
+  for (const f of ['Dockerfile', 'install/Dockerfile.netmon']) {
+    const s = fs.readFileSync(path.join(ROOT, f), 'utf8');
+    assert.match(s, /^COPY bin \.\/bin$/m, f);
+    assert.match(s, /^ENTRYPOINT \["\/app\/bin\/orchestrator-agent"\]$/m, f);
+  }
+  assert.match(fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8'), /^!bin$/m);
 });

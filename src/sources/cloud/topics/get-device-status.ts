@@ -8,6 +8,7 @@ import { dhcpOn } from '../../../reconcilers/status.js';
 import { internalNetworkName, ORCHESTRATOR_ID } from '../../../domain/names.js';
 import { baseFields, deviceIdOrOrchestrator, parsePayload, type Ack } from '../envelope.js';
 import type { Topic, TopicContext } from '../topic.js';
+import type { AgentUpdate } from '../../../store/schema.js';
 
 const schema = z.object({ ...baseFields, device_id: deviceIdOrOrchestrator });
 
@@ -62,10 +63,12 @@ async function liveFacts(ctx: TopicContext, id: string): Promise<Ack | null> {
   };
 }
 
-/** `__orchestrator__`: the self-destruct's progress (CONTRACT §5.8). */
+/** `__orchestrator__`: the self-update's progress (reference §18.4), the self-destruct's (CONTRACT §5.8), whichever is under way or was asked last. */
 function orchestratorStatus(ctx: TopicContext): Ack {
   const id = ORCHESTRATOR_ID;
-  const u = ctx.store.state.agent.uninstall;
+  const { uninstall: u, update } = ctx.store.state.agent;
+  const uninstallActive = u && u.step !== 'done' && u.error === null;
+  if (update && !uninstallActive && (!u || update.requestedAt >= u.requestedAt)) return updateStatus(update);
   if (!u) return { status: 'not_found', device_id: id, message: 'No self-destruct operation in progress' };
   return {
     status: u.error ? 'error' : u.step === 'done' ? 'success' : 'deleting',
@@ -77,6 +80,13 @@ function orchestratorStatus(ctx: TopicContext): Ack {
       ? { error: u.error, message: `Operation failed: ${u.error}` }
       : { message: u.step === 'done' ? 'The orchestrator was uninstalled' : 'The orchestrator is being uninstalled' }),
   };
+}
+
+function updateStatus(u: AgentUpdate): Ack {
+  const base = { device_id: ORCHESTRATOR_ID, operation: 'upgrade', step: u.step, started_at: u.requestedAt, updated_at: u.updatedAt };
+  if (u.error !== null) return { status: 'error', ...base, error: u.error, message: `Operation failed: ${u.error}` };
+  if (u.step === 'done') return { status: 'success', ...base, image: u.image, ...(u.previousVersion !== undefined ? { previous_version: u.previousVersion } : {}) };
+  return { status: 'upgrading', ...base };
 }
 
 /** Extension (issue #23): the agent's own conditions, in the runtimes' condition shape. */

@@ -11,6 +11,7 @@ import { getOrchestratorVersion } from './get-orchestrator-version.js';
 import { getSerialDevices } from './get-serial-devices.js';
 import { restartDevice, startDevice, stopDevice } from './lifecycle.js';
 import { runCommand } from './run-command.js';
+import { upgradeOrchestrator } from './upgrade-orchestrator.js';
 import { webrtcDisconnect, webrtcIce, webrtcOffer } from './webrtc.js';
 
 export const TOPICS: readonly Topic[] = [
@@ -27,6 +28,7 @@ export const TOPICS: readonly Topic[] = [
   getSerialDevices,
   deleteOrchestrator,
   getOrchestratorVersion,
+  upgradeOrchestrator,
   getAgentState,
   getPlan,
   webrtcOffer,

@@ -1,0 +1,229 @@
+// The agent's staged, health-gated self-update (docs/updates.md) on a real engine: the shipped agent image
+// (built by the harness), a second version derived from it (another AGENT_VERSION, so another image id) and
+// bad ones derived in the test only (an entry point that exits at once; one that never reaches the cloud).
+// The agent runs in its container as installed (engine socket, shared volume, mTLS dir), beside netmon,
+// connected over mTLS to a test cloud on the bridge's gateway; upgrade_orchestrator comes from that cloud.
+// Each case checks that the runtime container keeps its id, StartedAt and MAC, and which agent runs at the end.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type Docker from 'dockerode';
+import tar from 'tar-fs';
+import { buildImages, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
+import { buildRuntimeStandIn } from '../support/images.js';
+import { createLan, type Lan } from '../support/lan.js';
+import { startPrivateEngine, type Engine } from '../support/private-engine.js';
+import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
+import { waitFor } from '../support/wait.js';
+
+const TEST_IMAGE = 'orch-test/openplc-runtime';
+const AGENT_ID = 'agent-upd-1';
+const REPO = 'orch-test/agent';
+let engine: Engine;
+let lan: Lan;
+let pki: Pki;
+let cloud: TestCloud;
+let images: BuiltImages;
+let oldAgentId: string;
+const LABELS = (role: string) => ({ 'edge.autonomy.role': role, 'edge.autonomy.managed': 'true' });
+
+/** An image FROM the built agent with a few Dockerfile lines more. */
+async function derive(tag: string, lines: string[]): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-derive-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), [`FROM ${images.agent}`, ...lines].join('\n') + '\n');
+    const stream = await engine.docker.buildImage(tar.pack(dir) as unknown as NodeJS.ReadableStream, { t: `${REPO}:${tag}` });
+    await new Promise<void>((resolve, reject) =>
+      engine.docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ?? out.find((o) => o.error) ? reject(err ?? new Error(out.find((o) => o.error)!.error)) : resolve())),
+    );
+    return (await engine.docker.getImage(`${REPO}:${tag}`).inspect()).Id;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runtimeIdentity() {
+  const c = await engine.docker.getContainer('plc-upd').inspect();
+  const macs = Object.entries(c.NetworkSettings.Networks).filter(([n]) => n.startsWith('macvlan_')).map(([, e]) => e.MacAddress);
+  return { id: c.Id, startedAt: c.State.StartedAt, running: c.State.Running, macs };
+}
+
+async function agentContainer(): Promise<Docker.ContainerInspectInfo> {
+  return engine.docker.getContainer('orchestrator_agent').inspect();
+}
+
+const orchestratorStatus = () => cloud.call('get_device_status', { correlation_id: 'st', device_id: '__orchestrator__' });
+
+/** Asks for the update and waits until it ended (success or error) as the cloud sees it; returns the final status. */
+async function update(image: string): Promise<Record<string, unknown>> {
+  const ack = await cloud.call('upgrade_orchestrator', { correlation_id: `u-${image}`, image });
+  assert.equal(ack.status, 'accepted', JSON.stringify(ack));
+  const seen = new Set<string>();
+  const end = await waitFor(`update to ${image} ended`, async () => {
+    const s = await orchestratorStatus().catch(() => null); // between the two agents nobody answers
+    if (s) seen.add(`${String(s.status)}/${String(s.step)}`);
+    return s && (s.status === 'success' || s.status === 'error') ? s : null;
+  }, 150_000, 500);
+  return { ...end, seen: [...seen] };
+}
+
+const names = async () => (await engine.docker.listContainers({ all: true })).map((c) => c.Names[0]!.slice(1)).sort();
+
+before(async () => {
+  engine = await startPrivateEngine();
+  await buildRuntimeStandIn(engine.docker, TEST_IMAGE, 'latest');
+  images = await buildImages(engine.docker);
+  await engine.docker.getImage(images.agent).tag({ repo: REPO, tag: 'v1' });
+  lan = createLan('198.51.100.64/26');
+  pki = makePki();
+  const net = await engine.docker.createNetwork({ Name: 'agent_upd_net', Driver: 'bridge' });
+  const gw = (await net.inspect()).IPAM?.Config?.[0]?.Gateway as string;
+  cloud = new TestCloud(pki);
+  await cloud.start(0, gw);
+  const mtls = agentMtlsDir(pki, AGENT_ID);
+  await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
+  const netmon = await engine.docker.createContainer({ name: 'autonomy_netmon', Image: images.netmon, Labels: LABELS('netmon'), Env: ['ORCH_NETMON_DEBOUNCE_MS=200'], HostConfig: netmonHostConfig() });
+  await netmon.start();
+  const agent = await engine.docker.createContainer({
+    name: 'orchestrator_agent',
+    Image: `${REPO}:v1`,
+    Labels: LABELS('orchestrator-agent'),
+    Env: [`ORCH_CLOUD_URL=https://orch-cloud.test:${cloud.port}`, 'ORCH_MTLS_DIR=/root/.mtls', `ORCH_RUNTIME_IMAGE=${TEST_IMAGE}`, 'ORCH_RESYNC_INTERVAL_MS=2000', 'ORCH_NETMON_BOOT_WAIT_MS=1000', 'ORCH_UPDATE_GATE_S=40'],
+    HostConfig: {
+      NetworkMode: 'agent_upd_net',
+      ExtraHosts: [`orch-cloud.test:${gw}`],
+      RestartPolicy: { Name: 'unless-stopped' },
+      Binds: [`${engine.socketPath}:/var/run/docker.sock`, 'orchestrator-shared:/var/orchestrator', `${mtls}:/root/.mtls:ro`],
+    },
+  });
+  await agent.start();
+  oldAgentId = agent.id;
+  await cloud.waitForAgent(60_000);
+  const ack = await cloud.call('create_new_runtime', { correlation_id: 1, container_name: 'plc-upd', vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', ip: '198.51.100.70', subnet: '255.255.255.192', gateway: '198.51.100.65' }] });
+  assert.equal(ack.status, 'creating', JSON.stringify(ack));
+  await waitFor('runtime running', async () => {
+    const s = await cloud.call('get_device_status', { correlation_id: 2, device_id: 'plc-upd' });
+    return s.status === 'success' && s.is_running === true;
+  }, 60_000, 500);
+});
+
+after(async () => {
+  lan?.remove();
+  await cloud?.stop();
+  if (engine) await engine.stop();
+  pki?.remove();
+});
+
+test('an image that cannot be pulled (a registry on a closed loopback port): refused while pulling, nothing stopped', async () => {
+  const before = await runtimeIdentity();
+  const s = await update('127.0.0.1:1/orch-agent:nope');
+  assert.equal(s.status, 'error', JSON.stringify(s));
+  assert.equal(s.step, 'pulling_images');
+  assert.match(String(s.error), /^image 127\.0\.0\.1:1\/orch-agent:nope is not present and could not be pulled: /);
+  assert.equal((await agentContainer()).Id, oldAgentId);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before);
+});
+
+test('an agent that exits at once fails the gate: the old agent (same container) comes back, the failure is reported and not retried', async () => {
+  const badId = await derive('exits', ['ENTRYPOINT ["sh", "-c", "exit 3"]']);
+  const before = await runtimeIdentity();
+  const s = await update(`${REPO}:exits`);
+  assert.equal(s.status, 'error', JSON.stringify(s));
+  assert.equal(s.operation, 'upgrade');
+  assert.match(String(s.error), /^rolled back: the new agent exited with code 3$/);
+  assert.equal(s.message, `Operation failed: ${String(s.error)}`);
+  const a = await agentContainer();
+  assert.equal(a.Id, oldAgentId, 'the old agent container runs again');
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'its restart policy restored');
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
+  // The same image id again is refused at once (a cloud retrying in a loop does not loop the box).
+  const again = await update(`${REPO}:exits`);
+  assert.equal(again.status, 'error');
+  assert.match(String(again.error), new RegExp(`failed before: the new agent exited with code 3$`));
+  assert.match(String(again.error), new RegExp(badId.slice(7, 19)));
+  assert.equal((await agentContainer()).Id, oldAgentId);
+});
+
+test('a new agent that never reaches the cloud fails the gate at ORCH_UPDATE_GATE_S: the old agent comes back', async () => {
+  await derive('offline', ['ENTRYPOINT ["sh", "-c", "ORCH_CLOUD_URL=https://orch-cloud.test:1 exec node dist/main.js run"]']);
+  const before = await runtimeIdentity();
+  const s = await update(`${REPO}:offline`);
+  assert.equal(s.status, 'error', JSON.stringify(s));
+  assert.equal(s.error, 'rolled back: the new agent was not ready within 40 s (state loaded, cloud and netmon connected)');
+  // The new agent ran and took its trial (it wrote the step), but never reached the cloud to answer it.
+  assert.equal(s.step, 'trial', (s.seen as string[]).join(' '));
+  const a = await agentContainer();
+  assert.equal(a.Id, oldAgentId);
+  assert.equal(a.State.Running, true);
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before);
+});
+
+test('SIGKILL of the updater during the trial: Docker restarts it, it rolls back; the image is not recorded as failed', async () => {
+  const v3 = await derive('v3', ['ENV AGENT_VERSION=v3-test']);
+  const before = await runtimeIdentity();
+  const shared = (await engine.docker.getVolume('orchestrator-shared').inspect()).Mountpoint;
+  const phase = () => {
+    try {
+      const r = JSON.parse(fs.readFileSync(path.join(shared, 'update.json'), 'utf8')) as { phase: string; newImageId: string };
+      return r.newImageId === v3 ? r.phase : null;
+    } catch {
+      return null;
+    }
+  };
+  assert.equal((await cloud.call('upgrade_orchestrator', { correlation_id: 'k', image: `${REPO}:v3` })).status, 'accepted');
+  await waitFor('trial', () => phase() === 'trial', 60_000, 50);
+  const u = await engine.docker.getContainer('orchestrator_updater').inspect();
+  process.kill(u.State.Pid, 'SIGKILL');
+  const s = await waitFor('rolled back', async () => {
+    const r = await orchestratorStatus().catch(() => null);
+    return r && r.status === 'error' ? r : null;
+  }, 120_000, 500);
+  assert.equal(s.error, 'rolled back: the updater was interrupted during the trial');
+  // Only a restarted updater (it no longer knows the candidate it made) rolls back for that reason.
+  const a = await agentContainer();
+  assert.equal(a.Id, oldAgentId);
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before);
+  const state = JSON.parse(fs.readFileSync(path.join(shared, 'state.json'), 'utf8')) as { agent: { failedUpdates?: { imageId: string }[] } };
+  assert.ok(!(state.agent.failedUpdates ?? []).some((f) => f.imageId === v3), 'not recorded as a failed image');
+});
+
+test('a good update: the new version runs under orchestrator_agent with the old one\'s config, the old container is gone, runtimes untouched', async () => {
+  const newId = await derive('v2', ['ENV AGENT_VERSION=v2-test']);
+  const before = await runtimeIdentity();
+  const old = await agentContainer();
+  const s = await update(`${REPO}:v2`);
+  assert.equal(s.status, 'success', JSON.stringify(s));
+  assert.equal(s.step, 'done');
+  assert.equal(typeof s.previous_version, 'string');
+  assert.notEqual(s.previous_version, 'v2-test');
+  const a = await agentContainer();
+  assert.equal(a.Image, newId);
+  assert.notEqual(a.Id, oldAgentId);
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+  assert.deepEqual(a.HostConfig.Binds, old.HostConfig.Binds);
+  assert.deepEqual(a.HostConfig.ExtraHosts, old.HostConfig.ExtraHosts);
+  assert.ok(a.Config.Env.includes('ORCH_UPDATE_GATE_S=40') && a.Config.Env.includes('AGENT_VERSION=v2-test'), a.Config.Env.join(' '));
+  const v = await cloud.call('get_orchestrator_version', { correlation_id: 'v' });
+  assert.equal(v.orchestrator_version, 'v2-test');
+  assert.equal(v.orchestrator_image_id, newId);
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
+  // The same image again: done at once, nothing swapped.
+  const same = await update(`${REPO}:v2`);
+  assert.equal(same.status, 'success');
+  assert.equal((await agentContainer()).Id, a.Id);
+});
