@@ -48,6 +48,7 @@ export function vnicParentsCheck(state: State | null): Check {
   for (const [name, rec] of Object.entries(state.runtimes)) {
     for (const v of rec.spec.vnics) wanted.set(v.parentInterface, [...(wanted.get(v.parentInterface) ?? []), name]);
   }
+  if (Object.keys(state.runtimes).length === 0) return check('OK', 'vnic parents', 'no runtime declared');
   if (wanted.size === 0) return check('OK', 'vnic parents', 'no runtime declares a vNIC');
   if (state.host.observedAt === null) return check('WARN', 'vnic parents', `${[...wanted.keys()].join(', ')}: not checked (netmon has not reported the host's interfaces yet)`, 'start netmon (docker start autonomy_netmon) and the agent');
   const byName = new Map(state.host.interfaces.map((i) => [i.interface, i]));

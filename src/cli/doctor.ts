@@ -9,7 +9,7 @@ import { apiVersion, dockerFromHost } from '../docker/client.js';
 import { LABEL } from '../domain/names.js';
 import type { LinkStatus } from '../sources/control/protocol.js';
 import { migrate, NewerSchemaError } from '../store/migrations.js';
-import { stateSchema, type State } from '../store/schema.js';
+import { emptyState, stateSchema, type State } from '../store/schema.js';
 import { askAgent, AgentUnreachable } from './control-client.js';
 import { certificateCheck } from './doctor-certificate.js';
 import { check, type Check, type Level } from './doctor-check.js';
@@ -85,7 +85,10 @@ export async function doctor(config: Config, now = Date.now(), probes: DoctorPro
         add('FAIL', 'state file', `${config.stateFile} is not valid (${(e as Error).message.split('\n')[0]!.slice(0, 120)})`, 'the agent starts from state.json.bak and keeps the bad file as state.json.corrupt-<time>; restart it, or restore a backup');
       }
     }
-  } else add('WARN', 'state file', `${config.stateFile} does not exist yet`, 'normal before the first start; otherwise ORCH_DATA_DIR does not point at the agent\'s volume');
+  } else {
+    state = emptyState(); // nothing declared yet
+    add('WARN', 'state file', `${config.stateFile} does not exist yet`, 'normal before the first start; otherwise ORCH_DATA_DIR does not point at the agent\'s volume');
+  }
 
   out.push(clockCheck(probes.clock ?? hostClockProbe));
   out.push(macvlanCheck(probes.kernel ?? HOST_KERNEL));

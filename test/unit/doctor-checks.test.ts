@@ -72,11 +72,13 @@ test('data dir: a missing one is a FAIL and is not created; ENOTDIR and a file g
   assert.deepEqual([dataDirCheck(base).level, fs.readdirSync(base)], ['OK', ['file']]); // the probe is gone
 });
 
-test('doctor as a whole creates no missing data dir (a mistyped ORCH_DATA_DIR reads FAIL, not OK)', async () => {
+test('doctor as a whole creates no missing data dir (a mistyped ORCH_DATA_DIR reads FAIL, not OK); no state file: no vNIC to check', async () => {
   const missing = path.join(tmp(), 'nope');
   const checks = await doctor(loadConfig({ ORCH_CLOUD_URL: 'off', ORCH_DATA_DIR: missing, DOCKER_HOST: 'unix:///nonexistent/docker.sock' }));
   assert.equal(checks.find((c) => c.what === 'data dir')?.level, 'FAIL');
   assert.equal(fs.existsSync(missing), false);
+  // No state file yet: nothing declared, so no vNIC parent to miss.
+  assert.deepEqual(checks.filter((c) => c.what === 'vnic parents').map((c) => [c.level, c.detail]), [['OK', 'no runtime declared']]);
 });
 
 test('clock: timedatectl first, then timesyncd\'s marker, then chronyc; none of them is unknown (WARN)', () => {
