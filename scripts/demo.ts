@@ -64,6 +64,8 @@ try {
   }
   say('orchestrator-agent state');
   process.stdout.write(cli('state'));
+  say('orchestrator-agent state demo-plc');
+  process.stdout.write(cli('state', 'demo-plc'));
   say('orchestrator-agent plan');
   process.stdout.write(cli('plan'));
   say(`from the LAN namespace: GET https://198.51.100.10:8443/api/ping`);

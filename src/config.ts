@@ -278,6 +278,24 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/** What the read-only and operator commands use: where the agent's files and socket are, and the engine. */
+export type CliConfig = Pick<Config, 'dataDir' | 'stateFile' | 'controlSocket' | 'netmonSocket' | 'dockerHost'>;
+
+/**
+ * Only the variables of CliConfig, with loadConfig's defaults: a bad setting a command does not use
+ * (ORCH_WEBRTC_ICE_SERVERS for `logs`) does not stop it. DOCKER_HOST is checked where it is used.
+ */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const dataDir = path.resolve(env.ORCH_DATA_DIR ?? '/var/orchestrator');
+  return {
+    dataDir,
+    stateFile: path.join(dataDir, 'state.json'),
+    controlSocket: path.join(dataDir, 'agent.sock'),
+    netmonSocket: env.ORCH_NETMON_SOCKET ?? path.join(dataDir, 'netmon.sock'),
+    dockerHost: env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {

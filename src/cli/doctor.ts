@@ -2,28 +2,30 @@
 // FAIL, and for every WARN or FAIL a hint saying what to do (docs/troubleshooting.md has the long form).
 // Exit 1 when something the agent cannot work without is broken. Works with the agent down: it reads
 // the files and asks the engine itself; the links (netmon, cloud) are the running agent's view.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import type { Config } from '../config.js';
 import { apiVersion, dockerFromHost } from '../docker/client.js';
 import { LABEL } from '../domain/names.js';
-import { CredentialsError, loadCredentials } from '../sources/cloud/credentials.js';
 import type { LinkStatus } from '../sources/control/protocol.js';
 import { migrate, NewerSchemaError } from '../store/migrations.js';
-import { stateSchema } from '../store/schema.js';
+import { emptyState, stateSchema, type State } from '../store/schema.js';
 import { askAgent, AgentUnreachable } from './control-client.js';
+import { certificateCheck } from './doctor-certificate.js';
+import { check, type Check, type Level } from './doctor-check.js';
+import { clockCheck, hostClockProbe, type ClockProbe } from './doctor-clock.js';
+import { cloudReachChecks, type Lookup } from './doctor-cloud-reach.js';
+import { dataDirCheck } from './doctor-data-dir.js';
+import { HOST_KERNEL, macvlanCheck, vnicParentsCheck, type KernelFiles } from './doctor-host.js';
+import { imagesCheck } from './doctor-images.js';
 
-export type Level = 'OK' | 'WARN' | 'FAIL';
-export interface Check {
-  /** Stable kebab-case name of the check for scripts (`doctor --json`): the `what` with dashes. */
-  id: string;
-  level: Level;
-  what: string;
-  detail: string;
-  /** What to do about a WARN or FAIL. */
-  hint?: string;
+export type { Check, Level } from './doctor-check.js';
+
+/** What doctor asks of the host besides the files and the engine (tests replace them). */
+export interface DoctorProbes {
+  clock?: ClockProbe;
+  lookup?: Lookup;
+  kernel?: KernelFiles;
 }
 
 /** Free space below which the data dir is a warning, and a failure (state writes, log files). */
@@ -31,7 +33,6 @@ const DISK_WARN_BYTES = 256 * 1024 * 1024;
 const DISK_FAIL_BYTES = 16 * 1024 * 1024;
 /** netmon re-discovers every 30 s: a longer silence while connected is worth a look. */
 const NETMON_QUIET_MS = 90_000;
-const CERT_WARN_DAYS = 30;
 
 const reachable = (socket: string) =>
   new Promise<boolean>((resolve) => {
@@ -54,24 +55,13 @@ interface AgentView {
   links?: LinkStatus;
 }
 
-export async function doctor(config: Config, now = Date.now()): Promise<Check[]> {
+export async function doctor(config: Config, now = Date.now(), probes: DoctorProbes = {}): Promise<Check[]> {
   const out: Check[] = [];
-  const add = (level: Level, what: string, detail: string, hint?: string) => {
-    const id = what.replace(/ /g, '-');
-    out.push(hint && level !== 'OK' ? { id, level, what, detail, hint } : { id, level, what, detail });
-  };
+  const add = (level: Level, what: string, detail: string, hint?: string) => out.push(check(level, what, detail, hint));
 
-  // Data dir: writable, and the free space of its disk (the state file and the log files live there).
-  try {
-    fs.mkdirSync(config.dataDir, { recursive: true });
-    const probe = path.join(config.dataDir, '.doctor-probe');
-    fs.writeFileSync(probe, 'x');
-    fs.rmSync(probe);
-    add('OK', 'data dir', `${config.dataDir} is writable`);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    add('FAIL', 'data dir', `${config.dataDir}: ${(e as Error).message}`, code === 'ENOSPC' ? 'free space on its disk (see "disk")' : code === 'EROFS' ? 'the file system is read-only: remount it read-write, or mount a writable volume at ORCH_DATA_DIR' : 'run as root, or mount a writable volume at ORCH_DATA_DIR');
-  }
+  // Data dir: exists and writable (never created here: a mistyped ORCH_DATA_DIR must not read OK), and
+  // the free space of its disk (the state file and the log files live there).
+  out.push(dataDirCheck(config.dataDir));
   try {
     const st = fs.statfsSync(config.dataDir);
     const free = st.bavail * st.bsize;
@@ -82,9 +72,11 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
     add('WARN', 'disk', `free space unknown: ${(e as Error).message}`, 'check the data dir exists and is readable');
   }
 
+  let state: State | null = null;
   if (fs.existsSync(config.stateFile)) {
     try {
       const s = stateSchema.parse(migrate(JSON.parse(fs.readFileSync(config.stateFile, 'utf8'))));
+      state = s;
       add('OK', 'state file', `${config.stateFile}: ${Object.keys(s.runtimes).length} runtime(s)`);
     } catch (e) {
       if (e instanceof NewerSchemaError) {
@@ -93,7 +85,14 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
         add('FAIL', 'state file', `${config.stateFile} is not valid (${(e as Error).message.split('\n')[0]!.slice(0, 120)})`, 'the agent starts from state.json.bak and keeps the bad file as state.json.corrupt-<time>; restart it, or restore a backup');
       }
     }
-  } else add('WARN', 'state file', `${config.stateFile} does not exist yet`, 'normal before the first start; otherwise ORCH_DATA_DIR does not point at the agent\'s volume');
+  } else {
+    state = emptyState(); // nothing declared yet
+    add('WARN', 'state file', `${config.stateFile} does not exist yet`, 'normal before the first start; otherwise ORCH_DATA_DIR does not point at the agent\'s volume');
+  }
+
+  out.push(clockCheck(probes.clock ?? hostClockProbe));
+  out.push(macvlanCheck(probes.kernel ?? HOST_KERNEL));
+  out.push(vnicParentsCheck(state));
 
   // The agent: its health answer also carries its view of netmon and the cloud.
   let view: AgentView | null = null;
@@ -133,6 +132,7 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
     }
     if (unbounded.length === 0) add('OK', 'container-logs', `${ours.length} container(s) of the agent's, every log bounded`);
     else add('WARN', 'container-logs', `unbounded json-file logs: ${unbounded.join(', ')}`, 'Docker cannot change a container\'s log settings: a runtime gets ORCH_CONTAINER_LOG when it is next re-created (a new version or spec); re-run install.sh for the agent and netmon; or set log-opts max-size in /etc/docker/daemon.json');
+    if (state) out.push(await imagesCheck(docker, state, config.runtimeImage));
   } catch (e) {
     const msg = (e as Error).message;
     add('FAIL', 'docker', `${config.dockerHost}: ${msg}`, /ENOENT|ECONNREFUSED/.test(msg) ? 'the engine is not running or DOCKER_HOST is wrong: systemctl start docker; the agent\'s container needs -v /var/run/docker.sock:/var/run/docker.sock' : /EACCES/.test(msg) ? 'permission denied on the engine\'s socket: run as root (or in the docker group)' : 'check DOCKER_HOST and that `docker version` answers');
@@ -154,39 +154,12 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
     else add('FAIL', 'netmon', `no netmon on ${config.netmonSocket}`, netmonHint);
   }
 
-  // The certificate (needed unless standalone), and the cloud link as the running agent sees it.
+  // The certificate (needed unless standalone), the cloud link as the running agent sees it, and whether
+  // the cloud's name resolves and its port answers from here now.
   if (config.cloudUrl === null) {
     add('OK', 'certificate', 'not needed (standalone: ORCH_CLOUD_URL=off)');
     add('OK', 'cloud', 'standalone (ORCH_CLOUD_URL=off)');
-    return out;
-  }
-  let expired = false;
-  try {
-    const c = loadCredentials(config.mtlsDir, config.renewedMtlsDir);
-    const cert = new crypto.X509Certificate(c.cert);
-    const days = Math.floor((c.notAfter - now) / 86_400_000);
-    expired = c.notAfter <= now;
-    // With renewal on, only a certificate past the latest renewal point (85 % of its lifetime) is a warning.
-    const soon = config.enrollUrl ? c.notAfter - now < 0.15 * (c.notAfter - c.notBefore) : days < CERT_WARN_DAYS;
-    const hint = expired
-      ? `expired: the cloud refuses the agent (runtimes keep running)${config.enrollUrl ? '; renewal needs a valid certificate, the agent retries in case the clock was wrong' : ''}; enroll the box again for a new client.crt`
-      : config.enrollUrl ? 'past its renewal time: see "certificate renewal"' : 'expires soon: enroll the box again for a new client.crt before it does (ORCH_ENROLL_URL turns on automatic renewal)';
-    add(expired ? 'FAIL' : soon ? 'WARN' : 'OK', 'certificate', `agent id ${c.agentId}; ${expired ? 'EXPIRED at' : 'valid until'} ${cert.validTo} (${days} days${path.dirname(c.certFile) !== path.resolve(config.mtlsDir) ? `; renewed: ${c.certFile}` : ''})`, hint);
-  } catch (e) {
-    add('FAIL', 'certificate', e instanceof CredentialsError ? e.message : (e as Error).message, `put the box's client.crt and client.key in ORCH_MTLS_DIR (${config.mtlsDir}), or set ORCH_CLOUD_URL=off to run standalone`);
-  }
-  const rn = view?.links?.renewal;
-  if (!config.enrollUrl) add('OK', 'certificate renewal', 'off (ORCH_ENROLL_URL unset): a new certificate only by enrolling again');
-  else if (!view) add('WARN', 'certificate renewal', `${config.enrollUrl}: state unknown (agent not running)`, 'start the agent');
-  else if (!rn) add('WARN', 'certificate renewal', `${config.enrollUrl}: not running (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');
-  else if (rn.failures > 0) add(expired ? 'FAIL' : 'WARN', 'certificate renewal', `${rn.enrollUrl}: failing (${rn.failures} attempt(s)); ${rn.lastError} (${rn.lastErrorAt ? ago(rn.lastErrorAt, now) : 'time unknown'}); next attempt ${rn.nextAttemptAt ?? 'none'}`, 'check the enrollment server is reachable from the box and accepts a renewal over mutual TLS (docs/security.md); the link keeps the current certificate until it expires, runtimes keep running');
-  else add('OK', 'certificate renewal', `${rn.enrollUrl}: next renewal ${rn.nextAttemptAt ?? 'none'}${rn.renewedAt ? `; renewed ${ago(rn.renewedAt, now)}` : ''}`);
-  const cl = view?.links?.cloud;
-  if (!view) add('WARN', 'cloud', `${config.cloudUrl}: link state unknown (agent not running)`, 'start the agent');
-  else if (!cl) add('WARN', 'cloud', `${config.cloudUrl}: no link (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');
-  else if (cl.connected) add('OK', 'cloud', `${cl.url}: connected since ${cl.connectedSince}`);
-  else if (cl.lastError) add('FAIL', 'cloud', `${cl.url}: not connected; ${cl.lastError} (${cl.lastErrorAt ? ago(cl.lastErrorAt, now) : 'time unknown'})`, 'check DNS and outbound TCP to the cloud\'s port (a firewall, a proxy), the clock (TLS needs it) and the certificate; the agent retries by itself');
-  else add('WARN', 'cloud', `${cl.url}: connecting (no answer yet)`, 'run doctor again in a minute');
+  } else await cloudChecks(config, config.cloudUrl, view, now, probes, out);
   // The agent's disk guard: the Docker data root (which only the agent and netmon can measure) and the data dir.
   const dp = view?.links?.disk;
   if (dp) {
@@ -196,6 +169,27 @@ export async function doctor(config: Config, now = Date.now()): Promise<Check[]>
     else add('OK', 'disk-pressure', `${dp.message}${removed}`);
   }
   return out;
+}
+
+/** The certificate, its renewal, the cloud link (the running agent's view), DNS and TCP to the cloud. */
+async function cloudChecks(config: Config, cloudUrl: string, view: AgentView | null, now: number, probes: DoctorProbes, out: Check[]): Promise<void> {
+  const add = (level: Level, what: string, detail: string, hint?: string) => out.push(check(level, what, detail, hint));
+  const cert = certificateCheck({ mtlsDir: config.mtlsDir, renewedMtlsDir: config.renewedMtlsDir, renewal: config.enrollUrl !== null }, now);
+  const expired = cert.expired;
+  out.push(cert.check);
+  const rn = view?.links?.renewal;
+  if (!config.enrollUrl) add('OK', 'certificate renewal', 'off (ORCH_ENROLL_URL unset): a new certificate only by enrolling again');
+  else if (!view) add('WARN', 'certificate renewal', `${config.enrollUrl}: state unknown (agent not running)`, 'start the agent');
+  else if (!rn) add('WARN', 'certificate renewal', `${config.enrollUrl}: not running (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');
+  else if (rn.failures > 0) add(expired ? 'FAIL' : 'WARN', 'certificate renewal', `${rn.enrollUrl}: failing (${rn.failures} attempt(s)); ${rn.lastError} (${rn.lastErrorAt ? ago(rn.lastErrorAt, now) : 'time unknown'}); next attempt ${rn.nextAttemptAt ?? 'none'}`, 'check the enrollment server is reachable from the box and accepts a renewal over mutual TLS (docs/security.md); the link keeps the current certificate until it expires, runtimes keep running');
+  else add('OK', 'certificate renewal', `${rn.enrollUrl}: next renewal ${rn.nextAttemptAt ?? 'none'}${rn.renewedAt ? `; renewed ${ago(rn.renewedAt, now)}` : ''}`);
+  const cl = view?.links?.cloud;
+  if (!view) add('WARN', 'cloud', `${cloudUrl}: link state unknown (agent not running)`, 'start the agent');
+  else if (!cl) add('WARN', 'cloud', `${cloudUrl}: no link (the agent has no usable certificate)`, 'fix the certificate, then restart the agent');
+  else if (cl.connected) add('OK', 'cloud', `${cl.url}: connected since ${cl.connectedSince}`);
+  else if (cl.lastError) add('FAIL', 'cloud', `${cl.url}: not connected; ${cl.lastError} (${cl.lastErrorAt ? ago(cl.lastErrorAt, now) : 'time unknown'})`, 'check DNS and outbound TCP to the cloud\'s port (a firewall, a proxy), the clock (TLS needs it) and the certificate; the agent retries by itself');
+  else add('WARN', 'cloud', `${cl.url}: connecting (no answer yet)`, 'run doctor again in a minute');
+  out.push(...(await cloudReachChecks(cloudUrl, probes.lookup)));
 }
 
 /** The table a person reads: level, check, detail, and the hint on the next line. */

@@ -1,9 +1,30 @@
-// `orchestrator-agent state` and `plan` for a person at a terminal: one block per runtime, desired against
-// observed; the plan as a table.
+// `orchestrator-agent state` and `plan` for a person at a terminal: one line per runtime (`state`, as
+// `iotedge list`), or one block of one runtime, desired against observed (`state NAME`); the plan as a table.
 import type { State } from '../store/schema.js';
 
-export function renderState(state: State): string {
+/** Rows with columns aligned (the last one free). */
+function table(rows: readonly string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ')).join('\n') + '\n';
+}
+
+/** `state`: one line per runtime. */
+export function renderStateList(state: State): string {
   const names = Object.keys(state.runtimes).sort();
+  if (names.length === 0) return 'no runtimes declared\n';
+  const rows = [['NAME', 'DESIRED', 'PHASE', 'GENERATION', 'IMAGE TAG', 'ADDRESSES']];
+  for (const name of names) {
+    const r = state.runtimes[name]!;
+    const st = r.status;
+    const ips = Object.values(st.endpoints).map((ep) => ep.ip ?? '-');
+    rows.push([name, r.deletion ? 'delete' : r.running ? 'running' : 'stopped', st.phase, `${st.observedGeneration}/${r.generation}`, r.spec.runtimeVersion, ips.length ? ips.join(',') : '-']);
+  }
+  return table(rows);
+}
+
+/** `state NAME` (only that runtime), or every runtime's block. */
+export function renderState(state: State, only?: string): string {
+  const names = Object.keys(state.runtimes).sort().filter((n) => only === undefined || n === only);
   if (names.length === 0) return 'no runtimes declared\n';
   const out: string[] = [];
   for (const name of names) {
@@ -31,7 +52,5 @@ export interface PlanStep {
 /** `orchestrator-agent plan`: one row per step, columns aligned. */
 export function renderPlan(steps: readonly PlanStep[]): string {
   if (steps.length === 0) return 'nothing to do: converged\n';
-  const rows = [['RUNTIME', 'ACTION', 'REASON'], ...steps.map((s) => [s.device ?? '-', s.action, s.reason])];
-  const w = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padEnd(w[1]!)}  ${r[2]}`).join('\n') + '\n';
+  return table([['RUNTIME', 'ACTION', 'REASON'], ...steps.map((s) => [s.device ?? '-', s.action, s.reason])]);
 }

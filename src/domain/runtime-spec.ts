@@ -93,6 +93,13 @@ export const createRuntimeFields = {
 };
 const rawCreate = z.object(createRuntimeFields);
 
+/** The field names a payload may carry, for the CLI's refusal of unknown keys (the cloud's are ignored, CONTRACT §4). */
+export const CREATE_REQUEST_KEYS = {
+  payload: Object.keys(createRuntimeFields),
+  vnic: Object.keys(rawVnic.shape),
+  serial: Object.keys(rawSerial.shape),
+} as const;
+
 export type NormalizeResult = { ok: true; spec: RuntimeSpec } | { ok: false; error: string };
 
 /** Validates a `create_new_runtime` payload (HEAD or v1 field names) and returns the normalized spec. */

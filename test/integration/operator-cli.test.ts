@@ -41,7 +41,7 @@ before(async () => {
   lan = createLan('203.0.113.0/26');
   let dataDir: string;
   ({ agent, stop: stopAgent, dataDir } = await startAgent(engine));
-  env = { ORCH_DATA_DIR: dataDir, DOCKER_HOST: engine.dockerHost, ORCH_CLOUD_URL: 'off', ORCH_NETMON_SOCKET: path.join(dataDir, 'no-netmon.sock') };
+  env = { ORCH_DATA_DIR: dataDir, DOCKER_HOST: engine.dockerHost, ORCH_CLOUD_URL: 'off', ORCH_NETMON_SOCKET: path.join(dataDir, 'no-netmon.sock'), ORCH_RUNTIME_IMAGE: TEST_IMAGE };
 });
 
 after(async () => {
@@ -56,7 +56,9 @@ test('state, plan, health and doctor against a running agent', async () => {
   await putRuntime(agent.store, r.spec);
   await waitFor('running', () => agent.store.state.runtimes['plc-cli']?.status.phase === 'Running', 30_000);
   await agent.controller.settled();
-  const state = await runCli(['state'], env);
+  const list = await runCli(['state'], env);
+  assert.deepEqual([list.code, list.stdout], [0, 'NAME     DESIRED  PHASE    GENERATION  IMAGE TAG  ADDRESSES\nplc-cli  running  Running  1/1         latest     203.0.113.5\n']);
+  const state = await runCli(['state', 'plc-cli'], env);
   assert.equal(state.code, 0);
   assert.match(state.stdout, /^plc-cli\n {2}desired {3}running, generation 1/m);
   assert.match(state.stdout, /Running +True +Started/);
@@ -79,13 +81,17 @@ test('state, plan, health and doctor against a running agent', async () => {
   const clamp = c?.Labels[LABEL.ulimits];
   assert.match(doc.stdout, clamp ? new RegExp(`^WARN +ulimits +clamped to the host's hard limits: plc-cli \\(${clamp}\\)`, 'm') : /^OK +ulimits +1 runtime container\(s\), none with clamped ulimits$/m);
   assert.match(doc.stdout, /^OK +container-logs +1 container\(s\) of the agent's, every log bounded$/m);
+  assert.match(doc.stdout, new RegExp(`^OK +images +1 runtime image\\(s\\) present: ${TEST_IMAGE}:latest$`, 'm'));
+  // The same runtimes under another image repository: their image is not on the engine, a WARN.
+  const other = await runCli(['doctor'], { ...env, ORCH_RUNTIME_IMAGE: 'orch-test/not-pulled' });
+  assert.match(other.stdout, /^WARN +images +not on the engine: orch-test\/not-pulled:latest\n +hint: .*docker pull orch-test\/not-pulled:latest/m);
   const docJson = JSON.parse((await runCli(['doctor', '--json'], env)).stdout) as { checks: { level: string; what: string }[] };
   assert.deepEqual(docJson.checks.filter((x) => x.level === 'FAIL').map((x) => x.what), ['netmon']);
   const stop = await runCli(['stop', 'plc-cli'], env);
   assert.deepEqual([stop.code, stop.stdout], [0, 'plc-cli: stop requested\n']);
   await waitFor('stopped', async () => (await runCli(['plan'], env)).stdout === 'nothing to do: converged\n' && agent.store.state.runtimes['plc-cli']?.status.phase === 'Stopped', 20_000, 200);
   const unknown = await runCli(['start', 'nope'], env);
-  assert.deepEqual([unknown.code, unknown.stderr], [1, 'error: runtime nope not found\n']);
+  assert.deepEqual([unknown.code, unknown.stderr], [1, 'orchestrator-agent: runtime nope not found\n']);
 });
 
 test('doctor warns about a container of the agent\'s whose json-file log has no max-size (made before ORCH_CONTAINER_LOG)', async () => {

@@ -69,7 +69,7 @@ test('a misconfigured box (no engine, no certificate, no netmon, no agent, a ful
   const cli = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/main.ts'), 'doctor', '--json'], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
   assert.equal(cli.status, 1, cli.stderr);
   const json = JSON.parse(cli.stdout) as { checks: Check[] };
-  assert.deepEqual(json.checks.filter((x) => x.level === 'FAIL').map((x) => x.what).sort(), ['agent', 'certificate', 'disk', 'docker', 'netmon']);
+  assert.deepEqual(json.checks.filter((x) => x.level === 'FAIL').map((x) => x.what).sort(), ['agent', 'certificate', 'cloud tcp', 'disk', 'docker', 'netmon']); // nothing listens on 127.0.0.1:9
 });
 
 /** A stand-in agent answering `health` with its links, as the real one does. */
