@@ -68,11 +68,22 @@ describe('runtime ulimits follow what the host allows', () => {
     const host = hostOutcome();
     const r = normalizeCreateRequest({ container_name: 'plc-ulimit', vnic_configs: [{ name: 'eth0', parent_interface: lan.parent, network_mode: 'static', subnet: SUBNET, ip: '198.51.100.140' }] });
     if (!r.ok) throw new Error(r.error);
+    // The engine's own record of every create and start of this runtime.
+    const events = await engine.docker.getEvents({ filters: { type: ['container'], event: ['create', 'start'], container: ['plc-ulimit'] } });
+    const seen: string[] = [];
+    events.on('data', (d: Buffer) => {
+      for (const line of d.toString().split('\n').filter(Boolean)) seen.push((JSON.parse(line) as { Action: string }).Action);
+    });
     await putRuntime(agent.store, r.spec);
     const rec = await waitFor('plc-ulimit running', () => {
       const x = agent.store.state.runtimes['plc-ulimit'];
       return x && x.status.phase === 'Running' && x.status.observedGeneration === x.generation ? x : null;
     });
+    // The limits are learned from the engine's processes before the first create: one create, never a
+    // failed start and a re-create (the stream is ordered: once the start is in, every create before it is).
+    await waitFor('start event', () => seen.includes('start'));
+    (events as unknown as { destroy(): void }).destroy();
+    assert.deepEqual(seen, ['create', 'start'], host.why);
 
     // What the agent asked Docker for.
     const c = await engine.docker.getContainer('plc-ulimit').inspect();
