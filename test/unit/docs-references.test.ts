@@ -29,3 +29,26 @@ test('every ORCH_* variable read in src/ is in docs/configuration.md', () => {
   const missing = [...read].filter((v) => !documented.has(v)).sort();
   assert.deepEqual(missing, [], `docs/configuration.md: missing ${missing.join(', ')}`);
 });
+
+/** Named in docs/performance.md as the tool of an old measurement that says it is gone. */
+const GONE_ON_PURPOSE = new Set(['bench/make-bundle.sh']);
+
+test('every repository path the README and docs/ name exists', () => {
+  const docs = ['README.md', ...filesUnder('docs', /\.md$/).map((f) => path.relative(ROOT, f))];
+  const missing: string[] = [];
+  for (const doc of docs) {
+    const text = fs.readFileSync(path.join(ROOT, doc), 'utf8');
+    // Paths under the repository's top-level folders, in backticks or brackets or bare, up to a separator;
+    // a glob or placeholder (`bench/X.bench.ts`, `src/*`, `<name>`) names no one file.
+    for (const m of text.matchAll(/(?<![\w./$-])((?:src|test|bench|scripts|install|docs|bin)\/[\w./-]*\w)/g)) {
+      const p = m[1]!;
+      if (/[*<>]|\/[Xx]\./.test(p) || GONE_ON_PURPOSE.has(p)) continue;
+      if (![p, `${p}.ts`, `docs/${p}`].some((q) => fs.existsSync(path.join(ROOT, q)))) missing.push(`${doc}: ${p}`);
+    }
+    // Relative links between pages ([text](page.md#anchor)).
+    for (const m of text.matchAll(/\]\(([\w./-]+\.md)(?:#[\w-]*)?\)/g)) {
+      if (!fs.existsSync(path.resolve(path.dirname(path.join(ROOT, doc)), m[1]!))) missing.push(`${doc}: link ${m[1]}`);
+    }
+  }
+  assert.deepEqual(missing, [], `paths named in docs that do not exist:\n${missing.join('\n')}`);
+});
