@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
+import { trixieSourceStanza } from './apt-sources.js';
 
 export interface Engine {
   dockerHost: string; // unix:///…/docker.sock
@@ -36,8 +37,7 @@ export function docker26Root(): string {
   const root = path.join(d, 'root');
   if (fs.existsSync(path.join(root, 'usr/sbin/dockerd'))) return root;
   for (const sub of ['lists/partial', 'cache/archives/partial', 'parts', 'debs']) fs.mkdirSync(path.join(d, sub), { recursive: true });
-  const sources = fs.readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8').split(/\n\s*\n/)[0]!.replace(/^Suites:.*$/m, 'Suites: trixie');
-  fs.writeFileSync(path.join(d, 'parts', 'trixie.sources'), `${sources}\n`);
+  fs.writeFileSync(path.join(d, 'parts', 'trixie.sources'), `${trixieSourceStanza()}\n`);
   const apt = ['-o', `Dir::State::Lists=${d}/lists`, '-o', `Dir::Cache=${d}/cache`, '-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${d}/parts`, '-o', 'APT::Sandbox::User=root'];
   const run = (cmd: string, args: string[], cwd?: string) => {
     const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
