@@ -63,7 +63,10 @@ export function nextUpdaterAction(v: UpdaterView): UpdaterAction {
       if (v.createdHere === null || v.current?.id !== v.createdHere) return { do: 'setPhase', phase: 'rolling_back', reason: INTERRUPTED_TRIAL };
       return { do: 'gate' };
     case 'committing':
+      if (!v.current && isOld(v.old)) return { do: 'setPhase', phase: 'rolling_back', reason: 'the new agent container is gone' };
       if (v.current && v.current.restartPolicy !== v.oldPolicy) return { do: 'setCurrentPolicy', policy: v.oldPolicy };
+      // After a power cut the candidate (policy `no` until just now) stays down: it passed the gate, so started.
+      if (v.current && !v.current.running) return { do: 'startCurrent' };
       if (v.old) return { do: 'removeOld' };
       return { do: 'setPhase', phase: 'committed' };
     case 'rolling_back':

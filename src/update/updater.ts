@@ -11,6 +11,7 @@ import { dockerFromHost, messageOf, statusOf } from '../docker/client.js';
 import type { Logger } from '../log.js';
 import { newAgentContainerRequest } from './agent-container-request.js';
 import { READY_FILE, readReadyMarker, readUpdateFile, UPDATER_CONTAINER, writeUpdateFile, type UpdateRecord } from './update-file.js';
+import { pauseIfAsked } from './updater-pause.js';
 import { nextUpdaterAction, type SeenContainer, type UpdaterAction } from './updater-plan.js';
 
 const STOP_TIMEOUT_S = 15;
@@ -51,6 +52,7 @@ export async function runUpdater(config: Config, log: Logger): Promise<number> {
     const [current, old] = await Promise.all([seen(docker, rec.name), seen(docker, rec.oldName)]);
     const action = nextUpdaterAction({ phase: rec.phase, oldId: rec.oldId, oldPolicy: rec.oldPolicy, current, old, createdHere });
     log.info({ phase: rec.phase, action: action.do }, 'updater');
+    await pauseIfAsked(`${rec.phase}/${action.do}`, log);
     try {
       const made = await carryOut(docker, dataDir, rec, action, current, old, log);
       if (made !== undefined) createdHere = made;

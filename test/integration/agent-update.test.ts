@@ -14,7 +14,7 @@ import tar from 'tar-fs';
 import { buildImages, netmonHostConfig, type BuiltImages } from '../support/agent-image.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
-import { startPrivateEngine, type Engine } from '../support/private-engine.js';
+import { powerCut, startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { agentMtlsDir, makePki, TestCloud, type Pki } from '../support/test-cloud.js';
 import { waitFor } from '../support/wait.js';
 
@@ -27,6 +27,7 @@ let pki: Pki;
 let cloud: TestCloud;
 let images: BuiltImages;
 let oldAgentId: string;
+const PAUSE_FILE = 'updater-pause';
 const LABELS = (role: string) => ({ 'edge.autonomy.role': role, 'edge.autonomy.managed': 'true' });
 
 /** An image FROM the built agent with a few Dockerfile lines more. */
@@ -69,6 +70,37 @@ async function update(image: string): Promise<Record<string, unknown>> {
   return { ...end, seen: [...seen] };
 }
 
+const sharedDir = async () => (await engine.docker.getVolume('orchestrator-shared').inspect()).Mountpoint;
+
+/**
+ * Orders the update to `image` with the updater paused before each of `keys` (`<phase>/<action>`, the
+ * test-only ORCH_TEST_UPDATER_PAUSE hook) in turn; at each one `fault` (a SIGKILL, a power cut) and the
+ * updater carries on from what it finds. Returns the update's final status as the cloud sees it.
+ */
+async function updateWithFaults(image: string, keys: string[], fault: (key: string) => Promise<void>): Promise<Record<string, unknown>> {
+  const file = path.join(await sharedDir(), PAUSE_FILE);
+  fs.rmSync(`${file}.reached`, { force: true });
+  fs.writeFileSync(file, keys.join('\n') + '\n');
+  try {
+    assert.equal((await cloud.call('upgrade_orchestrator', { correlation_id: `f-${image}`, image })).status, 'accepted');
+    for (const key of keys) {
+      await waitFor(`updater paused at ${key}`, () => fs.existsSync(`${file}.reached`) && fs.readFileSync(`${file}.reached`, 'utf8').split('\n').includes(key), 120_000, 100);
+      await fault(key);
+    }
+    return await waitFor(`update to ${image} ended`, async () => {
+      const s = await orchestratorStatus().catch(() => null);
+      return s && (s.status === 'success' || s.status === 'error') ? s : null;
+    }, 240_000, 500);
+  } finally {
+    fs.rmSync(file, { force: true });
+    fs.rmSync(`${file}.reached`, { force: true });
+  }
+}
+
+async function killUpdater(): Promise<void> {
+  process.kill((await engine.docker.getContainer('orchestrator_updater').inspect()).State.Pid, 'SIGKILL');
+}
+
 const names = async () => (await engine.docker.listContainers({ all: true })).map((c) => c.Names[0]!.slice(1)).sort();
 
 before(async () => {
@@ -84,13 +116,13 @@ before(async () => {
   await cloud.start(0, gw);
   const mtls = agentMtlsDir(pki, AGENT_ID);
   await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
-  const netmon = await engine.docker.createContainer({ name: 'autonomy_netmon', Image: images.netmon, Labels: LABELS('netmon'), Env: ['ORCH_NETMON_DEBOUNCE_MS=200'], HostConfig: netmonHostConfig() });
+  const netmon = await engine.docker.createContainer({ name: 'autonomy_netmon', Image: images.netmon, Labels: LABELS('netmon'), Env: ['ORCH_NETMON_DEBOUNCE_MS=200'], HostConfig: { ...netmonHostConfig(), RestartPolicy: { Name: 'unless-stopped' } } });
   await netmon.start();
   const agent = await engine.docker.createContainer({
     name: 'orchestrator_agent',
     Image: `${REPO}:v1`,
     Labels: LABELS('orchestrator-agent'),
-    Env: [`ORCH_CLOUD_URL=https://orch-cloud.test:${cloud.port}`, 'ORCH_MTLS_DIR=/root/.mtls', `ORCH_RUNTIME_IMAGE=${TEST_IMAGE}`, 'ORCH_RESYNC_INTERVAL_MS=2000', 'ORCH_NETMON_BOOT_WAIT_MS=1000', 'ORCH_UPDATE_GATE_S=40'],
+    Env: [`ORCH_CLOUD_URL=https://orch-cloud.test:${cloud.port}`, 'ORCH_MTLS_DIR=/root/.mtls', `ORCH_RUNTIME_IMAGE=${TEST_IMAGE}`, 'ORCH_RESYNC_INTERVAL_MS=2000', 'ORCH_NETMON_BOOT_WAIT_MS=1000', 'ORCH_UPDATE_GATE_S=40', `ORCH_TEST_UPDATER_PAUSE=/var/orchestrator/${PAUSE_FILE}`],
     HostConfig: {
       NetworkMode: 'agent_upd_net',
       ExtraHosts: [`orch-cloud.test:${gw}`],
@@ -199,6 +231,24 @@ test('SIGKILL of the updater during the trial: Docker restarts it, it rolls back
   assert.ok(!(state.agent.failedUpdates ?? []).some((f) => f.imageId === v3), 'not recorded as a failed image');
 });
 
+test('SIGKILL of the updater before each step of a rollback: the old agent comes back all the same, the failure recorded once', async () => {
+  const badId = await derive('exits4', ['ENTRYPOINT ["sh", "-c", "exit 4"]']);
+  const before = await runtimeIdentity();
+  const steps = ['rolling_back/removeCurrent', 'rolling_back/renameOldToCurrent', 'rolling_back/setCurrentPolicy', 'rolling_back/startCurrent', 'rolling_back/setPhase', 'rolled_back/finish'];
+  const s = await updateWithFaults(`${REPO}:exits4`, steps, killUpdater);
+  assert.equal(s.status, 'error', JSON.stringify(s));
+  assert.equal(s.error, 'rolled back: the new agent exited with code 4');
+  const a = await agentContainer();
+  assert.equal(a.Id, oldAgentId);
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
+  const state = JSON.parse(fs.readFileSync(path.join(await sharedDir(), 'state.json'), 'utf8')) as { agent: { failedUpdates?: { imageId: string }[] } };
+  assert.equal((state.agent.failedUpdates ?? []).filter((f) => f.imageId === badId).length, 1);
+});
+
 test('a good update: the new version runs under orchestrator_agent with the old one\'s config, the old container is gone, runtimes untouched', async () => {
   const newId = await derive('v2', ['ENV AGENT_VERSION=v2-test']);
   const before = await runtimeIdentity();
@@ -226,4 +276,50 @@ test('a good update: the new version runs under orchestrator_agent with the old 
   const same = await update(`${REPO}:v2`);
   assert.equal(same.status, 'success');
   assert.equal((await agentContainer()).Id, a.Id);
+});
+
+test('SIGKILL of the updater before each step of a good update (but the trial): the new agent runs all the same, runtimes untouched', async () => {
+  const newId = await derive('v4', ['ENV AGENT_VERSION=v4-test']);
+  const before = await runtimeIdentity();
+  const steps = [
+    'prepared/renameCurrentToOld', 'prepared/setPhase',
+    'stopping_old/stopOld', 'stopping_old/createCandidate', 'stopping_old/startTrial',
+    'committing/setCurrentPolicy', 'committing/removeOld', 'committing/setPhase', 'committed/finish',
+  ];
+  const s = await updateWithFaults(`${REPO}:v4`, steps, killUpdater);
+  assert.equal(s.status, 'success', JSON.stringify(s));
+  assert.equal(s.previous_version, 'v2-test');
+  const a = await agentContainer();
+  assert.equal(a.Image, newId);
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
+});
+
+test('a power cut with the old agent stopped and none created, and one in committing: the box boots into the new agent, the runtime keeps its container and volume', async () => {
+  const newId = await derive('v5', ['ENV AGENT_VERSION=v5-test']);
+  const before = await runtimeIdentity();
+  const vol = (await engine.docker.getContainer('plc-upd').inspect()).Mounts.find((m) => m.Type === 'volume');
+  assert.ok(vol?.Source, 'the runtime has a data volume');
+  fs.writeFileSync(path.join(vol.Source, 'power-cut-probe'), 'kept');
+  const s = await updateWithFaults(`${REPO}:v5`, ['stopping_old/createCandidate', 'committing/setCurrentPolicy'], async () => {
+    await powerCut(engine);
+    await engine.resume();
+  });
+  assert.equal(s.status, 'success', JSON.stringify(s));
+  const a = await agentContainer();
+  assert.equal(a.Image, newId);
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  await waitFor('the runtime running again', async () => (await runtimeIdentity()).running, 60_000, 500);
+  const after = await runtimeIdentity();
+  // The power cut stopped the PLC (nothing else did): same container, MAC and volume, started again by the agent.
+  assert.deepEqual([after.id, after.macs], [before.id, before.macs]);
+  assert.equal(fs.readFileSync(path.join(vol.Source, 'power-cut-probe'), 'utf8'), 'kept');
+  const v = await cloud.call('get_orchestrator_version', { correlation_id: 'pv' });
+  assert.equal(v.orchestrator_version, 'v5-test');
 });

@@ -158,3 +158,40 @@ export async function startPrivateEngine(opts: { dataRootBytes?: number } = {}):
   await resume();
   return { dockerHost: `unix://${socketPath}`, socketPath, docker, dir, halt, resume, stop };
 }
+
+/**
+ * A power cut of a private engine: dockerd, its containerd, the shims and every process in its containers
+ * stopped at once (SIGSTOP, then SIGKILL: nobody reaps or reacts in between), found as the processes whose
+ * command line names the engine's dir and all their descendants. `engine.resume()` is the boot after it.
+ */
+export async function powerCut(engine: Engine): Promise<void> {
+  if (!engine.dir) throw new Error('a power cut needs a private engine (not ORCH_TEST_DOCKER_HOST)');
+  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      return { pid: Number(p), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), cmd: fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') };
+    } catch {
+      return null; // exited meanwhile
+    }
+  }).filter((p) => p !== null);
+  const doomed = new Set(procs.filter((p) => p.cmd.includes(`${engine.dir}/`)).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) {
+      if (doomed.has(p.ppid) && !doomed.has(p.pid)) {
+        doomed.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  for (const sig of ['SIGSTOP', 'SIGKILL'] as const) {
+    for (const pid of doomed) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  for (let i = 0; i < 100 && [...doomed].some(alive); i++) await sleep(100);
+}

@@ -61,12 +61,16 @@ function apply(m: Model, a: UpdaterAction, gatePasses: boolean): boolean {
   return false;
 }
 
-/** Runs the updater; `killAfter`: the action count after which it is killed and restarted (once). */
-function run(gatePasses: boolean, killAfter: number | null): { m: Model; actions: string[] } {
+/** A power cut and the boot after it: only what ran with a restart policy other than `no` runs again. */
+const boot = (c: SeenContainer | null) => c && { ...c, running: c.running && c.restartPolicy !== 'no' };
+
+/** Runs the updater; `killAfter`: the action count after which it is killed and restarted (once), `powerCut`: with every container. */
+function run(gatePasses: boolean, killAfter: number | null, powerCut = false): { m: Model; actions: string[] } {
   const m = fresh();
   const actions: string[] = [];
   for (let i = 0; i < 50; i++) {
     if (i === killAfter) m.createdHere = null; // a new updater process: it knows only update.json and Docker
+    if (i === killAfter && powerCut) [m.current, m.old] = [boot(m.current), boot(m.old)];
     const a = nextUpdaterAction({ phase: m.phase, oldId: 'old', oldPolicy: 'unless-stopped', current: m.current, old: m.old, createdHere: m.createdHere });
     actions.push(a.do);
     if (apply(m, a, gatePasses)) return { m, actions };
@@ -106,4 +110,21 @@ test('the updater killed after any action ends in one working agent: the new one
       if (k === 5) assert.match(m.reason ?? '', /interrupted during the trial/);
     }
   }
+});
+
+test('a power cut after any action (every container stopped, the boot starts what has a restart policy) ends in one running agent', () => {
+  const steps = run(true, null).actions.length;
+  for (let k = 1; k < steps; k++) {
+    for (const gatePasses of [true, false]) {
+      const { m } = run(gatePasses, k, true);
+      const newWins = gatePasses && (k <= 4 || k > 5);
+      assert.equal(m.phase, newWins ? 'committed' : 'rolled_back', `power cut after ${k}, gate ${gatePasses}`);
+      endsWithOneAgent(m, newWins ? /^new\d$/ : 'old');
+    }
+  }
+});
+
+test('committing with the new agent container gone: back to the old one', () => {
+  const a = nextUpdaterAction({ phase: 'committing', oldId: 'old', oldPolicy: 'unless-stopped', current: null, old: { id: 'old', running: false, restartPolicy: 'no' }, createdHere: null });
+  assert.deepEqual(a, { do: 'setPhase', phase: 'rolling_back', reason: 'the new agent container is gone' });
 });
