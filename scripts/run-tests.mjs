@@ -70,15 +70,25 @@ if (!only) {
 if (unit.length > 0) hostSteps.push({ cmd: process.execPath, args: [...runner, ...unit] });
 if (engineFree.length > 0) hostSteps.push({ cmd: process.execPath, args: [...runner, ...engineFree] });
 if (hostSteps.length > 0) jobs.push({ name: 'host', steps: hostSteps });
+// ORCH_TEST_SHARDS=N: each engine's Docker suites split over N jobs (each its own namespaces and private
+// engine), largest files dealt first; 1 (default) is one job per engine.
+const shardsEnv = process.env.ORCH_TEST_SHARDS ?? '1';
+const shards = Number(shardsEnv);
+if (!Number.isInteger(shards) || shards < 1) {
+  console.error(`ORCH_TEST_SHARDS=${JSON.stringify(shardsEnv)}: expected a whole number ≥ 1`);
+  process.exit(2);
+}
+const bySize = [...dockerSuites].sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
+const shardFiles = Array.from({ length: Math.min(shards, dockerSuites.length) }, (_, i) => bySize.filter((_f, k) => k % shards === i).sort());
 for (const engine of dockerSuites.length > 0 ? engines : []) {
-  jobs.push({
-    name: engine,
+  shardFiles.forEach((files, i) => jobs.push({
+    name: shardFiles.length > 1 ? `${engine}/${i + 1}` : engine,
     steps: [{
       cmd: 'unshare',
-      args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, ...dockerSuites],
+      args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, ...files],
       env: { ...process.env, ORCH_TEST_ENGINE: engine },
     }],
-  });
+  }));
 }
 
 const width = Math.max(...jobs.map((j) => j.name.length));
