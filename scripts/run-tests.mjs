@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, then every test file by explicit path (Node 20's runner neither globs
-// nor finds .ts files, and would pass having run nothing). The Docker suites run once per engine, each
-// pass in a network namespace of its own (scripts/in-private-netns.sh), and the passes and the
-// engine-free work (tsc, eslint, unit tests, suites that start no engine) run at the same time: the
-// time is mostly waiting on engines and timers, not CPU. Each job's lines carry its name; any failing
-// job fails the run, named at the end.
+// nor finds .ts files, and would pass having run nothing). Two jobs at the same time: the checks (tsc,
+// eslint, unit tests) and the integration suites (engine-free once, then every Docker suite per engine).
+// Each job's lines carry its name; any failing job fails the run, named at the end.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,36 +57,45 @@ const usesEngine = (f) => /from '\.\.\/support\/(private-engine|cloud-stack|agen
 const engineFree = integration.filter((f) => !usesEngine(f));
 const dockerSuites = integration.filter(usesEngine);
 
+// ORCH_TEST_ENGINE_NAMESPACES=1: each engine pass in a network namespace of its own
+// (scripts/in-private-netns.sh) and the passes at the same time. Not the default yet: agent-image hung
+// there (file timeout at 300 s, cause not found), dhcp, netmon, proxy-arp and agent-update passed.
+const ownNamespaces = process.env.ORCH_TEST_ENGINE_NAMESPACES === '1';
+
 /** @typedef {{ cmd: string, args: string[], env?: NodeJS.ProcessEnv }} Step */
 /** @type {{ name: string, steps: Step[] }[]} */
 const jobs = [];
-const hostSteps = [];
+const checkSteps = [];
 if (!only) {
-  hostSteps.push({ cmd: 'npx', args: ['--no-install', 'tsc', '--noEmit', '-p', '.'] });
-  hostSteps.push({ cmd: 'npx', args: ['--no-install', 'eslint', '.'] });
+  checkSteps.push({ cmd: 'npx', args: ['--no-install', 'tsc', '--noEmit', '-p', '.'] });
+  checkSteps.push({ cmd: 'npx', args: ['--no-install', 'eslint', '.'] });
 }
-if (unit.length > 0) hostSteps.push({ cmd: process.execPath, args: [...runner, ...unit] });
-if (engineFree.length > 0) hostSteps.push({ cmd: process.execPath, args: [...runner, ...engineFree] });
-if (hostSteps.length > 0) jobs.push({ name: 'host', steps: hostSteps });
-// ORCH_TEST_SHARDS=N: each engine's Docker suites split over N jobs (each its own namespaces and private
-// engine), largest files dealt first; 1 (default) is one job per engine.
+if (unit.length > 0) checkSteps.push({ cmd: process.execPath, args: [...runner, ...unit] });
+if (checkSteps.length > 0) jobs.push({ name: 'checks', steps: checkSteps });
+// ORCH_TEST_SHARDS=N (with own namespaces): each engine's Docker suites split over N jobs (each its own
+// namespaces and private engine), round robin over the files by size; 1 (default) is one job per engine.
 const shardsEnv = process.env.ORCH_TEST_SHARDS ?? '1';
 const shards = Number(shardsEnv);
 if (!Number.isInteger(shards) || shards < 1) {
   console.error(`ORCH_TEST_SHARDS=${JSON.stringify(shardsEnv)}: expected a whole number ≥ 1`);
   process.exit(2);
 }
-const bySize = [...dockerSuites].sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
-const shardFiles = Array.from({ length: Math.min(shards, dockerSuites.length) }, (_, i) => bySize.filter((_f, k) => k % shards === i).sort());
-for (const engine of dockerSuites.length > 0 ? engines : []) {
-  shardFiles.forEach((files, i) => jobs.push({
-    name: shardFiles.length > 1 ? `${engine}/${i + 1}` : engine,
-    steps: [{
-      cmd: 'unshare',
-      args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, ...files],
-      env: { ...process.env, ORCH_TEST_ENGINE: engine },
-    }],
-  }));
+const passSteps = (engine, files) => ownNamespaces
+  ? [{ cmd: 'unshare', args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, ...files], env: { ...process.env, ORCH_TEST_ENGINE: engine } }]
+  : [{ cmd: process.execPath, args: [...runner, ...files], env: { ...process.env, ORCH_TEST_ENGINE: engine } }];
+const freeSteps = engineFree.length > 0 ? [{ cmd: process.execPath, args: [...runner, ...engineFree] }] : [];
+if (!ownNamespaces) {
+  // One job on the host's namespaces, as the suites were written for: engine-free suites once, then one
+  // pass per engine, one after another (they share the fixed LAN subnets); beside the checks.
+  const steps = [...freeSteps, ...(dockerSuites.length > 0 ? engines : []).flatMap((e) => passSteps(e, dockerSuites))];
+  if (steps.length > 0) jobs.push({ name: 'docker', steps });
+} else {
+  if (freeSteps.length > 0) jobs.push({ name: 'host', steps: freeSteps });
+  const bySize = [...dockerSuites].sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
+  const shardFiles = Array.from({ length: Math.min(shards, dockerSuites.length) }, (_, i) => bySize.filter((_f, k) => k % shards === i).sort());
+  for (const engine of dockerSuites.length > 0 ? engines : []) {
+    shardFiles.forEach((files, i) => jobs.push({ name: shardFiles.length > 1 ? `${engine}/${i + 1}` : engine, steps: passSteps(engine, files) }));
+  }
 }
 
 const width = Math.max(...jobs.map((j) => j.name.length));
