@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, then every test file by explicit path (Node 20's runner neither globs
-// nor finds .ts files, and would pass having run nothing). Docker suites share one private engine.
-import { spawnSync } from 'node:child_process';
+// nor finds .ts files, and would pass having run nothing). Two jobs at the same time: the checks (tsc,
+// eslint, unit tests) and the integration suites (engine-free once, then every Docker suite per engine).
+// Each job's lines carry its name; any failing job fails the run, named at the end.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const only = process.argv[2]; // "unit" | "integration" | undefined (all)
+// Further arguments: run only these test files (paths as listed below), through the same jobs.
+const picked = process.argv.slice(3).map((f) => path.normalize(f));
 const root = path.dirname(path.dirname(new URL(import.meta.url).pathname));
 process.chdir(root);
 
@@ -24,42 +28,147 @@ if (engines.length === 0 || unknown.length > 0 || new Set(engines).size !== engi
   process.exit(2);
 }
 if (only !== undefined && only !== 'unit' && only !== 'integration') {
-  console.error(`usage: run-tests.mjs [unit|integration], got ${JSON.stringify(only)}`);
+  console.error(`usage: run-tests.mjs [unit|integration [test files]], got ${JSON.stringify(only)}`);
   process.exit(2);
 }
-
-function run(cmd, args, env = process.env) {
-  console.log(`\n$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
+// ORCH_TEST_SERIAL=1: the jobs one after another (same namespaces), e.g. to read one pass's output alone.
+const serial = process.env.ORCH_TEST_SERIAL === '1';
 
 const list = (dir) =>
   fs.existsSync(dir)
     ? fs.readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.test.ts')).map((f) => path.join(dir, String(f))).sort()
+      .filter((f) => picked.length === 0 || picked.includes(f))
     : [];
 
-if (!only) {
-  run('npx', ['--no-install', 'tsc', '--noEmit', '-p', '.']);
-  run('npx', ['--no-install', 'eslint', '.']);
-}
 const unit = only !== 'integration' ? list('test/unit') : [];
 const integration = only !== 'unit' ? list('test/integration') : [];
+const missing = picked.filter((f) => !unit.includes(f) && !integration.includes(f));
+if (missing.length > 0) {
+  console.error(`not a test file of this mode: ${missing.join(', ')}`);
+  process.exit(2);
+}
 if (unit.length + integration.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
 const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
-if (unit.length > 0) run(process.execPath, [...runner, ...unit]);
-// Suites that start no Docker engine (netmon alone, proxy-ARP paths on namespaces) run once, first.
+// Suites that start no Docker engine (netmon alone, proxy-ARP paths on namespaces) run once.
 const usesEngine = (f) => /from '\.\.\/support\/(private-engine|cloud-stack|agent-fixture|agent-process)\.js'/.test(fs.readFileSync(f, 'utf8'));
 const engineFree = integration.filter((f) => !usesEngine(f));
 const dockerSuites = integration.filter(usesEngine);
-if (engineFree.length > 0) {
-  console.log('\n# Integration suites without a Docker engine');
-  run(process.execPath, [...runner, ...engineFree]);
+
+// ORCH_TEST_ENGINE_NAMESPACES=1: each engine pass in a network namespace of its own
+// (scripts/in-private-netns.sh) and the passes at the same time. Not the default yet: agent-image hung
+// there (file timeout at 300 s, cause not found), dhcp, netmon, proxy-arp and agent-update passed.
+const ownNamespaces = process.env.ORCH_TEST_ENGINE_NAMESPACES === '1';
+
+/** @typedef {{ cmd: string, args: string[], env?: NodeJS.ProcessEnv }} Step */
+/** @type {{ name: string, steps: Step[] }[]} */
+const jobs = [];
+const checkSteps = [];
+if (!only) {
+  checkSteps.push({ cmd: 'npx', args: ['--no-install', 'tsc', '--noEmit', '-p', '.'] });
+  checkSteps.push({ cmd: 'npx', args: ['--no-install', 'eslint', '.'] });
 }
-for (const engine of dockerSuites.length > 0 ? engines : []) {
-  console.log(`\n# Docker integration suites on engine: ${engine}`);
-  run(process.execPath, [...runner, ...dockerSuites], { ...process.env, ORCH_TEST_ENGINE: engine });
+if (unit.length > 0) checkSteps.push({ cmd: process.execPath, args: [...runner, ...unit] });
+if (checkSteps.length > 0) jobs.push({ name: 'checks', steps: checkSteps });
+// ORCH_TEST_SHARDS=N (with own namespaces): each engine's Docker suites split over N jobs (each its own
+// namespaces and private engine), round robin over the files by size; 1 (default) is one job per engine.
+const shardsEnv = process.env.ORCH_TEST_SHARDS ?? '1';
+const shards = Number(shardsEnv);
+if (!Number.isInteger(shards) || shards < 1) {
+  console.error(`ORCH_TEST_SHARDS=${JSON.stringify(shardsEnv)}: expected a whole number ≥ 1`);
+  process.exit(2);
+}
+const passSteps = (engine, files) => ownNamespaces
+  ? [{ cmd: 'unshare', args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, ...files], env: { ...process.env, ORCH_TEST_ENGINE: engine } }]
+  : [{ cmd: process.execPath, args: [...runner, ...files], env: { ...process.env, ORCH_TEST_ENGINE: engine } }];
+const freeSteps = engineFree.length > 0 ? [{ cmd: process.execPath, args: [...runner, ...engineFree] }] : [];
+if (!ownNamespaces) {
+  // One job on the host's namespaces, as the suites were written for: engine-free suites once, then one
+  // pass per engine, one after another (they share the fixed LAN subnets); beside the checks.
+  const steps = [...freeSteps, ...(dockerSuites.length > 0 ? engines : []).flatMap((e) => passSteps(e, dockerSuites))];
+  if (steps.length > 0) jobs.push({ name: 'docker', steps });
+} else {
+  if (freeSteps.length > 0) jobs.push({ name: 'host', steps: freeSteps });
+  const bySize = [...dockerSuites].sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
+  const shardFiles = Array.from({ length: Math.min(shards, dockerSuites.length) }, (_, i) => bySize.filter((_f, k) => k % shards === i).sort());
+  for (const engine of dockerSuites.length > 0 ? engines : []) {
+    shardFiles.forEach((files, i) => jobs.push({ name: shardFiles.length > 1 ? `${engine}/${i + 1}` : engine, steps: passSteps(engine, files) }));
+  }
+}
+
+const width = Math.max(...jobs.map((j) => j.name.length));
+const children = new Set();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const c of children) c.kill(sig);
+    process.exit(130);
+  });
+}
+
+/** Copies `stream` to `out` line by line, each line prefixed; calls `onLine` for each. */
+function prefixLines(stream, out, prefix, onLine) {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) {
+      out.write(`${prefix}${l}\n`);
+      onLine(l);
+    }
+  });
+  stream.on('end', () => {
+    if (rest) {
+      out.write(`${prefix}${rest}\n`);
+      onLine(rest);
+    }
+  });
+}
+
+/** Runs a job's steps in order, stopping at the first that fails; counts the TAP summary lines. */
+async function runJob(job) {
+  const prefix = `[${job.name.padEnd(width)}] `;
+  const started = Date.now();
+  const r = { name: job.name, code: 0, pass: 0, fail: 0, seconds: 0 };
+  const count = (l) => {
+    const m = /^# (pass|fail) (\d+)$/.exec(l);
+    if (m) r[m[1]] += Number(m[2]);
+  };
+  for (const s of job.steps) {
+    process.stdout.write(`${prefix}$ ${s.cmd} ${s.args.join(' ')}\n`);
+    r.code = await new Promise((resolve) => {
+      const c = spawn(s.cmd, s.args, { stdio: ['ignore', 'pipe', 'pipe'], env: s.env ?? process.env });
+      children.add(c);
+      prefixLines(c.stdout, process.stdout, prefix, count);
+      prefixLines(c.stderr, process.stderr, prefix, () => {});
+      c.on('error', (e) => {
+        process.stderr.write(`${prefix}${s.cmd}: ${e.message}\n`);
+        resolve(127);
+      });
+      c.on('close', (code, signal) => {
+        children.delete(c);
+        resolve(code ?? (signal ? 128 : 1));
+      });
+    });
+    if (r.code !== 0) break;
+  }
+  r.seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`${prefix}done: exit ${r.code} after ${r.seconds} s\n`);
+  return r;
+}
+
+const results = [];
+if (serial) for (const j of jobs) results.push(await runJob(j));
+else results.push(...(await Promise.all(jobs.map(runJob))));
+
+console.log('\n# jobs');
+for (const r of results) console.log(`#   ${r.name.padEnd(width)}  exit ${r.code}  ${r.seconds} s  (${r.pass} passed, ${r.fail} failed)`);
+const failed = results.filter((r) => r.code !== 0);
+const total = results.reduce((a, r) => ({ pass: a.pass + r.pass, fail: a.fail + r.fail }), { pass: 0, fail: 0 });
+console.log(`tests: ${total.pass} passed, ${total.fail} failed`);
+if (failed.length > 0) {
+  console.error(`FAILED: ${failed.map((r) => `${r.name} (exit ${r.code})`).join(', ')}`);
+  process.exit(1);
 }

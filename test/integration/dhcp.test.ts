@@ -50,6 +50,21 @@ async function stopServer(): Promise<void> {
 const lease = () => agent.store.state.runtimes['plc-dhcp']?.status.dhcp.eth0;
 const netReady = () => agent.store.state.runtimes['plc-dhcp']?.status.conditions.find((c) => c.type === 'NetworkReady');
 /** The IPv4 addresses the runtime's interface really has (read in its namespace). */
+/**
+ * The udhcpc clients of netmon in the network namespace `ns` (`net:[inode]`), orphans included: the
+ * machine's other udhcpc processes (another engine's pass of this suite runs at the same time) are not ours.
+ */
+function clientsIn(ns: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('udhcpc') && l.includes('orch-netmon-dhcp-')).filter((l) => {
+    try {
+      return fs.readlinkSync(`/proc/${l.trim().split(/\s+/)[0]}/ns/net`) === ns;
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
+const runtimeNetns = async () => fs.readlinkSync(`/proc/${(await engine.docker.getContainer('plc-dhcp').inspect()).State.Pid}/ns/net`);
+
 async function addressesInside(): Promise<string[]> {
   const pid = (await engine.docker.getContainer('plc-dhcp').inspect()).State.Pid;
   const list = JSON.parse(execFileSync('nsenter', ['-t', String(pid), '-n', 'ip', '-j', '-4', 'addr', 'show'], { encoding: 'utf8' })) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[];
@@ -125,7 +140,7 @@ describe('dhcp vNICs', () => {
     await waitFor('a new lease report from the new netmon', () => lease()?.event === 'bound' && lease()!.at > t0, 60_000, 100);
     assert.equal(lease()!.ip, ip);
     assert.deepEqual(await addressesInside(), [`${ip}/26`]);
-    const procs = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('udhcpc') && l.includes('orch-netmon-dhcp-'));
+    const procs = clientsIn(await runtimeNetns());
     assert.equal(procs.length, 1, `one client, the killed netmon's orphan ended: ${procs.join(' | ')}`);
   });
 
@@ -140,9 +155,11 @@ describe('dhcp vNICs', () => {
   });
 
   test('delete: the client stops (lease released) with the runtime', async () => {
+    const ns = await runtimeNetns();
+    assert.equal(clientsIn(ns).length, 1, 'a client before the delete');
     await markForDeletion(agent.store, 'plc-dhcp');
     await waitFor('deleted', () => !agent.store.state.runtimes['plc-dhcp'], 60_000, 100);
-    await waitFor('no client left', () => !execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').some((l) => l.includes('udhcpc') && l.includes('orch-netmon-dhcp-')), 10_000, 100);
+    await waitFor('no client left', () => clientsIn(ns).length === 0, 10_000, 100);
   });
 
   test('two runtimes on one LAN get distinct leases; the LAN renumbered (server reconfigured) and back: new leases, no restart, same MACs', async () => {
