@@ -183,7 +183,7 @@ test('the image runs the agent; in its container it joins the runtime internal n
   const dhcp = await execIn(netmonContainer, ['udhcpc', '-i', lan.parent, '-n', '-q', '-f', '-t', '1', '-T', '1', '-s', '/bin/true']);
   assert.doesNotMatch(dhcp.out, /not permitted|permission denied/i, dhcp.out);
   assert.match(dhcp.out, /broadcasting discover/, dhcp.out);
-  const state = await execIn(agentContainer, ['node', 'dist/main.js', 'state']);
+  const state = await execIn(agentContainer, ['node', 'dist/main.js', 'state', 'plc-img']);
   assert.match(state.out, /observed {2}phase Running/);
   let plan = '';
   await waitFor('converged', async () => (plan = (await execIn(agentContainer, ['node', 'dist/main.js', 'plan'])).out) === 'nothing to do: converged\n', 20_000, 500);
