@@ -453,14 +453,19 @@ if [ "$NETMON_PRIVILEGED" = 0 ]; then
   # The default (issue #22): every netmon suite passes with this set (docs/security.md).
   # What netmon does (CONTRACT §6, §9): netlink and links (NET_ADMIN), DHCP raw sockets (NET_RAW),
   # nsenter into runtimes (SYS_ADMIN, SYS_PTRACE), device nodes (MKNOD, every char device), sysctls
-  # such as proxy_arp (a writable /proc/sys).
-  netmon_args+=(--cap-add NET_ADMIN --cap-add NET_RAW --cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD
+  # such as proxy_arp (a writable /proc/sys), udhcpc's UDP 68 for renewals (NET_BIND_SERVICE); none of
+  # Docker's default set (netmon is root and owns what it writes).
+  netmon_args+=(--cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW --cap-add NET_BIND_SERVICE
+    --cap-add SYS_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD
     --device-cgroup-rule 'c *:* rmw' --security-opt seccomp=unconfined --security-opt apparmor=unconfined
     --security-opt systempaths=unconfined)
 else
   netmon_args+=(--privileged)
 fi
 if [ -d /run/udev ]; then netmon_args+=(-v /run/udev:/run/udev:ro); fi
+# cgroup v1: a serial device plugged in for a running runtime is granted in its devices.allow; a container
+# reaches the host's hierarchy only through a bind (not through /proc/1/root: EACCES).
+if [ -d /sys/fs/cgroup/devices ]; then netmon_args+=(-v /sys/fs/cgroup/devices:/run/host-cgroup-devices); fi
 for e in "${NETMON_ENV[@]}"; do netmon_args+=(-e "$e"); done
 if ! run_err=$(docker run -d "${netmon_args[@]}" "$NETMON_IMAGE" netmon 2>&1 >/dev/null); then
   case $run_err in

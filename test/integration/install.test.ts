@@ -215,6 +215,8 @@ test('install: enrolls (CN = id, clientAuth), creates the volume, runs the sidec
   // The default is the narrow set, not --privileged (issue #22).
   assert.deepEqual([netmon.HostConfig.NetworkMode, netmon.HostConfig.PidMode, netmon.HostConfig.Privileged], ['host', 'host', false]);
   assert.deepEqual(((netmon.HostConfig.CapAdd as string[] | undefined) ?? []).map((c) => c.replace(/^CAP_/, '')).sort(), [...NETMON_UNPRIVILEGED.CapAdd].sort());
+  assert.deepEqual(netmon.HostConfig.CapDrop, NETMON_UNPRIVILEGED.CapDrop);
+  if (fs.existsSync('/sys/fs/cgroup/devices')) assert.ok(netmon.HostConfig.Binds?.includes('/sys/fs/cgroup/devices:/run/host-cgroup-devices'), JSON.stringify(netmon.HostConfig.Binds));
   assert.deepEqual(netmon.HostConfig.DeviceCgroupRules, NETMON_UNPRIVILEGED.DeviceCgroupRules);
   for (const opt of NETMON_UNPRIVILEGED.SecurityOpt) assert.ok(((netmon.HostConfig.SecurityOpt as string[] | undefined) ?? []).includes(opt), opt);
   const paths = netmon.HostConfig as { MaskedPaths?: string[]; ReadonlyPaths?: string[] };
