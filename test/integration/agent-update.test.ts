@@ -55,6 +55,16 @@ async function agentContainer(): Promise<Docker.ContainerInspectInfo> {
   return engine.docker.getContainer('orchestrator_agent').inspect();
 }
 
+/** After an update has ended: the updater gone, one agent container left, running under unless-stopped. */
+async function oneAgentRunning(): Promise<Docker.ContainerInspectInfo> {
+  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
+  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
+  const a = await agentContainer();
+  assert.equal(a.State.Running, true);
+  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'its restart policy');
+  return a;
+}
+
 const orchestratorStatus = () => cloud.call('get_device_status', { correlation_id: 'st', device_id: '__orchestrator__' });
 
 /** Asks for the update and waits until it ended (success or error) as the cloud sees it; returns the final status. */
@@ -167,12 +177,8 @@ test('an agent that exits at once fails the gate: the old agent (same container)
   assert.equal(s.operation, 'upgrade');
   assert.match(String(s.error), /^rolled back: the new agent exited with code 3$/);
   assert.equal(s.message, `Operation failed: ${String(s.error)}`);
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Id, oldAgentId, 'the old agent container runs again');
-  assert.equal(a.State.Running, true);
-  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'its restart policy restored');
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
   // The same image id again is refused at once (a cloud retrying in a loop does not loop the box).
   const again = await update(`${REPO}:exits`);
@@ -190,11 +196,8 @@ test('a new agent that never reaches the cloud fails the gate at ORCH_UPDATE_GAT
   assert.equal(s.error, 'rolled back: the new agent was not ready within 40 s (state loaded, cloud and netmon connected)');
   // The new agent ran and took its trial (it wrote the step), but never reached the cloud to answer it.
   assert.equal(s.step, 'trial', (s.seen as string[]).join(' '));
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Id, oldAgentId);
-  assert.equal(a.State.Running, true);
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   assert.deepEqual(await runtimeIdentity(), before);
 });
 
@@ -220,12 +223,8 @@ test('SIGKILL of the updater during the trial: Docker restarts it, it rolls back
   }, 120_000, 500);
   assert.equal(s.error, 'rolled back: the updater was interrupted during the trial');
   // Only a restarted updater (it no longer knows the candidate it made) rolls back for that reason.
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Id, oldAgentId);
-  assert.equal(a.State.Running, true);
-  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   assert.deepEqual(await runtimeIdentity(), before);
   const state = JSON.parse(fs.readFileSync(path.join(shared, 'state.json'), 'utf8')) as { agent: { failedUpdates?: { imageId: string }[] } };
   assert.ok(!(state.agent.failedUpdates ?? []).some((f) => f.imageId === v3), 'not recorded as a failed image');
@@ -238,12 +237,8 @@ test('SIGKILL of the updater before each step of a rollback: the old agent comes
   const s = await updateWithFaults(`${REPO}:exits4`, steps, killUpdater);
   assert.equal(s.status, 'error', JSON.stringify(s));
   assert.equal(s.error, 'rolled back: the new agent exited with code 4');
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Id, oldAgentId);
-  assert.equal(a.State.Running, true);
-  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
   const state = JSON.parse(fs.readFileSync(path.join(await sharedDir(), 'state.json'), 'utf8')) as { agent: { failedUpdates?: { imageId: string }[] } };
   assert.equal((state.agent.failedUpdates ?? []).filter((f) => f.imageId === badId).length, 1);
@@ -258,19 +253,15 @@ test('a good update: the new version runs under orchestrator_agent with the old 
   assert.equal(s.step, 'done');
   assert.equal(typeof s.previous_version, 'string');
   assert.notEqual(s.previous_version, 'v2-test');
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Image, newId);
   assert.notEqual(a.Id, oldAgentId);
-  assert.equal(a.State.Running, true);
-  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
   assert.deepEqual(a.HostConfig.Binds, old.HostConfig.Binds);
   assert.deepEqual(a.HostConfig.ExtraHosts, old.HostConfig.ExtraHosts);
   assert.ok(a.Config.Env.includes('ORCH_UPDATE_GATE_S=40') && a.Config.Env.includes('AGENT_VERSION=v2-test'), a.Config.Env.join(' '));
   const v = await cloud.call('get_orchestrator_version', { correlation_id: 'v' });
   assert.equal(v.orchestrator_version, 'v2-test');
   assert.equal(v.orchestrator_image_id, newId);
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
   // The same image again: done at once, nothing swapped.
   const same = await update(`${REPO}:v2`);
@@ -289,12 +280,8 @@ test('SIGKILL of the updater before each step of a good update (but the trial): 
   const s = await updateWithFaults(`${REPO}:v4`, steps, killUpdater);
   assert.equal(s.status, 'success', JSON.stringify(s));
   assert.equal(s.previous_version, 'v2-test');
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Image, newId);
-  assert.equal(a.State.Running, true);
-  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
 });
 
@@ -309,12 +296,8 @@ test('a power cut with the old agent stopped and none created, and one in commit
     await engine.resume();
   });
   assert.equal(s.status, 'success', JSON.stringify(s));
-  const a = await agentContainer();
+  const a = await oneAgentRunning();
   assert.equal(a.Image, newId);
-  assert.equal(a.State.Running, true);
-  assert.equal(a.HostConfig.RestartPolicy?.Name, 'unless-stopped');
-  await waitFor('the updater removed', async () => !(await names()).includes('orchestrator_updater'), 20_000, 500);
-  assert.deepEqual((await names()).filter((n) => n.startsWith('orchestrator')), ['orchestrator_agent']);
   await waitFor('the runtime running again', async () => (await runtimeIdentity()).running, 60_000, 500);
   const after = await runtimeIdentity();
   // The power cut stopped the PLC (nothing else did): same container, MAC and volume, started again by the agent.
