@@ -101,7 +101,7 @@ describe(`metrics endpoint (${ENGINE_KIND})`, () => {
     assert.match(body, /^# TYPE orch_runtime_restarts_total counter$/m);
     // Docker call latency by operation (issue #23): the create and inspects made for plc-m, no container in a label.
     assert.ok(valueOf(body, 'orch_docker_request_duration_seconds_count{operation="POST /containers/create",result="ok"}')! >= 1, body);
-    assert.ok(valueOf(body, 'orch_docker_request_duration_seconds_count{operation="GET /containers/{id}/json",result="ok"}')! >= 1, body);
+    assert.ok(valueOf(body, 'orch_docker_request_duration_seconds_count{operation="POST /containers/{id}/start",result="ok"}')! >= 1, body);
     const dockerLines = body.split('\n').filter((l) => l.startsWith('orch_docker_request_duration_seconds'));
     assert.ok(dockerLines.length > 0 && !dockerLines.some((l) => l.includes('plc-m')), dockerLines.join('\n'));
     // The cloud is off: no cloud link or certificate series.
