@@ -18,6 +18,7 @@ import { buildBusyboxImage } from '../test/support/images.js';
 import { createLan } from '../test/support/lan.js';
 import { startPrivateEngine } from '../test/support/private-engine.js';
 import { waitFor } from '../test/support/wait.js';
+import { watchCreate } from './create-watch.js';
 
 const RUNS = Number(process.argv[2] ?? 7);
 const engine = await startPrivateEngine();
@@ -96,22 +97,15 @@ try {
     const name = i < 0 ? 'warm' : `agent-${i}`;
     tl = new Map();
     counts.clear();
-    let runningAt = 0;
-    const onChange = () => {
-      if (runningAt === 0 && agent.store.state.runtimes[name]?.status.phase === 'Running') runningAt = performance.now();
-    };
-    agent.store.on('change', onChange);
-    const events = await engine.docker.getEvents({ filters: { type: ['container'], event: ['start'], container: [name] } });
-    let startedAt = 0;
-    events.on('data', () => (startedAt ||= performance.now()));
+    const w = await watchCreate(agent.store, engine.docker, name);
     t0 = performance.now();
     await putRuntime(agent.store, specOf(name));
     mark('desired write (store update + fsync; the cloud acks after it)', t0);
-    await waitFor(`${name} running`, () => runningAt > 0 && startedAt > 0, 60_000, 1);
+    await waitFor(`${name} running`, () => w.runningAt > 0 && w.startedAt > 0, 60_000, 1);
+    const { runningAt, startedAt } = w;
     tl.set("Docker's start event", [startedAt - t0, startedAt - t0]);
     tl.set('status says Running', [runningAt - t0, runningAt - t0]);
-    agent.store.off('change', onChange);
-    (events as unknown as { destroy(): void }).destroy();
+    w.stop();
     if (i >= 0) {
       runs.push(tl);
       total.push(runningAt - t0);

@@ -14,6 +14,7 @@ import { buildBusyboxImage } from '../test/support/images.js';
 import { createLan } from '../test/support/lan.js';
 import { startPrivateEngine } from '../test/support/private-engine.js';
 import { waitFor } from '../test/support/wait.js';
+import { watchCreate } from './create-watch.js';
 import { plainCreate } from './plain-create.js';
 
 const RUNS = 10;
@@ -58,21 +59,14 @@ try {
   await waitFor('warm gone', () => !agent.store.state.runtimes.warm, 60_000, 20);
   for (let i = 0; i < RUNS; i++) {
     const name = `agent-${i}`;
-    let runningAt = 0;
-    const onChange = () => {
-      if (runningAt === 0 && agent.store.state.runtimes[name]?.status.phase === 'Running') runningAt = performance.now();
-    };
-    agent.store.on('change', onChange);
-    const events = await engine.docker.getEvents({ filters: { type: ['container'], event: ['start'], container: [name] } });
-    let startedAt = 0;
-    events.on('data', () => (startedAt ||= performance.now()));
+    const w = await watchCreate(agent.store, engine.docker, name);
     const t0 = performance.now();
     await putRuntime(agent.store, specOf(name));
-    await waitFor(`${name} running`, () => runningAt > 0 && startedAt > 0, 60_000, 2);
+    await waitFor(`${name} running`, () => w.runningAt > 0 && w.startedAt > 0, 60_000, 2);
+    const { runningAt, startedAt } = w;
     created.push(runningAt - t0);
     afterDocker.push(runningAt - startedAt);
-    agent.store.off('change', onChange);
-    (events as unknown as { destroy(): void }).destroy();
+    w.stop();
     await markForDeletion(agent.store, name);
     await waitFor(`${name} gone`, () => !agent.store.state.runtimes[name], 60_000, 20);
   }
