@@ -51,7 +51,9 @@ if (unit.length + integration.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
+// The timeout bounds each test and, when several files run, each whole file: agent-update alone takes 200 s
+// and twice that on a loaded machine.
+const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000'];
 // Suites that start no Docker engine (netmon alone, proxy-ARP paths on namespaces) run once.
 const usesEngine = (f) => /from '\.\.\/support\/(private-engine|cloud-stack|agent-fixture|agent-process)\.js'/.test(fs.readFileSync(f, 'utf8'));
 const engineFree = integration.filter((f) => !usesEngine(f));
