@@ -51,8 +51,8 @@ if (unit.length + integration.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-// The timeout bounds each test and, when several files run, each whole file: agent-update alone takes 200 s
-// and twice that on a loaded machine.
+// The timeout bounds each test and each whole file: agent-update took 196 s alone and was cancelled at the
+// old 300 s when run after agent-crash and agent-image on a loaded machine (2026-12-03).
 const runner = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000'];
 // Suites that start no Docker engine (netmon alone, proxy-ARP paths on namespaces) run once.
 const usesEngine = (f) => /from '\.\.\/support\/(private-engine|cloud-stack|agent-fixture|agent-process)\.js'/.test(fs.readFileSync(f, 'utf8'));

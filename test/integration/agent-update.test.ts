@@ -298,13 +298,12 @@ test('a power cut with the old agent stopped and none created, and one in commit
   assert.equal(s.status, 'success', JSON.stringify(s));
   const a = await oneAgentRunning();
   assert.equal(a.Image, newId);
-  // Not running yet: the failure says why (the agent's status of it, its last log lines).
-  await waitFor('the runtime running again', async () => {
-    if ((await runtimeIdentity()).running) return true;
-    const st = await cloud.call('get_device_status', { correlation_id: 'pr', device_id: 'plc-upd' }).catch((e: Error) => e.message);
+  await waitFor('the runtime running again', async () => (await runtimeIdentity()).running, 60_000, 500).catch(async (e: Error) => {
+    // Say why: the agent's status of the runtime and its last log lines, read once.
+    const st = await cloud.call('get_device_status', { correlation_id: 'pr', device_id: 'plc-upd' }).catch((x: Error) => x.message);
     const log = (await engine.docker.getContainer('orchestrator_agent').logs({ stdout: true, stderr: true, tail: 8 })).toString();
-    throw new Error(`${JSON.stringify(st)} | agent log: ${log}`);
-  }, 60_000, 500);
+    throw new Error(`${e.message}; status: ${JSON.stringify(st)}; agent log: ${log}`);
+  });
   const after = await runtimeIdentity();
   // The power cut stopped the PLC (nothing else did): same container, MAC and volume, started again by the agent.
   assert.deepEqual([after.id, after.macs], [before.id, before.macs]);
