@@ -196,6 +196,8 @@ describe('dhcp vNICs: identity across restarts and adoption, and a status that m
       await waitFor('NetworkReady', () => agent.store.state.runtimes['plc-poll']?.status.conditions.find((c) => c.type === 'NetworkReady')?.status === 'True', 10_000, 50);
       const c0 = await engine.docker.getContainer('plc-poll').inspect();
       polled = { startedAt: c0.State.StartedAt, mac: (await lanIface('plc-poll'))!.mac };
+      // One poll round takes several calls: under load the first lease could pass unseen before the renumbering.
+      await waitFor('the poll saw the first lease', () => seen.ips.size >= 1, 10_000, 50);
       // Renumbered: the host, the LAN host and the server move to 203.0.113.64/26; the endpoint is re-attached
       // to a running container, where Docker ignores the requested MAC and the agent sets it in the namespace.
       await stopServer(lanA);

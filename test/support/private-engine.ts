@@ -194,4 +194,11 @@ export async function powerCut(engine: Engine): Promise<void> {
     }
   }
   for (let i = 0; i < 100 && [...doomed].some(alive); i++) await sleep(100);
+  // What the reboot clears: every mount (container root filesystems, network namespace files) but the
+  // disk itself (a tmpfs data root stands for one), and the exec root (/run/docker and containerd's
+  // state under it are a tmpfs on a real box). Kept, containerd's stale task directories made the next
+  // start fail with "failed to start shim: mkdir …: file exists" (agent-update's power-cut case, 2026-12-04).
+  const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${engine.dir}/`) && m !== `${engine.dir}/data`);
+  for (const m of mounts.sort().reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+  fs.rmSync(path.join(engine.dir, 'exec'), { recursive: true, force: true, maxRetries: 3 });
 }

@@ -38,6 +38,8 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).s
 class Session {
   lastActivity = monoNow(); // monotonic: the idle sweep measures a duration
   closed = false;
+  /** While the offer is answered (werift's DTLS certificate, ICE gathering): not idle, however slow the box. */
+  answering = true;
   /** Local candidates found before the answer was acked: emitted right after it. */
   private held: RTCIceCandidate[] | null = [];
   private data: RTCDataChannel | null = null;
@@ -298,6 +300,7 @@ export class WebrtcBridge {
   private sweep(): void {
     const now = monoNow();
     for (const s of [...this.sessions.values()]) {
+      if (s.answering) continue;
       if (now - s.lastActivity >= this.ctx.config.webrtcIdleMs) void s.close('idle');
       else s.sweep(now);
     }
@@ -344,6 +347,10 @@ export class WebrtcBridge {
     } catch (e) {
       await session.close('offer failed');
       return { status: 'error', session_id, error: `sdp: cannot answer the offer: ${errorText(e)}` };
+    } finally {
+      // The idle time starts with the answer (a loaded box took seconds to make it: debug.test, docker26).
+      session.answering = false;
+      session.lastActivity = monoNow();
     }
   }
 
