@@ -9,6 +9,7 @@ import { findSelfContainer } from './docker/self-container.js';
 import type { Logger } from './log.js';
 import { Controller } from './reconcilers/controller.js';
 import { Executor } from './reconcilers/executor.js';
+import { engineUlimitsOf } from './reconcilers/engine-ulimits.js';
 import { recoverFromContainers } from './reconcilers/recover.js';
 import { CertRenewal } from './sources/cloud/cert-renewal.js';
 import { CloudLink } from './sources/cloud/connection.js';
@@ -40,6 +41,8 @@ import { VERSION } from './version.js';
 
 /** No single Docker call may hang a step or a query for ever (a stop waits up to 10 s of its own). */
 const DOCKER_CALL_TIMEOUT_MS = 60_000;
+/** netmon reads a few files per process: a pass waits no longer than this for it (then the first start teaches the limits). */
+const ENGINE_ULIMITS_TIMEOUT_MS = 2_000;
 
 export class Agent {
   readonly docker: Docker;
@@ -113,6 +116,10 @@ export class Agent {
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
       runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
       runtimePort: config.runtimePort,
+      hostEngineUlimits: async () => {
+        if (!this.netmon.status().connected) return undefined;
+        return engineUlimitsOf(await this.netmon.command({ command: 'engine_ulimits' }, ENGINE_ULIMITS_TIMEOUT_MS));
+      },
       agentUpdate: () =>
         runAgentUpdate({
           docker: this.docker,
