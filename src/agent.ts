@@ -68,9 +68,14 @@ export class Agent {
   /** Docker call latency for /metrics; requests are timed only when metrics are on. */
   readonly dockerCalls = new DockerCallLatency();
 
+  /** The executor (tests read what it learned). */
+  executor!: Executor;
+
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
+    /** Where the engine's processes are read (tests: an agent that cannot see them, as in its container). */
+    private readonly procRoot?: string,
   ) {
     this.docker = dockerFromHost(config.dockerHost, DOCKER_CALL_TIMEOUT_MS);
     this.dockerStreams = dockerFromHost(config.dockerHost);
@@ -116,6 +121,7 @@ export class Agent {
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
       runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
       runtimePort: config.runtimePort,
+      ...(this.procRoot !== undefined ? { procRoot: this.procRoot } : {}),
       hostEngineUlimits: async () => {
         if (!this.netmon.status().connected) return undefined;
         return engineUlimitsOf(await this.netmon.command({ command: 'engine_ulimits' }, ENGINE_ULIMITS_TIMEOUT_MS));
@@ -135,6 +141,7 @@ export class Agent {
             this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,
         }),
     });
+    this.executor = executor;
     if (!refusing) {
       this.disk = new DiskGuard({
         docker: this.docker,
