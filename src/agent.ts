@@ -9,6 +9,7 @@ import { findSelfContainer } from './docker/self-container.js';
 import type { Logger } from './log.js';
 import { Controller } from './reconcilers/controller.js';
 import { Executor } from './reconcilers/executor.js';
+import { engineUlimitsOf } from './reconcilers/engine-ulimits.js';
 import { recoverFromContainers } from './reconcilers/recover.js';
 import { CertRenewal } from './sources/cloud/cert-renewal.js';
 import { CloudLink } from './sources/cloud/connection.js';
@@ -40,6 +41,8 @@ import { VERSION } from './version.js';
 
 /** No single Docker call may hang a step or a query for ever (a stop waits up to 10 s of its own). */
 const DOCKER_CALL_TIMEOUT_MS = 60_000;
+/** netmon reads a few files per process: a pass waits no longer than this for it (then the first start teaches the limits). */
+const ENGINE_ULIMITS_TIMEOUT_MS = 2_000;
 
 export class Agent {
   readonly docker: Docker;
@@ -65,9 +68,14 @@ export class Agent {
   /** Docker call latency for /metrics; requests are timed only when metrics are on. */
   readonly dockerCalls = new DockerCallLatency();
 
+  /** The executor (tests read what it learned). */
+  executor!: Executor;
+
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
+    /** Where the engine's processes are read (tests: an agent that cannot see them, as in its container). */
+    private readonly procRoot?: string,
   ) {
     this.docker = dockerFromHost(config.dockerHost, DOCKER_CALL_TIMEOUT_MS);
     this.dockerStreams = dockerFromHost(config.dockerHost);
@@ -113,6 +121,11 @@ export class Agent {
       admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
       runtimeLimits: { memory: config.runtimeMemoryLimit, pids: config.runtimePidsLimit },
       runtimePort: config.runtimePort,
+      ...(this.procRoot !== undefined ? { procRoot: this.procRoot } : {}),
+      hostEngineUlimits: async () => {
+        if (!this.netmon.status().connected) return undefined;
+        return engineUlimitsOf(await this.netmon.command({ command: 'engine_ulimits' }, ENGINE_ULIMITS_TIMEOUT_MS));
+      },
       agentUpdate: () =>
         runAgentUpdate({
           docker: this.docker,
@@ -128,6 +141,7 @@ export class Agent {
             this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,
         }),
     });
+    this.executor = executor;
     if (!refusing) {
       this.disk = new DiskGuard({
         docker: this.docker,

@@ -28,7 +28,10 @@ export type NetmonCommand =
   | { command: 'proxy_arp_status'; id?: unknown }
   | { command: 'proxy_arp_cleanup'; id?: unknown }
   // Issue #23: free space of a host path (the Docker data root, which the agent's container cannot see).
-  | { command: 'statfs'; id?: unknown; path: string };
+  | { command: 'statfs'; id?: unknown; path: string }
+  // Issue #24: the ulimits runc will give the next runtime, read from the engine's processes (the agent's
+  // container cannot see them; netmon shares the host's pid namespace).
+  | { command: 'engine_ulimits'; id?: unknown };
 
 const IP = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -62,6 +65,7 @@ export function parseCommand(json: unknown): { ok: true; command: NetmonCommand 
     case 'get_status':
     case 'dhcp_status':
     case 'serial_devices':
+    case 'engine_ulimits':
       return { ok: true, command: { command: o.command, ...id } };
     case 'dhcp_start':
       if (!isPid(o.pid)) return { ok: false, error: 'pid: expected a positive integer' };

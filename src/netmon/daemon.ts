@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { LineBuffer } from '../line-buffer.js';
 import { VERSION } from '../version.js';
+import { predictEngineUlimits } from '../reconcilers/engine-ulimits.js';
 import { parseCommand } from './command.js';
 import type { DhcpClients } from './dhcp.js';
 import { killOrphanDhcpClients } from './dhcp-orphans.js';
@@ -233,6 +234,9 @@ export class NetmonDaemon {
           }
           return { id, success: true, total_bytes: s.blocks * s.bsize, avail_bytes: s.bavail * s.bsize };
         }
+        case 'engine_ulimits':
+          // netmon shares the host's pid namespace: its /proc shows dockerd, containerd and the shims.
+          return { id, success: true, ulimits: predictEngineUlimits() };
         case 'proxy_arp_setup': {
           const { proxyArp } = await this.paths();
           const built = await proxyArp.setup({ container_name: c.container_name, vnic_name: c.vnic_name, pid: c.pid, parent: c.parent, ip: c.ip, prefix: c.prefix, gateway: c.gateway });

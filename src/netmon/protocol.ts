@@ -113,6 +113,7 @@ export const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('nic_return'), id: z.unknown().optional(), interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/), pid: z.number().int().positive().optional() }),
   z.object({ command: z.literal('route_get'), id: z.unknown().optional(), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/) }),
   z.object({ command: z.literal('serial_devices'), id: z.unknown().optional() }),
+  z.object({ command: z.literal('engine_ulimits'), id: z.unknown().optional() }),
   z.object({ command: z.literal('statfs'), id: z.unknown().optional(), path: z.string().regex(/^\/[^\0\n]{0,4095}$/).refine((p) => !p.split('/').includes('..'), 'no ".." segment') }),
   z.object({
     command: z.literal('serial_node'),

@@ -265,7 +265,7 @@ export class Controller implements ReconcilerView {
       this.recovered = true;
     }
     if (this.forgiveExited) await this.forgive(observed);
-    this.d.executor.learnUlimits(observed.containers);
+    await this.d.executor.learnUlimits(observed.containers);
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     this.noteUptime(observed);

@@ -50,3 +50,13 @@ export function predictEngineUlimits(procRoot = '/proc'): Ulimits | null {
   }
   return seen;
 }
+
+const isLimit = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= -1;
+
+/** The prediction in netmon's `engine_ulimits` answer; null when netmon could not tell (or is older, or said something else). */
+export function engineUlimitsOf(answer: Record<string, unknown>): Ulimits | null {
+  if (answer.success !== true || typeof answer.ulimits !== 'object' || answer.ulimits === null) return null;
+  const { rtprio, memlock } = answer.ulimits as Record<string, unknown>;
+  if (!isLimit(rtprio) || !isLimit(memlock)) return null;
+  return rtprio === WANTED_ULIMITS.rtprio && memlock === WANTED_ULIMITS.memlock ? WANTED_ULIMITS : { rtprio, memlock };
+}

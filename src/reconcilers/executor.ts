@@ -58,6 +58,11 @@ export interface ExecutorDeps {
   runtimeLimits?: RuntimeLimits;
   /** Where the engine's processes are read to predict the ulimits (tests); default /proc. */
   procRoot?: string;
+  /**
+   * The same prediction made on the host's /proc (netmon's `engine_ulimits`), for an agent that cannot see
+   * the engine's processes (in its container): undefined while it cannot be asked yet (netmon not connected).
+   */
+  hostEngineUlimits?: () => Promise<Ulimits | null | undefined>;
   /** ORCH_RUNTIME_PORT: where a runtime's readiness is asked (HTTPS on 8443). */
   runtimePort?: number;
   /** The agent's self-update step (src/update/agent-update-step.ts); absent: nothing to do. */
@@ -109,7 +114,7 @@ export class Executor {
    * A clamp learned by an earlier agent process is on the containers it made: later creates use it at once
    * instead of paying for it with a failed start again.
    */
-  learnUlimits(containers: readonly ObservedContainer[]): void {
+  async learnUlimits(containers: readonly ObservedContainer[]): Promise<void> {
     if (this.ulimits !== WANTED_ULIMITS) return;
     for (const c of containers) {
       const u = parseClampLabel(c.labels[LABEL.ulimits]);
@@ -119,23 +124,31 @@ export class Executor {
         return;
       }
     }
-    this.predictUlimits();
+    await this.predictUlimits();
   }
 
   /**
    * Before the first create: the engine's processes tell what runc will grant (engine-ulimits.ts), so a
-   * burst runs in parallel at once and no create pays a failed start. Tried once; a wrong prediction is
-   * still caught by the refused start (start() below).
+   * burst runs in parallel at once and no create pays a failed start. Read here, else asked of netmon
+   * (once it can be asked); a wrong prediction is still caught by the refused start (start() below).
    */
-  private predictUlimits(): void {
+  private async predictUlimits(): Promise<void> {
     if (this.ulimitsVerified || this.ulimitsPredicted) return;
+    let u = predictEngineUlimits(this.d.procRoot);
+    let from = "the engine's processes";
+    if (u === null && this.d.hostEngineUlimits) {
+      const asked = await this.d.hostEngineUlimits();
+      if (asked === undefined) return; // netmon not there yet: the next pass asks again
+      if (this.ulimitsVerified) return; // a start settled it meanwhile
+      u = asked;
+      from = "the engine's processes, through netmon";
+    }
     this.ulimitsPredicted = true;
-    const u = predictEngineUlimits(this.d.procRoot);
     if (u === null) return;
     this.ulimitsVerified = true;
     if (u.rtprio === WANTED_ULIMITS.rtprio && u.memlock === WANTED_ULIMITS.memlock) return;
     this.ulimits = u;
-    this.d.log.warn({ ulimits: u }, `${clampNote(u)} (read from the engine's processes before the first create)`);
+    this.d.log.warn({ ulimits: u }, `${clampNote(u)} (read from ${from} before the first create)`);
   }
 
   /** Whether ORCH_RUNTIME_MEMORY_LIMIT or ORCH_RUNTIME_PIDS_LIMIT is set (else containers keep theirs). */

@@ -5,44 +5,16 @@
 // dockerd (and runc under it) is this process's child: same limits, same capabilities, as is the
 // in-process agent that reads them.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agent.js';
 import { normalizeCreateRequest } from '../../src/domain/runtime-spec.js';
 import { putRuntime } from '../../src/store/desired-state.js';
 import { startAgent, TEST_IMAGE } from '../support/agent-fixture.js';
+import { hostOutcome, limitOf } from '../support/host-ulimits.js';
 import { buildRuntimeStandIn } from '../support/images.js';
 import { createLan, type Lan } from '../support/lan.js';
 import { startPrivateEngine, type Engine } from '../support/private-engine.js';
 import { waitFor } from '../support/wait.js';
-
-const CAP_SYS_RESOURCE = 24n;
-const UNLIMITED = -1;
-
-/** Soft and hard value of one row of a /proc/<pid>/limits text; -1 = unlimited. */
-function limitOf(text: string, label: 'Max realtime priority' | 'Max locked memory'): { soft: number; hard: number } {
-  const row = text.split('\n').find((l) => l.startsWith(label));
-  if (!row) throw new Error(`no "${label}" row in:\n${text}`);
-  const [soft, hard] = row.slice(label.length).trim().split(/\s+/);
-  const n = (v: string | undefined) => (v === 'unlimited' ? UNLIMITED : Number(v));
-  return { soft: n(soft), hard: n(hard) };
-}
-
-const covers = (hard: number, wanted: number) => hard === UNLIMITED || (wanted !== UNLIMITED && hard >= wanted);
-
-/** What this host lets a container have, from the host's own limits and capabilities. */
-function hostOutcome() {
-  const limits = fs.readFileSync('/proc/self/limits', 'utf8');
-  const rtprioHard = limitOf(limits, 'Max realtime priority').hard;
-  const memlockHard = limitOf(limits, 'Max locked memory').hard;
-  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]}`);
-  const canRaiseHard = ((capEff >> CAP_SYS_RESOURCE) & 1n) === 1n;
-  const allowed = canRaiseHard || (covers(rtprioHard, 99) && covers(memlockHard, UNLIMITED));
-  const expected = allowed
-    ? { rtprio: 99, memlock: UNLIMITED }
-    : { rtprio: rtprioHard === UNLIMITED ? 99 : Math.min(99, rtprioHard), memlock: memlockHard };
-  return { allowed, expected, why: `host hard limits rtprio ${rtprioHard}, memlock ${memlockHard}; CAP_SYS_RESOURCE ${canRaiseHard ? 'held' : 'not held'}` };
-}
 
 let engine: Engine;
 let lan: Lan;

@@ -10,8 +10,8 @@ import type { Engine } from './private-engine.js';
 
 export const TEST_IMAGE = 'orch-test/openplc-runtime';
 
-/** `dataDir` given: the agent uses it and leaves it in place (a restart on the same data). */
-export async function startAgent(engine: Engine, env: Record<string, string> = {}, given?: string): Promise<{ agent: Agent; dataDir: string; stop: () => Promise<void> }> {
+/** `dataDir` given: the agent uses it and leaves it in place (a restart on the same data). `procRoot`: where it reads the engine's processes. */
+export async function startAgent(engine: Engine, env: Record<string, string> = {}, given?: string, procRoot?: string): Promise<{ agent: Agent; dataDir: string; stop: () => Promise<void> }> {
   const dataDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'orch-data-'));
   const config = loadConfig({
     ORCH_CLOUD_URL: 'off',
@@ -22,7 +22,7 @@ export async function startAgent(engine: Engine, env: Record<string, string> = {
     ORCH_LOG_LEVEL: process.env.ORCH_TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const agent = new Agent(config, createLogger(config.logLevel));
+  const agent = new Agent(config, createLogger(config.logLevel), procRoot);
   await agent.start();
   return {
     agent,

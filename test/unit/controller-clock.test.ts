@@ -58,7 +58,7 @@ async function fixture(t: { after: (fn: () => unknown) => void }) {
     serialNodes: new Map(),
     wifiPaths: new Map(),
     ulimitsVerified: true,
-    learnUlimits: () => undefined,
+    learnUlimits: () => Promise.resolve(),
     learnCgroupVersion: () => Promise.resolve(),
     readiness: () => new Map(),
     serialMajors: [188, 166, 4],

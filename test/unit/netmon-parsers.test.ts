@@ -304,6 +304,7 @@ describe('the sidecar without zod', () => {
       { command: 'route_get', address: '203.0.113.7' }, { command: 'route_get', id: 2, address: '127.0.0.1' }, { command: 'route_get', address: 'example.com' },
       { command: 'route_get', address: '203.0.113.7/32' }, { command: 'route_get' }, { command: 'route_get', address: null },
       { command: 'serial_devices' }, { command: 'serial_devices', id: 11, extra: 'ignored' },
+      { command: 'engine_ulimits' }, { command: 'engine_ulimits', id: 13, extra: 'ignored' },
       { command: 'serial_node', id: 12, pid: 42, path: '/dev/modbus0', major: 188, minor: 0, grant: true },
       { command: 'serial_node', pid: 42, path: '/dev/serial/rtu:1', major: 4095, minor: 1048575, grant: false },
       { command: 'serial_node', pid: 42, path: '/dev/modbus0', major: 188, minor: 0 }, { command: 'serial_node', pid: 42, path: '/dev/modbus0', major: 4096, minor: 0, grant: true },
