@@ -103,9 +103,9 @@ class Peer {
     return waitFor(`${type} on ${this.id}`, () => this.received.find((m) => m.type === type && pred(m)) ?? null, timeoutMs, 20);
   }
 
-  async command(correlation_id: number, cmd: Msg): Promise<Msg> {
+  async command(correlation_id: number, cmd: Msg, timeoutMs = 30_000): Promise<Msg> {
     this.send({ type: 'run_command', correlation_id, device_id: DEVICE, ...cmd });
-    return this.next('command_response', (m) => m.correlation_id === correlation_id, 30_000);
+    return this.next('command_response', (m) => m.correlation_id === correlation_id, timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -118,6 +118,12 @@ class Peer {
 async function agentHas(id: string): Promise<boolean> {
   const a = await stack.cloud.call('webrtc:ice', { session_id: id, candidate: null });
   return a.status === 'success';
+}
+
+/** Ends the peers' sessions on the agent (whatever is left of them) and closes the peers. */
+async function endSessions(peers: Peer[]): Promise<void> {
+  for (const p of peers) if (await agentHas(p.id)) await stack.cloud.call('webrtc:disconnect', { session_id: p.id });
+  await Promise.all(peers.map((p) => p.close()));
 }
 
 function agentRssKb(): number {
@@ -212,7 +218,8 @@ describe('WebRTC bridge', () => {
     assert.deepEqual((digest.http_response as Msg).body, { bytes: upload.length, sha256: crypto.createHash('sha256').update(upload).digest('hex') });
 
     // Larger than the cloud's ack limit: the data channel has the 16 MiB body cap instead.
-    const large = await p.command(8, { method: 'GET', api: '/__big', params: { bytes: String(3 * 2 ** 20) } });
+    // 3 MiB through SCTP in JavaScript at both ends: tens of seconds on a loaded 2-core machine.
+    const large = await p.command(8, { method: 'GET', api: '/__big', params: { bytes: String(3 * 2 ** 20) } }, 120_000);
     assert.equal(((large.http_response as Msg).body as string).length, 3 * 2 ** 20);
 
     p.send({ type: 'close' });
@@ -240,11 +247,14 @@ describe('WebRTC bridge', () => {
   test(`a session idle for ${IDLE_MS} ms is closed; one whose peer keeps talking is not`, async () => {
     const quiet = new Peer();
     const busy = new Peer();
+    // The quiet session's idle clock runs from its own `ready`: on a loaded machine the busy peer's
+    // connect can take longer than IDLE_MS, so the clock is read here, not after both connected.
     await quiet.connect();
-    await busy.connect();
     const started = Date.now();
-    const talk = setInterval(() => busy.send({ type: 'ping', timestamp: Date.now() }), 500);
+    let talk: NodeJS.Timeout | undefined;
     try {
+      await busy.connect();
+      talk = setInterval(() => busy.send({ type: 'ping', timestamp: Date.now() }), 500);
       const bye = await quiet.next('close', () => true, 4 * IDLE_MS);
       assert.equal(bye.reason, 'idle');
       await waitFor('quiet peer channel closed', () => quiet.data.readyState === 'closed' || null, 5_000, 50);
@@ -253,56 +263,77 @@ describe('WebRTC bridge', () => {
       assert.equal(await agentHas(quiet.id), false);
       while (Date.now() - started < 1.5 * IDLE_MS) await new Promise((r) => setTimeout(r, 200));
       assert.equal(await agentHas(busy.id), true, 'a talking peer is not idle');
+      assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: busy.id })).status, 'success');
+      await busy.next('close', (m) => m.reason === 'webrtc:disconnect');
     } finally {
       clearInterval(talk);
+      // A failed assertion must not leave sessions open for the next tests (the limit of 8 counts them).
+      await endSessions([quiet, busy]);
     }
-    assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: busy.id })).status, 'success');
-    await busy.next('close', (m) => m.reason === 'webrtc:disconnect');
-    await quiet.close();
-    await busy.close();
   });
 
   test('at most 8 sessions at once: the 9th is refused, and a slot frees when one ends', async () => {
     const peers = Array.from({ length: 9 }, () => new Peer());
-    const acks = await Promise.all(peers.slice(0, 8).map((p) => p.offer()));
-    for (const a of acks) assert.equal(a.status, 'success', JSON.stringify(a).slice(0, 200));
-    const ninth = await peers[8]!.offer();
-    assert.deepEqual(ninth, { action: 'webrtc:offer', correlation_id: `o-${peers[8]!.id}`, status: 'error', session_id: peers[8]!.id, error: 'session_id: at most 8 WebRTC sessions at once' });
-    assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: peers[0]!.id })).status, 'success');
-    const retry = await stack.cloud.call('webrtc:offer', { session_id: peers[8]!.id, device_id: DEVICE, sdp: withoutCandidates(peers[8]!.pc.localDescription!.sdp), sdp_type: 'offer' });
-    assert.equal(retry.status, 'success');
-    for (const p of peers.slice(1)) assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: p.id })).status, 'success');
-    await Promise.all(peers.map((p) => p.close()));
+    // Eight connected sessions that keep talking: an offer that never connects ends when its ICE fails
+    // or after IDLE_MS, either of which a loaded machine can reach while the eight are being made.
+    const connected: Peer[] = [];
+    const keep = setInterval(() => { for (const p of connected) if (p.data.readyState === 'open') p.send({ type: 'ping', timestamp: -1 }); }, 1000);
+    try {
+      for (const p of peers.slice(0, 8)) {
+        await p.connect();
+        connected.push(p);
+      }
+      const ninth = await peers[8]!.offer();
+      assert.deepEqual(ninth, { action: 'webrtc:offer', correlation_id: `o-${peers[8]!.id}`, status: 'error', session_id: peers[8]!.id, error: 'session_id: at most 8 WebRTC sessions at once' });
+      for (const p of peers.slice(0, 8)) assert.ok(await agentHas(p.id), `${p.id} still open`);
+      assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: peers[0]!.id })).status, 'success');
+      const retry = await stack.cloud.call('webrtc:offer', { session_id: peers[8]!.id, device_id: DEVICE, sdp: withoutCandidates(peers[8]!.pc.localDescription!.sdp), sdp_type: 'offer' });
+      assert.equal(retry.status, 'success');
+    } finally {
+      clearInterval(keep);
+      await endSessions(peers);
+    }
   });
 
   test('chunked messages beyond the byte budget are refused per session and agent-wide, and the peer is told', async () => {
     const [a, b, c] = [new Peer(), new Peer(), new Peer()];
-    for (const p of [a, b, c]) await p.connect();
-    let n = 0;
-    /** Announces a transfer (a transfer reserves twice its total_size), then waits for a round trip on the channel. */
-    const announce = async (p: Peer, transfer_id: string, total_size: number) => {
-      p.data.send(JSON.stringify({ type: 'chunk_start', transfer_id, total_chunks: Math.ceil(total_size / 14_000), total_size }));
-      const timestamp = ++n;
-      p.send({ type: 'ping', timestamp });
-      await p.next('pong', (m) => m.timestamp === timestamp);
-      return p.received.find((m) => m.type === 'error' && m.transfer_id === transfer_id) ?? null;
-    };
-    // 20 M characters would hold 40 MB: more than one session may (32 MiB), though under HEAD's 100 MB.
-    assert.deepEqual(await announce(a, 'too-big', 20_000_000), { type: 'error', transfer_id: 'too-big', error: '(agent): 40000000 bytes more would exceed ORCH_MAX_SESSION_INFLIGHT_BYTES=33554432 for this session (0 in flight); try again later' });
-    // Two sessions hold 60 MB of the agent's 64 MiB: a third session's 8 MB do not fit.
-    assert.equal(await announce(a, 'a1', 15_000_000), null);
-    assert.equal(await announce(b, 'b1', 15_000_000), null);
-    assert.deepEqual(await announce(c, 'c1', 4_000_000), { type: 'error', transfer_id: 'c1', error: '(agent): 8000000 bytes more would exceed ORCH_MAX_INFLIGHT_BYTES=67108864 (60000000 in flight); try again later' });
-    // A small chunked command still fits, and is answered.
-    const upload = 'u'.repeat(60_000);
-    c.send({ type: 'run_command', correlation_id: 90, device_id: DEVICE, method: 'POST', api: '/__digest', data: upload, headers: { 'Content-Type': 'text/plain' } });
-    const digest = await c.next('command_response', (m) => m.correlation_id === 90);
-    assert.deepEqual((digest.http_response as Msg).body, { bytes: upload.length, sha256: crypto.createHash('sha256').update(upload).digest('hex') });
-    // A session that closes gives its transfers back.
-    assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: a.id })).status, 'success');
-    assert.equal(await announce(c, 'c2', 4_000_000), null);
-    for (const p of [b, c]) assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: p.id })).status, 'success');
-    await Promise.all([a, b, c].map((p) => p.close()));
+    const connected: Peer[] = [];
+    // Connected peers keep talking (pongs of timestamp -1 match no announce): on a loaded machine the
+    // connects and transfers below can take longer than IDLE_MS, and an idle-closed session answers nothing.
+    const keep = setInterval(() => { for (const p of connected) if (p.data.readyState === 'open') p.send({ type: 'ping', timestamp: -1 }); }, 1000);
+    try {
+      for (const p of [a, b, c]) {
+        await p.connect();
+        connected.push(p);
+      }
+      let n = 0;
+      /** Announces a transfer (a transfer reserves twice its total_size), then waits for a round trip on the channel. */
+      const announce = async (p: Peer, transfer_id: string, total_size: number) => {
+        p.data.send(JSON.stringify({ type: 'chunk_start', transfer_id, total_chunks: Math.ceil(total_size / 14_000), total_size }));
+        const timestamp = ++n;
+        p.send({ type: 'ping', timestamp });
+        await p.next('pong', (m) => m.timestamp === timestamp);
+        return p.received.find((m) => m.type === 'error' && m.transfer_id === transfer_id) ?? null;
+      };
+      // 20 M characters would hold 40 MB: more than one session may (32 MiB), though under HEAD's 100 MB.
+      assert.deepEqual(await announce(a, 'too-big', 20_000_000), { type: 'error', transfer_id: 'too-big', error: '(agent): 40000000 bytes more would exceed ORCH_MAX_SESSION_INFLIGHT_BYTES=33554432 for this session (0 in flight); try again later' });
+      // Two sessions hold 60 MB of the agent's 64 MiB: a third session's 8 MB do not fit.
+      assert.equal(await announce(a, 'a1', 15_000_000), null);
+      assert.equal(await announce(b, 'b1', 15_000_000), null);
+      assert.deepEqual(await announce(c, 'c1', 4_000_000), { type: 'error', transfer_id: 'c1', error: '(agent): 8000000 bytes more would exceed ORCH_MAX_INFLIGHT_BYTES=67108864 (60000000 in flight); try again later' });
+      // A small chunked command still fits, and is answered.
+      const upload = 'u'.repeat(60_000);
+      c.send({ type: 'run_command', correlation_id: 90, device_id: DEVICE, method: 'POST', api: '/__digest', data: upload, headers: { 'Content-Type': 'text/plain' } });
+      const digest = await c.next('command_response', (m) => m.correlation_id === 90);
+      assert.deepEqual((digest.http_response as Msg).body, { bytes: upload.length, sha256: crypto.createHash('sha256').update(upload).digest('hex') });
+      // A session that closes gives its transfers back.
+      assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: a.id })).status, 'success');
+      assert.equal(await announce(c, 'c2', 4_000_000), null);
+      for (const p of [b, c]) assert.equal((await stack.cloud.call('webrtc:disconnect', { session_id: p.id })).status, 'success');
+    } finally {
+      clearInterval(keep);
+      await endSessions([a, b, c]);
+    }
   });
 
   test('20 sessions opened and closed leave the agent where it was (RSS, file descriptors)', async () => {
