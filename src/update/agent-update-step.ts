@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { AgentUpdate } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { selfImage } from './self-image.js';
+import { removeSnapshot, snapshotState } from './state-snapshot.js';
 import { INTERRUPTED_TRIAL } from './updater-plan.js';
 import { archiveUpdateFiles, readReadyMarker, readUpdateFile, UPDATER_CONTAINER, writeReadyMarker, writeUpdateFile, type UpdateRecord } from './update-file.js';
 
@@ -109,6 +110,8 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
     gateSeconds: d.gateSeconds,
     at: '',
   };
+  // Before update.json: a rollback finds the old agent's state.json to put back (a failed write ends the order here).
+  snapshotState(d.dataDir, d.store.state);
   writeUpdateFile(d.dataDir, rec);
   // A leftover updater (an update that ended without its removal) goes first.
   await removeUpdater(d);
@@ -214,4 +217,5 @@ async function removeUpdater(d: AgentUpdateDeps): Promise<void> {
 async function endUpdater(d: AgentUpdateDeps): Promise<void> {
   await removeUpdater(d);
   archiveUpdateFiles(d.dataDir);
+  removeSnapshot(d.dataDir);
 }
