@@ -136,7 +136,7 @@ export class Agent {
           selfContainerId,
           version: VERSION,
           gateSeconds: config.updateGateSeconds,
-          admitPull: (image) => this.disk?.admitPull(image) ?? Promise.resolve(),
+          admitPull: (image, minBytes) => this.disk?.admitPull(image, minBytes) ?? Promise.resolve(),
           notReady: () =>
             this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,
         }),

@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import { repoOf } from '../domain/spec-hash.js';
 import type { Logger } from '../log.js';
 import { imagesToRemove, type LocalImage } from './image-gc.js';
+import { pullEstimate, pullShortfall } from './pull-shortfall.js';
 
 export interface DiskReading {
   path: string;
@@ -84,16 +85,17 @@ export class DiskGuard {
     this.updateCondition();
   }
 
-  /** Throws NotEnoughDiskError when `image` (of about the size of its repository's largest local image) would not fit. */
-  async admitPull(image: string): Promise<void> {
+  /**
+   * Throws NotEnoughDiskError when `image` would not fit: estimated at the size of its repository's largest
+   * local image, at least `minBytes` (pull-shortfall.ts).
+   */
+  async admitPull(image: string, minBytes = 0): Promise<void> {
     await this.measure();
     const root = this.dockerRoot;
     if (!root) return; // not measurable (no netmon): a pull is not refused on a guess
-    const estimate = await this.estimate(image);
-    const short = () => {
-      const r = this.dockerRoot!;
-      return estimate - (r.availBytes - r.totalBytes * (1 - this.d.highWaterPercent / 100));
-    };
+    const sameRepoSizes = await this.sameRepoSizes(image);
+    const estimate = pullEstimate({ sameRepoSizes, minBytes });
+    const short = () => pullShortfall({ ...this.dockerRoot!, highWaterPercent: this.d.highWaterPercent, sameRepoSizes, minBytes });
     if (short() > 0) await this.collect(short() + this.bytesAbove(this.dockerRoot!, this.d.lowWaterPercent));
     this.updateCondition();
     if (short() > 0) {
@@ -135,11 +137,11 @@ export class DiskGuard {
     this.dockerRoot = s ? reading(this.rootDir, s) : null;
   }
 
-  /** The size of the largest local image of the same repository (a new version is about as big), else 0. */
-  private async estimate(image: string): Promise<number> {
+  /** The sizes of the local images of the same repository (a new version is about as big). */
+  private async sameRepoSizes(image: string): Promise<number[]> {
     const repo = repoOf(image);
     const images = await this.d.docker.listImages().catch(() => []);
-    return Math.max(0, ...images.filter((i) => (i.RepoTags ?? []).some((t) => repoOf(t) === repo)).map((i) => i.Size));
+    return images.filter((i) => (i.RepoTags ?? []).some((t) => repoOf(t) === repo)).map((i) => i.Size);
   }
 
   /** Removes images nothing needs until about `bytes` are freed (re-measured after each round). */

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { AgentUpdate } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { selfImage } from './self-image.js';
+import { removeSnapshot, snapshotState } from './state-snapshot.js';
 import { INTERRUPTED_TRIAL } from './updater-plan.js';
 import { archiveUpdateFiles, readReadyMarker, readUpdateFile, UPDATER_CONTAINER, writeReadyMarker, writeUpdateFile, type UpdateRecord } from './update-file.js';
 
@@ -26,7 +27,8 @@ export interface AgentUpdateDeps {
   version: string;
   /** ORCH_UPDATE_GATE_S. */
   gateSeconds: number;
-  admitPull: (image: string) => Promise<void>;
+  /** The disk guard's admission; `minBytes`: the least the image is taken to need. */
+  admitPull: (image: string, minBytes?: number) => Promise<void>;
   /** Null when the new agent is ready for the gate (state loaded, cloud and netmon connected), else what is missing. */
   notReady: () => string | null;
 }
@@ -69,8 +71,11 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
   await setUpdate(d, { step: 'pulling_images' });
   const self = await selfImage(docker, d.selfContainerId);
   if (self === null) throw new UpdateRefused('Could not detect orchestrator container for upgrade');
-  // Refused before the pull when the new image (about the size of the agent's own) would not fit.
-  await d.admitPull(u.image);
+  // Refused before the pull when the new image would not fit: at least the agent's own size (the same
+  // build), whatever its repository has locally (another repository, or nothing local, estimates 0).
+  await d.admitPull(u.image, self.sizeBytes).catch((e: unknown) => {
+    throw new UpdateRefused(`image ${u.image}: ${messageOf(e)}`);
+  });
   // A release tag (v1.3.0) or a digest names one image: a local one is used as it is. `latest` moves: pulled.
   let img = await docker.getImage(u.image).inspect().catch(() => null);
   if (img === null || tagOf(u.image) === 'latest') {
@@ -105,6 +110,8 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
     gateSeconds: d.gateSeconds,
     at: '',
   };
+  // Before update.json: a rollback finds the old agent's state.json to put back (a failed write ends the order here).
+  snapshotState(d.dataDir, d.store.state);
   writeUpdateFile(d.dataDir, rec);
   // A leftover updater (an update that ended without its removal) goes first.
   await removeUpdater(d);
@@ -210,4 +217,5 @@ async function removeUpdater(d: AgentUpdateDeps): Promise<void> {
 async function endUpdater(d: AgentUpdateDeps): Promise<void> {
   await removeUpdater(d);
   archiveUpdateFiles(d.dataDir);
+  removeSnapshot(d.dataDir);
 }

@@ -12,6 +12,8 @@ export interface SelfImage {
   digest: string | null;
   /** The container's name without the leading slash. */
   containerName: string;
+  /** The image's size (0 when it cannot be inspected): the self-update's least estimate of the new one. */
+  sizeBytes: number;
 }
 
 const cache = new WeakMap<Docker, Promise<SelfImage | null>>();
@@ -31,7 +33,7 @@ async function readSelfImage(docker: Docker, containerId: string): Promise<SelfI
   try {
     const c = await docker.getContainer(containerId).inspect();
     const img = await docker.getImage(c.Image).inspect().catch(() => null);
-    return { imageId: c.Image, reference: c.Config.Image, digest: img?.RepoDigests?.[0] ?? null, containerName: c.Name.replace(/^\//, '') };
+    return { imageId: c.Image, reference: c.Config.Image, digest: img?.RepoDigests?.[0] ?? null, containerName: c.Name.replace(/^\//, ''), sizeBytes: img?.Size ?? 0 };
   } catch {
     return null;
   }

@@ -25,6 +25,8 @@ export interface UpdaterView {
   old: SeenContainer | null;
   /** The candidate this updater process created (null after a restart of the updater). */
   createdHere: string | null;
+  /** Rolling back: state.json has a schema the old agent would refuse, and the phase-1 snapshot is there (state-snapshot.ts). */
+  restoreState?: boolean;
 }
 
 export type UpdaterAction =
@@ -36,6 +38,7 @@ export type UpdaterAction =
   | { do: 'gate' }
   | { do: 'setPhase'; phase: UpdatePhase; reason?: string }
   | { do: 'setCurrentPolicy'; policy: string }
+  | { do: 'restoreState' } // the phase-1 snapshot back as state.json
   | { do: 'removeOld' }
   | { do: 'renameOldToCurrent' }
   | { do: 'startCurrent' }
@@ -71,6 +74,8 @@ export function nextUpdaterAction(v: UpdaterView): UpdaterAction {
       return { do: 'setPhase', phase: 'committed' };
     case 'rolling_back':
       if (v.current && !isOld(v.current)) return { do: 'removeCurrent', id: v.current.id };
+      // Once the new agent (the only writer of a newer schema) is gone, before the old one may start again.
+      if (v.restoreState === true) return { do: 'restoreState' };
       if (!v.current && isOld(v.old)) return { do: 'renameOldToCurrent' };
       if (isOld(v.current) && v.current!.restartPolicy !== v.oldPolicy) return { do: 'setCurrentPolicy', policy: v.oldPolicy };
       if (isOld(v.current) && !v.current!.running) return { do: 'startCurrent' };

@@ -11,6 +11,7 @@ import { dockerFromHost, messageOf, statusOf } from '../docker/client.js';
 import type { Logger } from '../log.js';
 import { newAgentContainerRequest } from './agent-container-request.js';
 import { READY_FILE, readReadyMarker, readUpdateFile, UPDATER_CONTAINER, writeUpdateFile, type UpdateRecord } from './update-file.js';
+import { restoreNeeded, restoreSnapshot } from './state-snapshot.js';
 import { pauseIfAsked } from './updater-pause.js';
 import { nextUpdaterAction, type SeenContainer, type UpdaterAction } from './updater-plan.js';
 
@@ -50,7 +51,8 @@ export async function runUpdater(config: Config, log: Logger): Promise<number> {
       return 0;
     }
     const [current, old] = await Promise.all([seen(docker, rec.name), seen(docker, rec.oldName)]);
-    const action = nextUpdaterAction({ phase: rec.phase, oldId: rec.oldId, oldPolicy: rec.oldPolicy, current, old, createdHere });
+    const restoreState = rec.phase === 'rolling_back' && restoreNeeded(dataDir);
+    const action = nextUpdaterAction({ phase: rec.phase, oldId: rec.oldId, oldPolicy: rec.oldPolicy, current, old, createdHere, restoreState });
     log.info({ phase: rec.phase, action: action.do }, 'updater');
     await pauseIfAsked(`${rec.phase}/${action.do}`, log);
     try {
@@ -117,6 +119,10 @@ async function carryOut(
       return;
     case 'setCurrentPolicy':
       await docker.getContainer(current!.id).update({ RestartPolicy: { Name: a.policy } });
+      return;
+    case 'restoreState':
+      restoreSnapshot(dataDir);
+      log.warn({ dataDir }, 'updater: the new agent left a state.json schema the old agent refuses; the snapshot of the update\'s start is back (the newer file: state.json.rolled-back)');
       return;
     case 'removeOld':
       await ignore(docker.getContainer(old!.id).remove({ force: true }), 404);

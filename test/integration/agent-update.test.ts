@@ -244,6 +244,32 @@ test('SIGKILL of the updater before each step of a rollback: the old agent comes
   assert.equal((state.agent.failedUpdates ?? []).filter((f) => f.imageId === badId).length, 1);
 });
 
+test('a rollback after the new agent left a newer state.json schema: the phase-1 snapshot is back, the old agent works (not refusing), the newer file kept aside', async () => {
+  await derive('exits5', ['ENTRYPOINT ["sh", "-c", "exit 5"]']);
+  const before = await runtimeIdentity();
+  const shared = await sharedDir();
+  const file = path.join(shared, 'state.json');
+  // At the pause the candidate has exited and the old agent is stopped: the test writes what a newer agent would.
+  const s = await updateWithFaults(`${REPO}:exits5`, ['rolling_back/removeCurrent'], async () => {
+    assert.equal(fs.existsSync(path.join(shared, 'state.json.pre-update')), true, 'snapshotted in phase 1');
+    const newer = { ...(JSON.parse(fs.readFileSync(file, 'utf8')) as object), schemaVersion: 2, newerAgentKey: 'trial' };
+    fs.writeFileSync(file, JSON.stringify(newer));
+    fs.writeFileSync(`${file}.bak`, JSON.stringify(newer));
+    await killUpdater();
+  });
+  // Recording the rollback is a state.json write: an old agent in refusing mode could not have done it.
+  assert.equal(s.status, 'error', JSON.stringify(s));
+  assert.equal(s.error, 'rolled back: the new agent exited with code 5');
+  const a = await oneAgentRunning();
+  assert.equal(a.Id, oldAgentId);
+  const state = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.equal(state.schemaVersion, 1);
+  assert.equal(state.newerAgentKey, undefined);
+  assert.equal((JSON.parse(fs.readFileSync(path.join(shared, 'state.json.rolled-back'), 'utf8')) as Record<string, unknown>).newerAgentKey, 'trial');
+  assert.equal(fs.existsSync(path.join(shared, 'state.json.pre-update')), false, 'the snapshot goes when the update ends');
+  assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
+});
+
 test('a good update: the new version runs under orchestrator_agent with the old one\'s config, the old container is gone, runtimes untouched', async () => {
   const newId = await derive('v2', ['ENV AGENT_VERSION=v2-test']);
   const before = await runtimeIdentity();

@@ -13,9 +13,13 @@ interface Model {
   old: SeenContainer | null;
   createdHere: string | null;
   made: number;
+  /** The new agent writes state.json with a schema the old one refuses (a schema bump), once it ran. */
+  schemaBump: boolean;
+  stateNewer: boolean;
+  restored: number;
 }
 
-const fresh = (): Model => ({ phase: 'prepared', current: { id: 'old', running: true, restartPolicy: 'unless-stopped' }, old: null, createdHere: null, made: 0 });
+const fresh = (schemaBump = false): Model => ({ phase: 'prepared', current: { id: 'old', running: true, restartPolicy: 'unless-stopped' }, old: null, createdHere: null, made: 0, schemaBump, stateNewer: false, restored: 0 });
 
 function apply(m: Model, a: UpdaterAction, gatePasses: boolean): boolean {
   switch (a.do) {
@@ -35,6 +39,11 @@ function apply(m: Model, a: UpdaterAction, gatePasses: boolean): boolean {
     case 'startTrial':
       m.phase = 'trial';
       m.current = { ...m.current!, running: true };
+      m.stateNewer ||= m.schemaBump;
+      break;
+    case 'restoreState':
+      m.stateNewer = false;
+      m.restored++;
       break;
     case 'gate':
       m.phase = gatePasses ? 'committing' : 'rolling_back';
@@ -65,15 +74,23 @@ function apply(m: Model, a: UpdaterAction, gatePasses: boolean): boolean {
 const boot = (c: SeenContainer | null) => c && { ...c, running: c.running && c.restartPolicy !== 'no' };
 
 /** Runs the updater; `killAfter`: the action count after which it is killed and restarted (once), `powerCut`: with every container. */
-function run(gatePasses: boolean, killAfter: number | null, powerCut = false): { m: Model; actions: string[] } {
-  const m = fresh();
+function run(gatePasses: boolean, killAfter: number | null, powerCut = false, schemaBump = false): { m: Model; actions: string[] } {
+  const m = fresh(schemaBump);
   const actions: string[] = [];
+  // The old agent never runs on a state.json it would refuse (stranded in refusing mode, CONTRACT §8).
+  const notStranded = () => assert.ok(!m.stateNewer || ![m.current, m.old].some((c) => c?.id === 'old' && c.running), `old agent on a newer schema after ${actions.join(' ')}`);
   for (let i = 0; i < 50; i++) {
     if (i === killAfter) m.createdHere = null; // a new updater process: it knows only update.json and Docker
     if (i === killAfter && powerCut) [m.current, m.old] = [boot(m.current), boot(m.old)];
-    const a = nextUpdaterAction({ phase: m.phase, oldId: 'old', oldPolicy: 'unless-stopped', current: m.current, old: m.old, createdHere: m.createdHere });
+    notStranded();
+    // What the updater reads from the data dir (state-snapshot.ts restoreNeeded); the snapshot is always there.
+    const restoreState = m.phase === 'rolling_back' && m.stateNewer;
+    const a = nextUpdaterAction({ phase: m.phase, oldId: 'old', oldPolicy: 'unless-stopped', current: m.current, old: m.old, createdHere: m.createdHere, restoreState });
     actions.push(a.do);
-    if (apply(m, a, gatePasses)) return { m, actions };
+    if (apply(m, a, gatePasses)) {
+      notStranded();
+      return { m, actions };
+    }
   }
   assert.fail(`no end: ${actions.join(' ')}`);
 }
@@ -127,4 +144,24 @@ test('a power cut after any action (every container stopped, the boot starts wha
 test('committing with the new agent container gone: back to the old one', () => {
   const a = nextUpdaterAction({ phase: 'committing', oldId: 'old', oldPolicy: 'unless-stopped', current: null, old: { id: 'old', running: false, restartPolicy: 'no' }, createdHere: null });
   assert.deepEqual(a, { do: 'setPhase', phase: 'rolling_back', reason: 'the new agent container is gone' });
+});
+
+test('a new agent that bumped the schema: every rollback puts the snapshot back before the old agent starts, a commit keeps the newer file', () => {
+  const steps = run(true, null).actions.length;
+  for (const powerCut of [false, true]) {
+    for (let k = 1; k < steps; k++) {
+      for (const gatePasses of [true, false]) {
+        const { m, actions } = run(gatePasses, k, powerCut, true);
+        const at = `${powerCut ? 'power cut' : 'kill'} after ${k}, gate ${gatePasses}`;
+        if (m.phase === 'committed') assert.equal(m.stateNewer, true, `${at}: the new agent's file stays`);
+        else assert.deepEqual([m.stateNewer, m.restored], [false, 1], `${at}: every rollback here follows a trial`);
+        endsWithOneAgent(m, m.phase === 'committed' ? /^new\d$/ : 'old');
+        assert.ok(actions.filter((a) => a === 'restoreState').length <= 1, at);
+      }
+    }
+  }
+});
+
+test('the same schema: a rollback never touches state.json', () => {
+  for (let k = 1; k < 10; k++) assert.ok(!run(false, k).actions.includes('restoreState'));
 });
