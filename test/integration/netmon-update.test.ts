@@ -169,11 +169,13 @@ test('a new netmon that exits at once fails the gate: the old netmon container c
 
 test('the agent SIGKILLed during the netmon trial: restarted by Docker, it rolls back to the old netmon; the image is not recorded as failed', async () => {
   await derive(images.netmon, `${NETMON_REPO}:n2`, ['ENV AGENT_VERSION=n2-test']);
-  const [netmonBefore, before] = [await inspect('autonomy_netmon'), await runtimeIdentity()];
+  const [netmonBefore, before, restarts] = [await inspect('autonomy_netmon'), await runtimeIdentity(), (await inspect('orchestrator_agent')).RestartCount];
   const kill = async () => void process.kill((await inspect('orchestrator_agent')).State.Pid, 'SIGKILL');
   const s = await update({ image: `${AGENT_REPO}:v1`, netmon_image: `${NETMON_REPO}:n2` }, ['netmon:trial/gate'], kill);
   assert.equal(s.status, 'error', JSON.stringify(s));
   assert.equal(s.error, 'netmon rolled back: the agent was interrupted during the netmon trial');
+  assert.equal((await inspect('orchestrator_agent')).RestartCount, restarts + 1, 'the agent was killed and restarted by Docker');
+  // Not recorded as failed: the next case swaps to this same image.
   assert.equal((await oneNetmonRunning()).Id, netmonBefore.Id);
   assert.deepEqual(await runtimeIdentity(), before, 'the runtime container was not touched');
 });
