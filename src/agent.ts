@@ -137,6 +137,14 @@ export class Agent {
           version: VERSION,
           gateSeconds: config.updateGateSeconds,
           admitPull: (image, minBytes) => this.disk?.admitPull(image, minBytes) ?? Promise.resolve(),
+          netmonSwap: {
+            docker: this.docker,
+            store: this.store,
+            log,
+            dataDir: config.dataDir,
+            gateSeconds: config.updateGateSeconds,
+            link: () => ({ connected: this.netmon.connected, connectedAt: this.netmon.connectedSince, lastDiscoveryAt: this.netmon.lastDiscoveryAt, version: this.netmon.version }),
+          },
           notReady: () =>
             this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,
         }),

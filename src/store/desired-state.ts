@@ -137,11 +137,12 @@ export function requestUninstall(store: Store, byContainer: string | null): Prom
  * Declares the agent's self-update (upgrade_orchestrator); false when one or an uninstall is under way.
  * `image`: the full reference to pull; `digest`: checked after the pull when given.
  */
-export function requestAgentUpdate(store: Store, order: { image: string; digest: string | null; byContainer: string | null }): Promise<boolean> {
+export function requestAgentUpdate(store: Store, order: { image: string; digest: string | null; netmonImage?: string | null; netmonDigest?: string | null; byContainer: string | null }): Promise<boolean> {
   return store.update('desired', (s) => {
     if (uninstallUnderWay(s) || agentUpdateUnderWay(s)) return false;
     const now = new Date().toISOString();
     s.agent.update = { requestedAt: now, updatedAt: now, image: order.image, digest: order.digest, step: 'starting', error: null, byContainer: order.byContainer };
+    if (order.netmonImage) Object.assign(s.agent.update, { netmonImage: order.netmonImage, netmonDigest: order.netmonDigest ?? null });
     return true;
   });
 }

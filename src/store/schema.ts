@@ -32,6 +32,11 @@ export const agentUpdateSchema = z.looseObject({
   byContainer: z.string().nullable(),
   /** The version that ran before (set with `done`). */
   previousVersion: z.string().optional(),
+  /** Extension: netmon's new image (full reference) and the digest it must have; absent or null: netmon stays. */
+  netmonImage: z.string().nullable().optional(),
+  netmonDigest: z.string().nullable().optional(),
+  /** `swapping` while the agent swaps netmon (src/update/netmon-swap.ts; reported as step `netmon`), then `done`. */
+  netmonStep: z.enum(['swapping', 'done']).optional(),
 });
 export type AgentUpdate = z.infer<typeof agentUpdateSchema>;
 
@@ -168,6 +173,8 @@ export const stateSchema = z.looseObject({
     update: agentUpdateSchema.nullable().optional(),
     /** Agent image ids whose update failed: never tried again (a newly published tag has a new id). */
     failedUpdates: z.array(z.looseObject({ imageId: z.string(), reason: z.string(), at: z.string() })).optional(),
+    /** Netmon image ids whose swap was rolled back: never tried again (optional: no schema bump, CONTRACT §8). */
+    failedNetmonUpdates: z.array(z.looseObject({ imageId: z.string(), reason: z.string(), at: z.string() })).optional(),
   }),
   runtimes: z.record(z.string(), runtimeRecordSchema),
   host: z.looseObject({

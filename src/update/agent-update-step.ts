@@ -6,11 +6,13 @@
 import type Docker from 'dockerode';
 import { messageOf, statusOf } from '../docker/client.js';
 import { pullToEnd } from '../docker/pull.js';
-import { LABEL } from '../domain/names.js';
+import { LABEL, NETMON_CONTAINER } from '../domain/names.js';
 import { tagOf } from '../reconcilers/container-identity.js';
 import type { Logger } from '../log.js';
 import type { AgentUpdate } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { netmonSwapDecision } from './netmon-plan.js';
+import { runNetmonSwap, type NetmonSwapDeps } from './netmon-swap.js';
 import { selfImage } from './self-image.js';
 import { removeSnapshot, snapshotState } from './state-snapshot.js';
 import { INTERRUPTED_TRIAL } from './updater-plan.js';
@@ -29,6 +31,8 @@ export interface AgentUpdateDeps {
   gateSeconds: number;
   /** The disk guard's admission; `minBytes`: the least the image is taken to need. */
   admitPull: (image: string, minBytes?: number) => Promise<void>;
+  /** The netmon swap's own deps (the new agent runs it after its commit). */
+  netmonSwap: NetmonSwapDeps;
   /** Null when the new agent is ready for the gate (state loaded, cloud and netmon connected), else what is missing. */
   notReady: () => string | null;
 }
@@ -45,6 +49,7 @@ export async function runAgentUpdate(d: AgentUpdateDeps): Promise<void> {
   const u = d.store.state.agent.update;
   if (!u || u.step === 'done' || u.error !== null) return;
   try {
+    if (u.netmonStep === 'swapping') return await swapNetmon(d, u);
     const rec = readUpdateFile(d.dataDir);
     if (rec && rec.requestedAt === u.requestedAt) return await follow(d, rec);
     // A kept volume may hold an order another agent container took (and that ended with it): a freshly
@@ -71,24 +76,14 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
   await setUpdate(d, { step: 'pulling_images' });
   const self = await selfImage(docker, d.selfContainerId);
   if (self === null) throw new UpdateRefused('Could not detect orchestrator container for upgrade');
-  // Refused before the pull when the new image would not fit: at least the agent's own size (the same
-  // build), whatever its repository has locally (another repository, or nothing local, estimates 0).
-  await d.admitPull(u.image, self.sizeBytes).catch((e: unknown) => {
-    throw new UpdateRefused(`image ${u.image}: ${messageOf(e)}`);
-  });
-  // A release tag (v1.3.0) or a digest names one image: a local one is used as it is. `latest` moves: pulled.
-  let img = await docker.getImage(u.image).inspect().catch(() => null);
-  if (img === null || tagOf(u.image) === 'latest') {
-    const pulled = await pull(d, u.image);
-    img = await docker.getImage(u.image).inspect().catch(() => null);
-    if (img === null) throw new UpdateRefused(`image ${u.image} is not present and could not be pulled: ${pulled}`);
-    if (pulled !== null) d.log.warn({ image: u.image, err: pulled }, 'agent update: pull failed; the local image is used');
-  }
-  if (u.digest !== null && !(img.RepoDigests ?? []).some((r) => r.endsWith(`@${u.digest}`))) {
-    throw new UpdateRefused(`image ${u.image} does not have digest ${u.digest} (it has ${(img.RepoDigests ?? []).join(', ') || 'none'})`);
-  }
+  // Both images (the agent's, netmon's if the order names one) are pulled and checked before anything stops.
+  // The new agent's image is taken to need at least the running one's size (the same build).
+  const img = await ensureImage(d, u.image, u.digest, self.sizeBytes);
+  if (u.netmonImage) await admitNetmon(d, u.netmonImage, u.netmonDigest ?? null);
   if (img.Id === self.imageId) {
     d.log.info({ image: u.image }, 'agent update: already at this image');
+    // A netmon-only order (the agent's image is its own): this agent swaps netmon itself.
+    if (u.netmonImage) return await startNetmonSwap(d, d.version);
     await setUpdate(d, { step: 'done', previousVersion: d.version });
     return;
   }
@@ -135,6 +130,53 @@ async function prepare(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
   await setUpdate(d, { step: 'upgrader_spawned' });
 }
 
+/**
+ * The image `ref`, local or pulled, with `digest` checked. Refused before the pull when it would not fit
+ * (estimated at the size of the largest local image of its repository).
+ */
+async function ensureImage(d: AgentUpdateDeps, ref: string, digest: string | null, minBytes?: number): Promise<Docker.ImageInspectInfo> {
+  const { docker } = d;
+  // Refused before the pull when the image would not fit (whatever its repository has locally counts).
+  await d.admitPull(ref, minBytes).catch((e: unknown) => {
+    throw new UpdateRefused(`image ${ref}: ${messageOf(e)}`);
+  });
+  // A release tag (v1.3.0) or a digest names one image: a local one is used as it is. `latest` moves: pulled.
+  let img = await docker.getImage(ref).inspect().catch(() => null);
+  if (img === null || tagOf(ref) === 'latest') {
+    const pulled = await pull(d, ref);
+    img = await docker.getImage(ref).inspect().catch(() => null);
+    if (img === null) throw new UpdateRefused(`image ${ref} is not present and could not be pulled: ${pulled}`);
+    if (pulled !== null) d.log.warn({ image: ref, err: pulled }, 'agent update: pull failed; the local image is used');
+  }
+  if (digest !== null && !(img.RepoDigests ?? []).some((r) => r.endsWith(`@${digest}`))) {
+    throw new UpdateRefused(`image ${ref} does not have digest ${digest} (it has ${(img.RepoDigests ?? []).join(', ') || 'none'})`);
+  }
+  return img;
+}
+
+/** Phase 1 for netmon's image: pulled and checked, and refused now (nothing stopped) when it failed before. */
+async function admitNetmon(d: AgentUpdateDeps, ref: string, digest: string | null): Promise<void> {
+  const img = await ensureImage(d, ref, digest);
+  const running = await d.docker.getContainer(NETMON_CONTAINER).inspect().catch(() => null);
+  if (running === null) throw new UpdateRefused(`there is no ${NETMON_CONTAINER} container to swap`);
+  const decision = netmonSwapDecision(running.Image, img.Id, d.store.state.agent.failedNetmonUpdates ?? []);
+  if (!decision.swap && decision.error) throw new UpdateRefused(decision.why);
+}
+
+/** After the agent's part (its commit, or none needed): the netmon swap, reported as step `netmon`. */
+async function startNetmonSwap(d: AgentUpdateDeps, previousVersion: string): Promise<void> {
+  await setUpdate(d, { netmonStep: 'swapping', previousVersion });
+  await swapNetmon(d, d.store.state.agent.update!);
+}
+
+async function swapNetmon(d: AgentUpdateDeps, u: AgentUpdate): Promise<void> {
+  const r = await runNetmonSwap(d.netmonSwap, { requestedAt: u.requestedAt, image: u.netmonImage! });
+  if (r.end === 'pending') return; // a Docker call failed: the controller plans the step again
+  if (r.end === 'error') throw new UpdateRefused(r.error);
+  await setUpdate(d, { step: 'done', netmonStep: 'done' });
+  d.log.info({ image: u.netmonImage }, 'agent update: done (netmon swapped)');
+}
+
 /** The pull's error message, or null when it succeeded. */
 async function pull(d: AgentUpdateDeps, image: string): Promise<string | null> {
   try {
@@ -160,6 +202,8 @@ async function follow(d: AgentUpdateDeps, first: UpdateRecord): Promise<void> {
         }
       } else if (rec.phase === 'committed' && !(await updaterRunning(d))) {
         await endUpdater(d);
+        // The new agent swaps netmon now, never the updater: netmon must not change under the agent's gate.
+        if (d.store.state.agent.update?.netmonImage) return await startNetmonSwap(d, rec.oldVersion);
         await setUpdate(d, { step: 'done', previousVersion: rec.oldVersion });
         d.log.info({ from: rec.oldVersion, to: d.version }, 'agent update: done');
         return;

@@ -39,6 +39,8 @@ export interface FailedNetmonUpdate {
   imageId: string;
   reason: string;
   at: string;
+  /** A newer agent's keys are kept (state.json's loose schema). */
+  [key: string]: unknown;
 }
 
 export type NetmonSwapDecision = { swap: true } | { swap: false; why: string; error: boolean };

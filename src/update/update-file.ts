@@ -54,7 +54,7 @@ export function writeJsonDurable(file: string, value: unknown): void {
   }
 }
 
-function readJson<T>(file: string): T | null {
+export function readJson<T>(file: string): T | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch {

@@ -19,7 +19,7 @@ const STOP_TIMEOUT_S = 15;
 const POLL_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function seen(docker: Docker, name: string): Promise<(SeenContainer & { info: Docker.ContainerInspectInfo }) | null> {
+export async function seen(docker: Docker, name: string): Promise<(SeenContainer & { info: Docker.ContainerInspectInfo }) | null> {
   try {
     const info = await docker.getContainer(name).inspect();
     // A prefix match of another container's id is not this name.
@@ -31,7 +31,7 @@ async function seen(docker: Docker, name: string): Promise<(SeenContainer & { in
   }
 }
 
-async function ignore(p: Promise<unknown>, ...codes: number[]): Promise<void> {
+export async function ignore(p: Promise<unknown>, ...codes: number[]): Promise<void> {
   try {
     await p;
   } catch (e) {

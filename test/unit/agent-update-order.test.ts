@@ -33,3 +33,18 @@ test('the update survives a reload (durable) and an unknown key beside it is kep
   assert.equal(again.state.agent.update?.digest, `sha256:${'a'.repeat(64)}`);
   assert.equal((again.state.agent as Record<string, unknown>).newerAgentKey, 1);
 });
+
+test('netmon_image and netmon_digest: validated with the field named, stored beside the order (optional keys)', async () => {
+  const { upgradeOrchestrator } = await import('../../src/sources/cloud/topics/upgrade-orchestrator.js');
+  const ctx = {} as Parameters<typeof upgradeOrchestrator.handle>[1]; // refused before any use of the context
+  const bad = async (p: Record<string, unknown>) => String((await upgradeOrchestrator.handle([{ correlation_id: 1, ...p }], ctx)).error);
+  assert.match(await bad({ netmon_image: 'Not A Ref' }), /netmon_image/);
+  assert.match(await bad({ netmon_image: 'n:v2', netmon_digest: 'sha256:xyz' }), /netmon_digest/);
+  assert.equal(await bad({ netmon_digest: `sha256:${'c'.repeat(64)}` }), 'netmon_digest: only with netmon_image');
+  const file = freshFile();
+  const store = await Store.open(file);
+  await requestAgentUpdate(store, { ...order, netmonImage: 'reg.example/netmon:v2', netmonDigest: `sha256:${'b'.repeat(64)}` });
+  const again = await Store.open(file);
+  assert.equal(again.state.agent.update?.netmonImage, 'reg.example/netmon:v2');
+  assert.equal(again.state.agent.update?.netmonDigest, `sha256:${'b'.repeat(64)}`);
+});

@@ -42,6 +42,8 @@ export class NetmonSource {
   private connectedAt: number | null = null;
   private lastEventAt: number | null = null;
   commandsSent = 0;
+  /** When the last network_discovery arrived (epoch ms): the netmon swap's gate wants one from the new netmon. */
+  lastDiscoveryAt: number | null = null;
   /** The connected netmon's version, from its discovery (null: not yet, or a netmon too old to say). */
   version: string | null = null;
   /** Called on every (re)connect: a new netmon has none of the old one's DHCP clients. */
@@ -52,6 +54,11 @@ export class NetmonSource {
     private readonly store: Store,
     private readonly log: Logger,
   ) {}
+
+  /** Since when the socket is connected (epoch ms; null: not connected). */
+  get connectedSince(): number | null {
+    return this.connected ? this.connectedAt : null;
+  }
 
   get connected(): boolean {
     return this.sock !== null && !this.sock.destroyed;
@@ -161,6 +168,7 @@ export class NetmonSource {
     }
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
+      this.lastDiscoveryAt = Date.now();
       this.version = e.version ?? null;
       const all = e.interfaces.map(toFact).sort(byName);
       void this.write(() => all, true);

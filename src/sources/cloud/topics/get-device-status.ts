@@ -83,9 +83,14 @@ function orchestratorStatus(ctx: TopicContext): Ack {
 }
 
 function updateStatus(u: AgentUpdate): Ack {
-  const base = { device_id: ORCHESTRATOR_ID, operation: 'upgrade', step: u.step, started_at: u.requestedAt, updated_at: u.updatedAt };
+  // While (or where) the agent swaps netmon, the step is `netmon` (docs/updates.md, "Netmon").
+  const step = u.netmonStep === 'swapping' ? 'netmon' : u.step;
+  const base = { device_id: ORCHESTRATOR_ID, operation: 'upgrade', step, started_at: u.requestedAt, updated_at: u.updatedAt };
   if (u.error !== null) return { status: 'error', ...base, error: u.error, message: `Operation failed: ${u.error}` };
-  if (u.step === 'done') return { status: 'success', ...base, image: u.image, ...(u.previousVersion !== undefined ? { previous_version: u.previousVersion } : {}) };
+  if (u.step === 'done') {
+    const netmon = u.netmonImage ? { netmon_image: u.netmonImage } : {};
+    return { status: 'success', ...base, image: u.image, ...netmon, ...(u.previousVersion !== undefined ? { previous_version: u.previousVersion } : {}) };
+  }
   return { status: 'upgrading', ...base };
 }
 
