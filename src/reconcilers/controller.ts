@@ -403,10 +403,10 @@ export class Controller implements ReconcilerView {
         const log = this.d.log.child({ device: step.device, key: step.key });
         log.info({ action: step.action, reason: step.reason }, `${step.action}`);
         try {
-          await this.d.executor.run(step);
+          const out = await this.d.executor.run(step);
           this.countStep(step, 'ok');
           this.failures.delete(step.key);
-          await this.afterSuccess(step);
+          await this.afterSuccess(step, out?.started);
         } catch (e) {
           this.countStep(step, 'error');
           const prev = this.failures.get(step.key);
@@ -440,7 +440,8 @@ export class Controller implements ReconcilerView {
     this.stepsTotal.set(step.action, c);
   }
 
-  private async afterSuccess(step: Step): Promise<void> {
+  /** `started`: the container a createContainer step also started (recorded as a start). */
+  private async afterSuccess(step: Step, started?: string): Promise<void> {
     if (step.key === 'agent/uninstall') {
       await this.d.store.update('status', (s) => {
         if (!s.agent.uninstall) return;
@@ -456,8 +457,9 @@ export class Controller implements ReconcilerView {
     await this.d.store.update('status', (s) => {
       const rec = s.runtimes[name];
       if (!rec) return;
-      if (step.action === 'start' || step.action === 'restart') {
-        this.requestedExits.delete(step.containerId);
+      const startedId = step.action === 'start' || step.action === 'restart' ? step.containerId : started;
+      if (startedId !== undefined) {
+        this.requestedExits.delete(startedId);
         this.upSince.set(name, this.clock.mono());
         rec.status.lastStartedAt = now;
         // A new namespace has no lease yet: pending until its client reports (the address is asked for again).
