@@ -1,4 +1,4 @@
-// The controller: full passes (observe → plan → status → dispatch) on every wake-up and every resync
+// The controller: full passes (observe → plan → status → dispatch; the status write is not waited for) on every wake-up and every resync
 // interval; steps run in a p-queue, one at a time per key, de-duplicated, with per-key backoff on failure.
 import type Docker from 'dockerode';
 import PQueue from 'p-queue';
@@ -270,7 +270,9 @@ export class Controller implements ReconcilerView {
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     this.noteUptime(observed);
     const justCrashed = await this.accountCrashes(steps, facts.now, observedAt);
-    await this.writeStatuses(observed, steps, facts.now);
+    // Queued before any step's own store write (the store applies updates in call order), but not waited
+    // for: a step does not wait for the status write's fsync.
+    const statusWritten = this.writeStatuses(observed, steps, facts.now);
     for (const step of steps) {
       if (step.action === 'wait' && step.condition === 'Running') this.scheduleWake(this.crashWaits.get(step.device!) ?? t0);
       if (!isActionable(step) || this.busy.has(step.key)) continue;
@@ -289,6 +291,7 @@ export class Controller implements ReconcilerView {
       if (this.awaitsUlimitProbe(step)) continue;
       this.dispatch(step);
     }
+    await statusWritten;
     this.markPass();
     this.lastPassMs = this.clock.mono() - t0;
     this.passSeconds.observe(this.lastPassMs / 1000);
