@@ -72,7 +72,7 @@ try {
     if (!cb) return dial(o, cb);
     return dial(o, (...a: unknown[]) => (mark(label, s), cb(...a)));
   };
-  const controller = agent.controller as unknown as { pass: () => Promise<void>; d: { executor: { run: (s: { action: string }) => Promise<void> } } };
+  const controller = agent.controller as unknown as { pass: () => Promise<void>; d: { executor: { run: (s: { action: string }) => Promise<unknown> } } };
   const pass = controller.pass.bind(controller);
   controller.pass = async () => {
     const s = performance.now();
@@ -84,7 +84,7 @@ try {
   executor.run = async (x) => {
     const s = performance.now();
     try {
-      await step.run(x.action, () => run(x));
+      return await step.run(x.action, () => run(x)); // its outcome (a create that also started) goes to the controller
     } finally {
       mark(`step ${x.action}`, s);
     }

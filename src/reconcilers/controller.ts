@@ -1,4 +1,4 @@
-// The controller: full passes (observe → plan → status → dispatch) on every wake-up and every resync
+// The controller: full passes (observe → plan → status → dispatch; the status write is not waited for) on every wake-up and every resync
 // interval; steps run in a p-queue, one at a time per key, de-duplicated, with per-key backoff on failure.
 import type Docker from 'dockerode';
 import PQueue from 'p-queue';
@@ -270,7 +270,9 @@ export class Controller implements ReconcilerView {
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     this.noteUptime(observed);
     const justCrashed = await this.accountCrashes(steps, facts.now, observedAt);
-    await this.writeStatuses(observed, steps, facts.now);
+    // Queued before any step's own store write (the store applies updates in call order), but not waited
+    // for: a step does not wait for the status write's fsync.
+    const statusWritten = this.writeStatuses(observed, steps, facts.now);
     for (const step of steps) {
       if (step.action === 'wait' && step.condition === 'Running') this.scheduleWake(this.crashWaits.get(step.device!) ?? t0);
       if (!isActionable(step) || this.busy.has(step.key)) continue;
@@ -289,6 +291,7 @@ export class Controller implements ReconcilerView {
       if (this.awaitsUlimitProbe(step)) continue;
       this.dispatch(step);
     }
+    await statusWritten;
     this.markPass();
     this.lastPassMs = this.clock.mono() - t0;
     this.passSeconds.observe(this.lastPassMs / 1000);
@@ -403,10 +406,10 @@ export class Controller implements ReconcilerView {
         const log = this.d.log.child({ device: step.device, key: step.key });
         log.info({ action: step.action, reason: step.reason }, `${step.action}`);
         try {
-          await this.d.executor.run(step);
+          const out = await this.d.executor.run(step);
           this.countStep(step, 'ok');
           this.failures.delete(step.key);
-          await this.afterSuccess(step);
+          await this.afterSuccess(step, out?.started);
         } catch (e) {
           this.countStep(step, 'error');
           const prev = this.failures.get(step.key);
@@ -440,7 +443,8 @@ export class Controller implements ReconcilerView {
     this.stepsTotal.set(step.action, c);
   }
 
-  private async afterSuccess(step: Step): Promise<void> {
+  /** `started`: the container a createContainer step also started (recorded as a start). */
+  private async afterSuccess(step: Step, started?: string): Promise<void> {
     if (step.key === 'agent/uninstall') {
       await this.d.store.update('status', (s) => {
         if (!s.agent.uninstall) return;
@@ -456,8 +460,9 @@ export class Controller implements ReconcilerView {
     await this.d.store.update('status', (s) => {
       const rec = s.runtimes[name];
       if (!rec) return;
-      if (step.action === 'start' || step.action === 'restart') {
-        this.requestedExits.delete(step.containerId);
+      const startedId = step.action === 'start' || step.action === 'restart' ? step.containerId : started;
+      if (startedId !== undefined) {
+        this.requestedExits.delete(startedId);
         this.upSince.set(name, this.clock.mono());
         rec.status.lastStartedAt = now;
         // A new namespace has no lease yet: pending until its client reports (the address is asked for again).

@@ -187,7 +187,8 @@ export class Executor {
     this.cgroupVersion = info.CgroupVersion ?? '1'; // engines before API 1.40 knew only cgroup v1
   }
 
-  async run(step: Step): Promise<void> {
+  /** `started`: the step also started this container (createContainer): the controller records it as a start. */
+  async run(step: Step): Promise<{ started: string } | void> {
     const { docker } = this.d;
     switch (step.action) {
       case 'createVolume':
@@ -212,7 +213,7 @@ export class Executor {
       case 'pullImage':
         return this.ensureImage(step.image);
       case 'createContainer':
-        return this.createContainer(step.device!);
+        return this.createAndStart(step.device!);
       case 'removeContainer': {
         if (step.recreateImage !== undefined) await this.assertStillLocal(step.recreateImage);
         await this.dhcpStop(step.device);
@@ -699,9 +700,26 @@ export class Executor {
     this.imagesPresent.add(image);
   }
 
-  private async createContainer(name: string): Promise<void> {
+  /**
+   * A new container is started in the step that made it (no reconcile pass between create and start), but
+   * only if the record still asks for exactly that: a runtime deleted, stopped, re-specified or uninstalled
+   * while it was being created is left created, and the next pass plans what it needs (DNH: never start it).
+   */
+  private async createAndStart(name: string): Promise<{ started: string } | void> {
+    const generation = this.d.store.state.runtimes[name]?.generation;
+    const id = await this.createContainer(name);
+    const rec = this.d.store.state.runtimes[name];
+    if (id === null || !rec || rec.generation !== generation || !rec.running || rec.deletion !== null || this.d.store.state.agent.uninstall) return;
+    await this.leasesGone(name);
+    const started = await this.start(name, id);
+    this.forgetMacs(started);
+    return { started };
+  }
+
+  /** Makes the container (not started); null when the runtime is no longer declared. */
+  private async createContainer(name: string): Promise<string | null> {
     const declared = this.d.store.state.runtimes[name];
-    if (!declared) return;
+    if (!declared) return null;
     // After a rolled-back upgrade: the previous spec and image (upgrade.ts).
     const rec = effectiveRecord(declared);
     // The runtime's own volume and internal network come with its container (both idempotent): one step
@@ -745,12 +763,15 @@ export class Executor {
       throw new StepError(`connect ${name}: ${messageOf(e)}`, 'network', 'NetworkError');
     }
     this.limitsCurrent.add(container.id);
+    return container.id;
   }
 
-  private async start(name: string, id: string, retried = false): Promise<void> {
+  /** Returns the id of the container started (a clamp retry starts a re-created one). */
+  private async start(name: string, id: string, retried = false): Promise<string> {
     try {
       await ignore304(this.d.docker.getContainer(id).start());
       this.ulimitsVerified = true;
+      return id;
     } catch (e) {
       const msg = messageOf(e);
       if (!isRlimitRefusal(msg) || retried) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');
@@ -760,9 +781,9 @@ export class Executor {
         this.d.log.warn({ device: name, ulimits: this.ulimits }, clampNote(this.ulimits));
       }
       await this.d.docker.getContainer(id).remove({ force: true });
-      await this.createContainer(name);
-      const created = await this.d.docker.getContainer(name).inspect();
-      await this.start(name, created.Id, true);
+      const created = await this.createContainer(name);
+      if (created === null) throw new StepError(`start ${name}: the runtime is no longer declared`, 'container', 'StartFailed');
+      return this.start(name, created, true);
     }
   }
 }

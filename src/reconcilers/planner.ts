@@ -241,7 +241,7 @@ function runtimeStep(
   const missingNet = atts.find((a) => !o.networkNames.has(a.network!) || o.staleNets.has(a.network!));
   const image = targetImage(rec, facts.runtimeImage);
   if (!c) {
-    // createContainer makes the data volume and internal network too.
+    // createContainer makes the data volume and internal network too, and starts the container it made.
     if (missingNet) return { action: 'wait', until: null, condition: 'NetworkReady', reason: `waiting for network ${missingNet.network}` };
     if (!facts.imagesPresent.has(image)) return { action: 'pullImage', image, reason: `image ${image} for a new container` };
     return upgradeBeginStep(rec, c, image) ?? { action: 'createContainer', reason: 'container missing' };

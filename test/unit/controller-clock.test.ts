@@ -1,6 +1,6 @@
 // Issue #26: a clock stepped back an hour after a crash must not keep a PLC down for an hour. The controller
 // runs on an injected clock (wall and monotonic apart) against a fake engine: passes are driven by hand, so
-// nothing here waits for real time.
+// nothing here waits for real time. Also: a pass dispatches without waiting for its status write.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -144,4 +144,25 @@ test('a `docker restart` by hand seen mid-way by a pass is not a crash (its star
   assert.equal(st.crashRestarts, 0);
   assert.equal(st.backoffUntil, null);
   assert.equal(f.starts.length, 1, 'the agent does not start it again: Docker already did');
+});
+
+test("a pass dispatches its steps without waiting for its status write (queued first, so it lands before the step's own)", async (t) => {
+  const { f, store, controller, pass } = await fixture(t);
+  await pass(); // running: the start-up forgiveness is written, nothing to do
+  let release = () => undefined as void;
+  const held = new Promise<void>((r) => (release = r));
+  const update = store.update.bind(store);
+  const order: string[] = [];
+  store.update = (kind, mutate, options) => {
+    order.push(kind);
+    return kind === 'status' ? held.then(() => update(kind, mutate, options)) : update(kind, mutate, options);
+  };
+  f.state = 'exited'; // never started by this agent: a start, not a crash
+  controller.wake();
+  for (let i = 0; i < 100 && f.starts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(f.starts.length, 1, 'the start was dispatched while the status write was still pending');
+  assert.equal(order[0], 'status', "the pass's status write was queued before the step's");
+  release();
+  await controller.settled();
+  assert.equal(store.state.runtimes.plc!.status.lastStartedAt, new Date(f.wall).toISOString(), "the step's own write (after the pass's) is what stays");
 });
