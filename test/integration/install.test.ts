@@ -430,6 +430,46 @@ test('--cloud-url off (air-gapped): no enrollment server is called, no certifica
   await nothingInstalled();
 });
 
+test('--uninstall --keep-data with netmon already down (killed, as a crash leaves it): netmon is started for its cleanup, both containers go, state.json stays; a re-install picks it up', async () => {
+  const r0 = await install(standardArgs(), { env: standardEnv() });
+  assert.equal(r0.code, 0, `${r0.stdout}\n${r0.stderr}`);
+  const shared = (await engine.docker.getVolume('orchestrator-shared').inspect()).Mountpoint;
+  const stateFile = path.join(shared, 'state.json');
+  await waitFor('state.json in the volume', () => fs.existsSync(stateFile), 30_000, 200);
+  const netmon = engine.docker.getContainer('autonomy_netmon');
+  // SIGKILL: no shutdown of its own (its socket file stays behind, as after a crash); not restarted by the engine.
+  await netmon.kill();
+  await waitFor('netmon down', async () => !(await netmon.inspect()).State.Running, 10_000, 100);
+
+  const r = await install(['--uninstall', '--keep-data']);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /install: netmon undid its proxy-ARP host changes: \{.*"success":true/);
+  assert.match(r.stdout, /install: removed container orchestrator_agent\n/);
+  assert.match(r.stdout, /install: removed container autonomy_netmon\n/);
+  assert.doesNotMatch(r.stdout, /removed volume/);
+  assert.match(r.stdout, /install: kept the device certificate/);
+  assert.deepEqual(await containerNames(), []);
+  assert.deepEqual(((await engine.docker.listVolumes()).Volumes ?? []).map((v) => v.Name), ['orchestrator-shared']);
+  // The kept state is whole; a marker in it (the schema keeps unknown keys) shows the next agent reads it.
+  const kept = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { agent: Record<string, unknown>; host: { observedAt: string | null } };
+  const marker = crypto.randomBytes(4).toString('hex');
+  kept.agent.keptByTest = marker;
+  fs.writeFileSync(stateFile, JSON.stringify(kept));
+
+  const again = await install(standardArgs(), { env: standardEnv() });
+  assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
+  assert.match(again.stdout, new RegExp(`already enrolled as ${enrolledId}`));
+  assert.doesNotMatch(again.stdout, /created volume/);
+  // The new agent writes the host facts it gets from netmon into the state it loaded, marker and all.
+  const after = await waitFor('the new agent wrote the kept state', () => {
+    const s = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as typeof kept;
+    return s.host.observedAt !== kept.host.observedAt ? s : null;
+  }, 30_000, 200);
+  assert.equal(after.agent.keptByTest, marker);
+  assert.equal((await install(['--uninstall'])).code, 0);
+  await nothingInstalled();
+});
+
 test('--uninstall keeps the runtimes running, unmanaged, and says so; --purge removes them, their data volumes, networks and the certificate', async () => {
   const managed = (role: string) => ({ 'edge.autonomy.managed': 'true', 'edge.autonomy.role': role });
   await engine.docker.createNetwork({ Name: 'plc1_internal', Driver: 'bridge', Internal: true, Labels: managed('internal-network') });
