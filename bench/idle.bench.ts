@@ -21,6 +21,14 @@
 //   BENCH_VARIANTS="|agent:ORCH_METRICS_LISTEN=127.0.0.1:19464" BENCH_REPEAT=2
 // BENCH_PROBE=1: both processes preload bench/mem-probe.mjs; after each window the benchmark prints where
 // their memory lives (/proc/<pid>/smaps groups, V8 heap spaces before/after a forced GC, external).
+// BENCH_START=bin (default) starts both the way the README, the package's bin and the images do:
+// `bin/orchestrator-agent run|netmon` (on Node 20 that script execs node with the light settings,
+// src/light-settings.ts); node flags (BENCH_NODE_FLAGS, a variant's, the probe's) then go in NODE_OPTIONS,
+// as an operator would add them. BENCH_START=main starts `node <main> run|netmon` (the issue's command; on
+// Node 20 without the light settings, on 22.15+/24 re-executed with them). BENCH_NODE=/path/to/node: the
+// node both run on (main: that binary; bin: its directory first in PATH); this process's node otherwise.
+// After each window the benchmark prints what each measured process runs: its tree, /proc/<pid>/exe,
+// cmdline and environ.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -47,6 +55,11 @@ const NETMON_ARGS = process.env.BENCH_NETMON_ARGS ? process.env.BENCH_NETMON_ARG
 const STOPPED_S = Number(process.env.BENCH_STOPPED_S ?? 30);
 const PROBE = process.env.BENCH_PROBE === '1';
 const SCRAPE_S = Number(process.env.BENCH_SCRAPE_S ?? 15);
+const START = process.env.BENCH_START ?? 'bin';
+if (START !== 'bin' && START !== 'main') throw new Error(`BENCH_START=${START}: bin or main`);
+const BIN = path.join(root, 'bin/orchestrator-agent');
+const NODE = process.env.BENCH_NODE ? path.resolve(process.env.BENCH_NODE) : process.execPath;
+const loadAtStart = fs.readFileSync('/proc/loadavg', 'utf8').trim();
 
 /** Scrapes http://HOST:PORT/metrics every SCRAPE_S s as Prometheus would (a new connection each time). */
 function startScraper(listen: string): { stop(): { ok: number; failed: number } } {
@@ -84,6 +97,8 @@ const VARIANTS: Variant[] = (process.env.BENCH_VARIANTS ?? '').split('|').map((v
   return { label: all.join(' ') || '(none)', main: main ? path.resolve(root, main.slice(5)) : MAIN, agent: variantFor(tokens, 'agent'), netmon: variantFor(tokens, 'netmon') };
 });
 if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} missing: run \`npm run build\` first`);
+// bin/orchestrator-agent always runs the dist/main.js next to it
+if (START === 'bin' && VARIANTS.some((v) => v.main !== path.join(root, 'dist/main.js'))) throw new Error('BENCH_MAIN or main=: only with BENCH_START=main');
 
 function pickLan(): Lan {
   for (const s of ['198.51.100.0/26', '203.0.113.0/26', '198.51.100.64/26', '203.0.113.64/26']) {
@@ -103,13 +118,30 @@ const canConnect = (p: string) =>
     s.on('error', () => resolve(false));
   });
 
+/** Starts `<main> <command>` (or BENCH_NETMON_ARGS, always through node) the BENCH_START way. */
 function spawnNode(v: Variant['agent'], args: string[], env: Record<string, string>, logFile: string): ChildProcess {
   const log = fs.openSync(logFile, 'a');
-  const probe = PROBE ? ['--import', path.join(root, 'bench/mem-probe.mjs')] : [];
+  const flags = [...NODE_FLAGS, ...v.flags, ...(PROBE ? [`--import=${path.join(root, 'bench/mem-probe.mjs')}`] : [])];
   const probeEnv: Record<string, string> = PROBE ? { MEM_PROBE_DIR: dir } : {};
-  const c = spawn(process.execPath, [...NODE_FLAGS, ...v.flags, ...probe, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...v.env, ...probeEnv, ...env }, stdio: ['ignore', log, log], cwd: root });
+  const viaBin = START === 'bin' && args[0] === MAIN;
+  const PATH = viaBin ? `${path.dirname(NODE)}:${process.env.PATH ?? ''}` : process.env.PATH ?? '';
+  const nodeOptions: Record<string, string> = viaBin && flags.length ? { NODE_OPTIONS: flags.join(' ') } : {};
+  const [cmd, argv] = viaBin ? [BIN, args.slice(1)] : [NODE, [...flags, ...args]];
+  const c = spawn(cmd, argv, { env: { PATH, HOME: process.env.HOME ?? '/root', ...v.env, ...probeEnv, ...nodeOptions, ...env }, stdio: ['ignore', log, log], cwd: root });
   fs.closeSync(log);
   return c;
+}
+
+const nul = (pid: number, f: string) => fs.readFileSync(`/proc/${pid}/${f}`, 'utf8').split('\0').filter(Boolean);
+
+/** What a measured process runs, as the kernel sees it (a re-exec or the bin's exec keep the pid). */
+function whatRuns(label: string, pid: number): string {
+  try {
+    const procs = treeOf(pid)().map((s) => `${s.pid} ${s.comm}`).join(', ');
+    return `${label}: tree [${procs}]; exe ${fs.realpathSync(`/proc/${pid}/exe`)}; cmdline \`${nul(pid, 'cmdline').join(' ')}\`; environ \`${nul(pid, 'environ').join(' ')}\``;
+  } catch (e) {
+    return `${label}: (${(e as Error).message})`;
+  }
 }
 
 async function stopChild(c: ChildProcess | null): Promise<void> {
@@ -129,6 +161,7 @@ let agent: ChildProcess | null = null;
 let netmon: ChildProcess | null = null;
 const rows: { variant: string; n: number; run: number; w: Window[]; engineAlone: Window[] }[] = [];
 const probes: string[] = [];
+const running: string[] = [];
 const mib = (kib: number) => (kib / 1024).toFixed(1);
 const MiB = (b: number) => (b / 2 ** 20).toFixed(1);
 
@@ -245,6 +278,7 @@ try {
             { label: 'engine (dockerd+containerd)', select: daemons, memory: true },
             { label: 'shims', select: shims, memory: false },
           ], WINDOW_S);
+          running.push(`${v.label}, ${n} runtimes, window ${run}:`, `  ${whatRuns('agent', ag.pid!)}`, `  ${whatRuns('netmon', nm.pid!)}`);
           if (PROBE) probes.push(`### ${v.label}, ${n} runtimes, round ${round}, window ${run}`, '', await probe('agent', ag.pid!), '', await probe('netmon', nm.pid!), '');
           let engineAlone: Window[] = [];
           if (STOPPED_S > 0) {
@@ -281,7 +315,9 @@ try {
 
 const f = (x: number, d = 1) => x.toFixed(d);
 console.log(`machine: ${machine()}`);
-console.log(`date: ${new Date().toISOString()}  main: ${path.relative(root, MAIN)}  netmon: ${NETMON_ARGS.map((a) => path.relative(root, a)).join(' ')}  node flags: ${NODE_FLAGS.join(' ') || '(none)'} (+ variant)  window: ${WINDOW_S} s`);
+console.log(`date: ${new Date().toISOString()}  start: ${START}  node: ${NODE}  main: ${path.relative(root, MAIN)}  netmon: ${NETMON_ARGS.map((a) => path.relative(root, a)).join(' ')}  node flags: ${NODE_FLAGS.join(' ') || '(none)'} (+ variant)  window: ${WINDOW_S} s  loadavg at start: ${loadAtStart}, at end: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
+console.log('');
+console.log(running.join('\n'));
 console.log('');
 console.log('| variant | runtimes | run | agent CPU % | netmon CPU % | agent VmRSS avg/max MiB | netmon VmRSS avg/max MiB | agent RssAnon avg MiB | netmon RssAnon avg MiB | written agent+netmon (KiB/window → MB/h) | engine CPU % (agent running) | engine CPU % (agent stopped) | shims CPU % running/stopped |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
