@@ -171,6 +171,7 @@ async function carryOut(d: NetmonSwapDeps, rec: NetmonRecord, a: NetmonAction, c
       await ignore(docker.getContainer(current!.id).start(), 304);
       return rec;
     case 'finish':
+    case 'restoreState': // netmon has no state.json: its view never asks for it
       return rec;
   }
 }
