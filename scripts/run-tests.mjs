@@ -70,7 +70,7 @@ if (nsEnv !== '0' && nsEnv !== '1') {
 }
 const ownNamespaces = nsEnv === '1';
 
-/** @typedef {{ cmd: string, args: string[], env?: NodeJS.ProcessEnv }} Step */
+/** @typedef {{ cmd: string, args: string[], env?: NodeJS.ProcessEnv, label?: string }} Step */
 /** @type {{ name: string, steps: Step[] }[]} */
 const jobs = [];
 const checkSteps = [];
@@ -88,10 +88,12 @@ if (!Number.isInteger(shards) || shards < 1) {
   console.error(`ORCH_TEST_SHARDS=${JSON.stringify(shardsEnv)}: expected a whole number ≥ 1`);
   process.exit(2);
 }
-const passSteps = (engine, files) => ownNamespaces
-  ? [{ cmd: 'unshare', args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, ...files], env: { ...process.env, ORCH_TEST_ENGINE: engine } }]
-  : [{ cmd: process.execPath, args: [...runner, ...files], env: { ...process.env, ORCH_TEST_ENGINE: engine } }];
-const freeSteps = engineFree.length > 0 ? [{ cmd: process.execPath, args: [...runner, ...engineFree] }] : [];
+// One step per Docker suite: each file's time is printed at the end (where CI's time goes), and a failing
+// file does not keep the others (or the next engine) from running.
+const passSteps = (engine, files) => files.map((f) => ownNamespaces
+  ? { cmd: 'unshare', args: ['--net', '--mount', '--propagation', 'slave', 'sh', 'scripts/in-private-netns.sh', process.execPath, ...runner, f], env: { ...process.env, ORCH_TEST_ENGINE: engine }, label: `${engine} ${f}` }
+  : { cmd: process.execPath, args: [...runner, f], env: { ...process.env, ORCH_TEST_ENGINE: engine }, label: `${engine} ${f}` });
+const freeSteps = engineFree.length > 0 ? [{ cmd: process.execPath, args: [...runner, ...engineFree], label: 'engine-free suites' }] : [];
 if (!ownNamespaces) {
   // One job on the host's namespaces, as the suites were written for: engine-free suites once, then one
   // pass per engine, one after another (they share the fixed LAN subnets); beside the checks.
@@ -139,18 +141,20 @@ function prefixLines(stream, out, prefix, onLine) {
   });
 }
 
-/** Runs a job's steps in order, stopping at the first that fails; counts the TAP summary lines. */
+/** Runs a job's steps in order; a failed checks step (tsc, lint) stops the job, a failed suite does not.
+ * Counts the TAP summary lines and times each labelled step. */
 async function runJob(job) {
   const prefix = `[${job.name.padEnd(width)}] `;
   const started = Date.now();
-  const r = { name: job.name, code: 0, pass: 0, fail: 0, seconds: 0 };
+  const r = { name: job.name, code: 0, pass: 0, fail: 0, seconds: 0, steps: [] };
   const count = (l) => {
     const m = /^# (pass|fail) (\d+)$/.exec(l);
     if (m) r[m[1]] += Number(m[2]);
   };
   for (const s of job.steps) {
     process.stdout.write(`${prefix}$ ${s.cmd} ${s.args.join(' ')}\n`);
-    r.code = await new Promise((resolve) => {
+    const t0 = Date.now();
+    const code = await new Promise((resolve) => {
       const c = spawn(s.cmd, s.args, { stdio: ['ignore', 'pipe', 'pipe'], env: s.env ?? process.env });
       children.add(c);
       prefixLines(c.stdout, process.stdout, prefix, count);
@@ -164,7 +168,9 @@ async function runJob(job) {
         resolve(code ?? (signal ? 128 : 1));
       });
     });
-    if (r.code !== 0) break;
+    if (s.label) r.steps.push({ label: s.label, code, seconds: Math.round((Date.now() - t0) / 1000) });
+    if (code !== 0 && r.code === 0) r.code = code;
+    if (code !== 0 && !s.label) break;
   }
   r.seconds = Math.round((Date.now() - started) / 1000);
   process.stdout.write(`${prefix}done: exit ${r.code} after ${r.seconds} s\n`);
@@ -175,6 +181,11 @@ const results = [];
 if (serial) for (const j of jobs) results.push(await runJob(j));
 else results.push(...(await Promise.all(jobs.map(runJob))));
 
+const timed = results.flatMap((r) => r.steps).sort((a, b) => b.seconds - a.seconds);
+if (timed.length > 0) {
+  console.log('\n# suites by time');
+  for (const t of timed) console.log(`#   ${String(t.seconds).padStart(5)} s  ${t.code === 0 ? 'ok  ' : 'FAIL'}  ${t.label}`);
+}
 console.log('\n# jobs');
 for (const r of results) console.log(`#   ${r.name.padEnd(width)}  exit ${r.code}  ${r.seconds} s  (${r.pass} passed, ${r.fail} failed)`);
 const failed = results.filter((r) => r.code !== 0);
