@@ -443,8 +443,9 @@ export class Controller implements ReconcilerView {
     this.stepsTotal.set(step.action, c);
   }
 
-  /** `started`: the container a createContainer step also started (recorded as a start). */
-  private async afterSuccess(step: Step, started?: string): Promise<void> {
+  /** `started`: what the executor says it started (null: none after all); without it a start or restart
+   * step's own container. Recorded as a start. */
+  private async afterSuccess(step: Step, started?: string | null): Promise<void> {
     if (step.key === 'agent/uninstall') {
       await this.d.store.update('status', (s) => {
         if (!s.agent.uninstall) return;
@@ -460,8 +461,8 @@ export class Controller implements ReconcilerView {
     await this.d.store.update('status', (s) => {
       const rec = s.runtimes[name];
       if (!rec) return;
-      const startedId = step.action === 'start' || step.action === 'restart' ? step.containerId : started;
-      if (startedId !== undefined) {
+      const startedId = started !== undefined ? started : step.action === 'start' || step.action === 'restart' ? step.containerId : null;
+      if (startedId !== null) {
         this.requestedExits.delete(startedId);
         this.upSince.set(name, this.clock.mono());
         rec.status.lastStartedAt = now;

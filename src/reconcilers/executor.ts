@@ -187,8 +187,9 @@ export class Executor {
     this.cgroupVersion = info.CgroupVersion ?? '1'; // engines before API 1.40 knew only cgroup v1
   }
 
-  /** `started`: the step also started this container (createContainer): the controller records it as a start. */
-  async run(step: Step): Promise<{ started: string } | void> {
+  /** `started`: the container the step started (a createContainer's, or a start's re-created after a ulimit
+   * clamp), null when it started none after all (the record stopped asking): the controller records a start. */
+  async run(step: Step): Promise<{ started: string | null } | void> {
     const { docker } = this.d;
     switch (step.action) {
       case 'createVolume':
@@ -240,11 +241,12 @@ export class Executor {
         this.nsMacs.delete(`${step.containerId}/${step.network}`);
         if (step.device !== null) await this.leasesGone(step.device, step.network);
         return wrapNetwork(ignore404(docker.getNetwork(step.network).disconnect({ Container: step.containerId, Force: true })));
-      case 'start':
+      case 'start': {
         await this.leasesGone(step.device!);
-        await this.start(step.device!, step.containerId);
-        this.forgetMacs(step.containerId);
-        return;
+        const started = await this.start(step.device!, step.containerId);
+        if (started !== null) this.forgetMacs(started);
+        return { started };
+      }
       case 'stop':
         await this.dhcpStop(step.device);
         await this.wifiTeardown(step.device);
@@ -705,15 +707,22 @@ export class Executor {
    * only if the record still asks for exactly that: a runtime deleted, stopped, re-specified or uninstalled
    * while it was being created is left created, and the next pass plans what it needs (DNH: never start it).
    */
-  private async createAndStart(name: string): Promise<{ started: string } | void> {
+  private async createAndStart(name: string): Promise<{ started: string | null }> {
     const generation = this.d.store.state.runtimes[name]?.generation;
     const id = await this.createContainer(name);
-    const rec = this.d.store.state.runtimes[name];
-    if (id === null || !rec || rec.generation !== generation || !rec.running || rec.deletion !== null || this.d.store.state.agent.uninstall) return;
+    if (id === null) return { started: null };
     await this.leasesGone(name);
-    const started = await this.start(name, id);
-    this.forgetMacs(started);
+    // Checked after the last await before the start: a change applied during the create or the lease write is seen.
+    if (!this.stillWanted(name, generation)) return { started: null };
+    const started = await this.start(name, id, false, generation);
+    if (started !== null) this.forgetMacs(started);
     return { started };
+  }
+
+  /** The record still asks for this runtime running (`generation`: and for that spec). */
+  private stillWanted(name: string, generation?: number): boolean {
+    const rec = this.d.store.state.runtimes[name];
+    return rec !== undefined && (generation === undefined || rec.generation === generation) && rec.running && rec.deletion === null && !this.d.store.state.agent.uninstall;
   }
 
   /** Makes the container (not started); null when the runtime is no longer declared. */
@@ -766,8 +775,9 @@ export class Executor {
     return container.id;
   }
 
-  /** Returns the id of the container started (a clamp retry starts a re-created one). */
-  private async start(name: string, id: string, retried = false): Promise<string> {
+  /** Returns the id of the container started (a clamp retry starts a re-created one), or null when the
+   * record stopped asking for it during the retry (removed, or left created: the next pass plans the rest). */
+  private async start(name: string, id: string, retried = false, generation?: number): Promise<string | null> {
     try {
       await ignore304(this.d.docker.getContainer(id).start());
       this.ulimitsVerified = true;
@@ -781,9 +791,10 @@ export class Executor {
         this.d.log.warn({ device: name, ulimits: this.ulimits }, clampNote(this.ulimits));
       }
       await this.d.docker.getContainer(id).remove({ force: true });
+      if (!this.stillWanted(name, generation)) return null;
       const created = await this.createContainer(name);
-      if (created === null) throw new StepError(`start ${name}: the runtime is no longer declared`, 'container', 'StartFailed');
-      return this.start(name, created, true);
+      if (created === null || !this.stillWanted(name, generation)) return null;
+      return this.start(name, created, true, generation);
     }
   }
 }

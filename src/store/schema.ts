@@ -35,7 +35,7 @@ export const agentUpdateSchema = z.looseObject({
   /** Extension: netmon's new image (full reference) and the digest it must have; absent or null: netmon stays. */
   netmonImage: z.string().nullable().optional(),
   netmonDigest: z.string().nullable().optional(),
-  /** `swapping` while the agent swaps netmon (src/update/netmon-swap.ts; reported as step `netmon`), then `done`. */
+  /** `swapping` while the agent swaps netmon (src/update/netmon-swap.ts; reported as step `upgrading_netmon`), then `done`. */
   netmonStep: z.enum(['swapping', 'done']).optional(),
 });
 export type AgentUpdate = z.infer<typeof agentUpdateSchema>;

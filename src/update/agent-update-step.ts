@@ -163,7 +163,7 @@ async function admitNetmon(d: AgentUpdateDeps, ref: string, digest: string | nul
   if (!decision.swap && decision.error) throw new UpdateRefused(decision.why);
 }
 
-/** After the agent's part (its commit, or none needed): the netmon swap, reported as step `netmon`. */
+/** After the agent's part (its commit, or none needed): the netmon swap, reported as step `upgrading_netmon`. */
 async function startNetmonSwap(d: AgentUpdateDeps, previousVersion: string): Promise<void> {
   await setUpdate(d, { netmonStep: 'swapping', previousVersion });
   await swapNetmon(d, d.store.state.agent.update!);
@@ -201,16 +201,18 @@ async function follow(d: AgentUpdateDeps, first: UpdateRecord): Promise<void> {
           d.log.info({ version: d.version }, 'agent update: this agent is ready (update-ready.json)');
         }
       } else if (rec.phase === 'committed' && !(await updaterRunning(d))) {
-        await endUpdater(d);
+        // The outcome is in state.json before update.json goes: a kill in between keeps it (the files left
+        // are archived by the next order).
         // The new agent swaps netmon now, never the updater: netmon must not change under the agent's gate.
-        if (d.store.state.agent.update?.netmonImage) return await startNetmonSwap(d, rec.oldVersion);
-        await setUpdate(d, { step: 'done', previousVersion: rec.oldVersion });
+        const netmon = Boolean(d.store.state.agent.update?.netmonImage);
+        await setUpdate(d, netmon ? { netmonStep: 'swapping', previousVersion: rec.oldVersion } : { step: 'done', previousVersion: rec.oldVersion });
+        await endUpdater(d);
+        if (netmon) return await swapNetmon(d, d.store.state.agent.update!);
         d.log.info({ from: rec.oldVersion, to: d.version }, 'agent update: done');
         return;
       }
     } else if (self !== null && self === rec.oldId) {
       if (rec.phase === 'rolled_back' && !(await updaterRunning(d))) {
-        await endUpdater(d);
         const reason = rec.reason ?? 'rolled back';
         await d.store.update('desired', (s) => {
           // An interrupted trial says nothing about the image: it may be asked for again.
@@ -220,6 +222,7 @@ async function follow(d: AgentUpdateDeps, first: UpdateRecord): Promise<void> {
           }
           if (s.agent.update) s.agent.update = { ...s.agent.update, error: `rolled back: ${reason}`, updatedAt: new Date().toISOString() };
         });
+        await endUpdater(d);
         d.log.error({ image: rec.newImage, reason }, 'agent update rolled back; this agent runs again');
         return;
       }

@@ -10,6 +10,8 @@ export const NETMON_OLD_SUFFIX = '_old';
 
 /** Not the new image's fault: not recorded as a failed netmon update. */
 export const INTERRUPTED_NETMON_TRIAL = 'the agent was interrupted during the netmon trial';
+/** A rollback's reason when the engine, not the image, failed: like an interrupted trial, not recorded. */
+export const DOCKER_KEPT_FAILING = 'a Docker call kept failing';
 
 export type NetmonView = UpdaterView;
 export type NetmonAction = UpdaterAction;
@@ -55,6 +57,6 @@ export function netmonSwapDecision(runningImageId: string, newImageId: string, f
 
 /** The failed list after a rollback: an interrupted trial is not the image's fault; the last 20 kept. */
 export function recordFailedNetmon(failed: readonly FailedNetmonUpdate[], imageId: string, reason: string, at: string): FailedNetmonUpdate[] {
-  if (reason === INTERRUPTED_NETMON_TRIAL) return [...failed];
+  if (reason === INTERRUPTED_NETMON_TRIAL || reason.startsWith(DOCKER_KEPT_FAILING)) return [...failed];
   return [...failed.filter((f) => f.imageId !== imageId), { imageId, reason, at }].slice(-20);
 }

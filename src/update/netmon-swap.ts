@@ -13,7 +13,7 @@ import { NETMON_CONTAINER } from '../domain/names.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { newAgentContainerRequest } from './agent-container-request.js';
-import { NETMON_OLD_SUFFIX, netmonSwapDecision, nextNetmonAction, recordFailedNetmon, type NetmonAction } from './netmon-plan.js';
+import { DOCKER_KEPT_FAILING, NETMON_OLD_SUFFIX, netmonSwapDecision, nextNetmonAction, recordFailedNetmon, type NetmonAction } from './netmon-plan.js';
 import { readJson, writeJsonDurable } from './update-file.js';
 import { ignore, seen } from './updater.js';
 import { pauseIfAsked } from './updater-pause.js';
@@ -22,6 +22,11 @@ import type { UpdatePhase } from './updater-plan.js';
 export const NETMON_UPDATE_FILE = 'netmon-update.json';
 const STOP_TIMEOUT_S = 15;
 const POLL_MS = 500;
+/** A failed Docker call ends the run after this pause (no busy re-plan); failures for longer than the budget
+ * before the candidate is proven roll back (the old netmon comes back), or end an order not yet started. */
+const RETRY_PAUSE_MS = 2_000;
+const RETRY_BUDGET_MS = 60_000;
+const ROLLBACK_ON_FAILURE: UpdatePhase[] = ['prepared', 'stopping_old', 'trial'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface NetmonRecord {
@@ -42,7 +47,7 @@ export interface NetmonRecord {
   at: string;
 }
 
-/** What the agent's netmon client knows now (NetmonSource). */
+/** What the agent's netmon client knows now (NetmonSource); times are performance.now() (monotonic). */
 export interface NetmonLink {
   connected: boolean;
   connectedAt: number | null;
@@ -58,6 +63,8 @@ export interface NetmonSwapDeps {
   /** ORCH_UPDATE_GATE_S. */
   gateSeconds: number;
   link: () => NetmonLink;
+  /** Tests only: the pause after a failed Docker call and the budget of failures before giving up. */
+  retry?: { pauseMs: number; budgetMs: number };
 }
 
 export type NetmonSwapResult = { end: 'done' } | { end: 'error'; error: string } | { end: 'pending' };
@@ -68,6 +75,11 @@ const write = (dataDir: string, r: NetmonRecord) => writeJsonDurable(file(dataDi
 
 /** The candidate this agent process created (the updater's `createdHere`): null after a restart. */
 let createdHere: string | null = null;
+/** performance.now() at the candidate's start in this process: the gate's clock (a wall-clock step during
+ * the trial neither fails nor stalls it; after a restart the trial rolls back anyway). */
+let trialStartedMono: number | null = null;
+/** performance.now() of the first of the current run of failed Docker calls (null: the last one worked). */
+let failingSince: number | null = null;
 
 export async function runNetmonSwap(d: NetmonSwapDeps, order: { requestedAt: string; image: string }): Promise<NetmonSwapResult> {
   for (;;) {
@@ -85,18 +97,41 @@ export async function runNetmonSwap(d: NetmonSwapDeps, order: { requestedAt: str
       rec = await carryOut(d, rec, action, current, old);
       if (action.do === 'finish') return await finish(d, rec);
     } catch (e) {
-      // Re-planned from fresh observations when the controller runs the step again; the old netmon is kept.
-      d.log.error({ err: messageOf(e) }, 'netmon swap: action failed; retried on the next pass');
-      return { end: 'pending' };
+      const end = await afterFailure(d, rec === null || rec.requestedAt !== order.requestedAt ? null : rec, messageOf(e));
+      if (end !== null) return end;
+      continue;
     }
+    failingSince = null;
   }
+}
+
+/** A Docker call failed: retried (re-planned from fresh observations) after a pause; past the budget an
+ * order not yet started ends in error and a swap not yet proven rolls back. Null: go on at once. */
+async function afterFailure(d: NetmonSwapDeps, rec: NetmonRecord | null, err: string): Promise<NetmonSwapResult | null> {
+  const { pauseMs, budgetMs } = d.retry ?? { pauseMs: RETRY_PAUSE_MS, budgetMs: RETRY_BUDGET_MS };
+  failingSince ??= performance.now();
+  const over = performance.now() - failingSince > budgetMs;
+  if (over && rec === null) {
+    failingSince = null;
+    return { end: 'error', error: `netmon swap: ${err}` };
+  }
+  if (over && rec !== null && ROLLBACK_ON_FAILURE.includes(rec.phase)) {
+    failingSince = null;
+    d.log.error({ err, phase: rec.phase }, 'netmon swap: Docker calls kept failing; rolling back');
+    write(d.dataDir, { ...rec, phase: 'rolling_back', reason: `${DOCKER_KEPT_FAILING} for ${budgetMs / 1000} s: ${err}` });
+    return null;
+  }
+  d.log.error({ err }, 'netmon swap: action failed; retried');
+  await sleep(pauseMs);
+  return { end: 'pending' };
 }
 
 /** Writes `prepared`, or says why there is no swap (null: prepared). */
 async function prepare(d: NetmonSwapDeps, order: { requestedAt: string; image: string }): Promise<NetmonSwapResult | null> {
   const running = await seen(d.docker, NETMON_CONTAINER);
   if (running === null) return { end: 'error', error: `there is no ${NETMON_CONTAINER} container to swap` };
-  const img = await d.docker.getImage(order.image).inspect();
+  const img = await d.docker.getImage(order.image).inspect().catch((e: unknown) => (statusOf(e) === 404 ? null : Promise.reject(e as Error)));
+  if (img === null) return { end: 'error', error: `netmon image ${order.image} is no longer local (removed after it was pulled)` };
   const decision = netmonSwapDecision(running.info.Image, img.Id, d.store.state.agent.failedNetmonUpdates ?? []);
   if (!decision.swap) {
     d.log.info({ image: order.image, why: decision.why }, 'netmon swap: none');
@@ -147,6 +182,7 @@ async function carryOut(d: NetmonSwapDeps, rec: NetmonRecord, a: NetmonAction, c
     }
     case 'startTrial': {
       const r = next({ ...rec, phase: 'trial', candidateId: current!.id, trialStartedAt: Date.now() });
+      trialStartedMono = performance.now();
       await docker.getContainer(current!.id).start();
       return r;
     }
@@ -178,17 +214,19 @@ async function carryOut(d: NetmonSwapDeps, rec: NetmonRecord, a: NetmonAction, c
 
 /** Null when the candidate's network_discovery (with its version) arrived in time; else why not. */
 async function gate(d: NetmonSwapDeps, rec: NetmonRecord, id: string): Promise<string | null> {
-  const since = rec.trialStartedAt ?? Date.now();
+  const since = trialStartedMono ?? performance.now();
   const deadline = since + rec.gateSeconds * 1000;
   for (;;) {
     const l = d.link();
-    // A connection and a discovery younger than the start: the old netmon was stopped before it.
-    if (l.connected && (l.connectedAt ?? 0) > since && (l.lastDiscoveryAt ?? 0) > since && (rec.newVersion === null || l.version === rec.newVersion)) return null;
+    // A connection and a discovery younger than the start: the old netmon was stopped before it, so they
+    // come from the candidate. One that reports no version (upstream's netmon, an older build) passes too.
+    const fresh = l.connected && (l.connectedAt ?? -Infinity) > since && (l.lastDiscoveryAt ?? -Infinity) > since;
+    if (fresh && (rec.newVersion === null || l.version === null || l.version === rec.newVersion)) return null;
     const c = await d.docker.getContainer(id).inspect().catch((e: unknown) => (statusOf(e) === 404 ? null : Promise.reject(e as Error)));
     if (c === null) return 'the new netmon container is gone';
     if (!c.State.Running) return `the new netmon exited with code ${c.State.ExitCode}`;
     if ((c.RestartCount ?? 0) > 0) return 'the new netmon restarted';
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       const seenVersion = l.lastDiscoveryAt !== null && l.lastDiscoveryAt > since ? ` (it reported ${l.version ?? 'no version'})` : '';
       return `the new netmon did not report ${rec.newVersion === null ? 'a network discovery' : `version ${rec.newVersion}`} within ${rec.gateSeconds} s${seenVersion}`;
     }

@@ -154,7 +154,7 @@ test('a new netmon that exits at once fails the gate: the old netmon container c
   // A netmon-only order: the agent's image is its own, so the running agent swaps netmon.
   const s = await update({ image: `${AGENT_REPO}:v1`, netmon_image: `${NETMON_REPO}:exits` });
   assert.equal(s.status, 'error', JSON.stringify(s));
-  assert.equal(s.step, 'netmon');
+  assert.equal(s.step, 'upgrading_netmon');
   assert.equal(s.error, 'netmon rolled back: the new netmon exited with code 4');
   assert.equal(s.message, `Operation failed: ${String(s.error)}`);
   assert.equal((await oneNetmonRunning()).Id, netmonBefore.Id, 'the old netmon container runs again');

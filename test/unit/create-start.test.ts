@@ -14,14 +14,27 @@ const spec: RuntimeSpec = { name: 'a', runtimeVersion: 'latest', vnics: [{ name:
 const rec = (): RuntimeRecord => ({ spec, generation: 1, running: true, restartCount: 0, deletion: null, createdAt: 'x', status: initialStatus() });
 
 /** `duringCreate` runs while POST /containers/create is in flight (what a desired write would change meanwhile). */
-function world(duringCreate: (state: { runtimes: Record<string, RuntimeRecord>; agent: { uninstall: unknown } }) => void = () => undefined) {
+type World = { runtimes: Record<string, RuntimeRecord>; agent: { uninstall: unknown } };
+/** `duringRemove`: set, the first start is refused for its ulimits (the clamp retry: remove, re-create). */
+function world(duringCreate: (state: World) => void = () => undefined, duringRemove?: (state: World) => void) {
   const calls: string[] = [];
   const state = { runtimes: { a: rec() }, agent: { uninstall: null as unknown }, host: { interfaces: [], serialDevices: [] } };
   let n = 0;
+  let refused = false;
   const container = (id: string) => ({
     id,
-    start: () => Promise.resolve(void calls.push(`start ${id}`)),
-    remove: () => Promise.resolve(void calls.push(`remove ${id}`)),
+    start: () => {
+      if (duringRemove && !refused) {
+        refused = true;
+        calls.push(`refused start ${id}`);
+        return Promise.reject(new Error('OCI runtime create failed: setting rlimit type 14: operation not permitted'));
+      }
+      return Promise.resolve(void calls.push(`start ${id}`));
+    },
+    remove: () => {
+      duringRemove?.(state);
+      return Promise.resolve(void calls.push(`remove ${id}`));
+    },
   });
   const docker = {
     version: () => Promise.resolve({ ApiVersion: '1.44' }),
@@ -59,8 +72,20 @@ for (const [what, change] of [
 ] as const) {
   test(`a runtime ${what} while its container was being created is not started`, async () => {
     const w = world(change);
-    assert.equal(await w.run(), undefined);
+    assert.deepEqual(await w.run(), { started: null });
     assert.ok(w.calls.includes('create c1'));
     assert.ok(!w.calls.some((c) => c.startsWith('start')), w.calls.join(', '));
   });
 }
+
+test('a ulimit-refused first start is retried on a re-created container, which is the one recorded as started', async () => {
+  const w = world(undefined, () => undefined);
+  assert.deepEqual(await w.run(), { started: 'c2' });
+  assert.deepEqual(w.calls.filter((c) => /^(create|start|refused|remove) /.test(c)), ['create c1', 'refused start c1', 'remove c1', 'create c2', 'start c2']);
+});
+
+test('a runtime deleted during the ulimit retry is neither re-created nor started', async () => {
+  const w = world(undefined, (s) => void (s.runtimes.a!.deletion = { requestedAt: 'x' } as unknown as RuntimeRecord['deletion']));
+  assert.deepEqual(await w.run(), { started: null });
+  assert.deepEqual(w.calls.filter((c) => /^(create|start|refused|remove) /.test(c)), ['create c1', 'refused start c1', 'remove c1']);
+});

@@ -42,8 +42,10 @@ export class NetmonSource {
   private connectedAt: number | null = null;
   private lastEventAt: number | null = null;
   commandsSent = 0;
-  /** When the last network_discovery arrived (epoch ms): the netmon swap's gate wants one from the new netmon. */
-  lastDiscoveryAt: number | null = null;
+  /** When the last network_discovery arrived (performance.now(), immune to clock steps): the netmon swap's
+   * gate wants one from the new netmon. */
+  lastDiscoveryMono: number | null = null;
+  private connectedMono: number | null = null;
   /** The connected netmon's version, from its discovery (null: not yet, or a netmon too old to say). */
   version: string | null = null;
   /** Called on every (re)connect: a new netmon has none of the old one's DHCP clients. */
@@ -55,9 +57,9 @@ export class NetmonSource {
     private readonly log: Logger,
   ) {}
 
-  /** Since when the socket is connected (epoch ms; null: not connected). */
-  get connectedSince(): number | null {
-    return this.connected ? this.connectedAt : null;
+  /** Since when the socket is connected (performance.now(); null: not connected). */
+  get connectedSinceMono(): number | null {
+    return this.connected ? this.connectedMono : null;
   }
 
   get connected(): boolean {
@@ -108,6 +110,7 @@ export class NetmonSource {
       this.retryMs = 250;
       this.sock = sock;
       this.connectedAt = Date.now();
+      this.connectedMono = performance.now();
       this.log.info({ socket: this.socketPath }, 'connected to netmon');
       this.onConnect?.();
     });
@@ -168,7 +171,7 @@ export class NetmonSource {
     }
     if (e.type === 'network_discovery') {
       this.discoveredAt ??= Date.now();
-      this.lastDiscoveryAt = Date.now();
+      this.lastDiscoveryMono = performance.now();
       this.version = e.version ?? null;
       const all = e.interfaces.map(toFact).sort(byName);
       void this.write(() => all, true);

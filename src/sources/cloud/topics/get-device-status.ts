@@ -83,8 +83,8 @@ function orchestratorStatus(ctx: TopicContext): Ack {
 }
 
 function updateStatus(u: AgentUpdate): Ack {
-  // While (or where) the agent swaps netmon, the step is `netmon` (docs/updates.md, "Netmon").
-  const step = u.netmonStep === 'swapping' ? 'netmon' : u.step;
+  // While (or where) the agent swaps netmon: upstream's step name for its netmon swap (reference §18.4).
+  const step = u.netmonStep === 'swapping' ? 'upgrading_netmon' : u.step;
   const base = { device_id: ORCHESTRATOR_ID, operation: 'upgrade', step, started_at: u.requestedAt, updated_at: u.updatedAt };
   if (u.error !== null) return { status: 'error', ...base, error: u.error, message: `Operation failed: ${u.error}` };
   if (u.step === 'done') {
