@@ -188,7 +188,7 @@ test('a good update of both: the new agent commits, then swaps netmon to the new
   assert.equal(s.status, 'success', JSON.stringify(s));
   assert.equal(s.step, 'done');
   assert.equal(s.netmon_image, `${NETMON_REPO}:n2`);
-  assert.ok((s.seen as string[]).includes('upgrading/netmon'), (s.seen as string[]).join(' '));
+  assert.ok((s.seen as string[]).includes('upgrading/upgrading_netmon'), (s.seen as string[]).join(' '));
   const n = await oneNetmonRunning();
   assert.equal(n.Image, netmonNew);
   assert.notEqual(n.Id, netmonBefore.Id);
