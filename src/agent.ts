@@ -143,7 +143,7 @@ export class Agent {
             log,
             dataDir: config.dataDir,
             gateSeconds: config.updateGateSeconds,
-            link: () => ({ connected: this.netmon.connected, connectedAt: this.netmon.connectedSinceMono, lastDiscoveryAt: this.netmon.lastDiscoveryMono, version: this.netmon.version }),
+            link: () => ({ connected: this.netmon.connected, connectedMono: this.netmon.connectedSinceMono, lastDiscoveryMono: this.netmon.lastDiscoveryMono, version: this.netmon.version }),
           },
           notReady: () =>
             this.store.refusal !== null ? 'state file refused' : this.cloud !== null && !this.cloud.status().connected ? 'not connected to the cloud' : !this.netmon.status().connected ? 'netmon not connected' : null,

@@ -41,8 +41,6 @@ export interface NetmonRecord {
   newVersion: string | null;
   gateSeconds: number;
   candidateId?: string;
-  /** Epoch ms when the candidate was started: the gate's start and its deadline's base. */
-  trialStartedAt?: number;
   reason?: string;
   at: string;
 }
@@ -50,8 +48,8 @@ export interface NetmonRecord {
 /** What the agent's netmon client knows now (NetmonSource); times are performance.now() (monotonic). */
 export interface NetmonLink {
   connected: boolean;
-  connectedAt: number | null;
-  lastDiscoveryAt: number | null;
+  connectedMono: number | null;
+  lastDiscoveryMono: number | null;
   version: string | null;
 }
 
@@ -181,7 +179,7 @@ async function carryOut(d: NetmonSwapDeps, rec: NetmonRecord, a: NetmonAction, c
       return next({ ...rec, candidateId: c.id });
     }
     case 'startTrial': {
-      const r = next({ ...rec, phase: 'trial', candidateId: current!.id, trialStartedAt: Date.now() });
+      const r = next({ ...rec, phase: 'trial', candidateId: current!.id });
       trialStartedMono = performance.now();
       await docker.getContainer(current!.id).start();
       return r;
@@ -220,14 +218,14 @@ async function gate(d: NetmonSwapDeps, rec: NetmonRecord, id: string): Promise<s
     const l = d.link();
     // A connection and a discovery younger than the start: the old netmon was stopped before it, so they
     // come from the candidate. One that reports no version (upstream's netmon, an older build) passes too.
-    const fresh = l.connected && (l.connectedAt ?? -Infinity) > since && (l.lastDiscoveryAt ?? -Infinity) > since;
+    const fresh = l.connected && (l.connectedMono ?? -Infinity) > since && (l.lastDiscoveryMono ?? -Infinity) > since;
     if (fresh && (rec.newVersion === null || l.version === null || l.version === rec.newVersion)) return null;
     const c = await d.docker.getContainer(id).inspect().catch((e: unknown) => (statusOf(e) === 404 ? null : Promise.reject(e as Error)));
     if (c === null) return 'the new netmon container is gone';
     if (!c.State.Running) return `the new netmon exited with code ${c.State.ExitCode}`;
     if ((c.RestartCount ?? 0) > 0) return 'the new netmon restarted';
     if (performance.now() > deadline) {
-      const seenVersion = l.lastDiscoveryAt !== null && l.lastDiscoveryAt > since ? ` (it reported ${l.version ?? 'no version'})` : '';
+      const seenVersion = l.lastDiscoveryMono !== null && l.lastDiscoveryMono > since ? ` (it reported ${l.version ?? 'no version'})` : '';
       return `the new netmon did not report ${rec.newVersion === null ? 'a network discovery' : `version ${rec.newVersion}`} within ${rec.gateSeconds} s${seenVersion}`;
     }
     await sleep(POLL_MS);

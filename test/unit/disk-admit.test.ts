@@ -94,7 +94,7 @@ test('the agent update to an image of another repository that cannot fit: error 
     version: 'v1',
     gateSeconds: 120,
     admitPull: (image, minBytes) => g.admitPull(image, minBytes),
-    netmonSwap: { docker, store, log: createLogger('silent'), dataDir, gateSeconds: 120, link: () => ({ connected: true, connectedAt: null, lastDiscoveryAt: null, version: null }) },
+    netmonSwap: { docker, store, log: createLogger('silent'), dataDir, gateSeconds: 120, link: () => ({ connected: true, connectedMono: null, lastDiscoveryMono: null, version: null }) },
     notReady: () => null,
   });
   const u = store.state.agent.update!;

@@ -51,7 +51,7 @@ function deps(docker: Docker): NetmonSwapDeps & { state: { agent: { failedNetmon
   const state = { agent: { failedNetmonUpdates: [] as unknown[] } };
   const store = { state, update: (_k: string, f: (s: typeof state) => void) => Promise.resolve(f(state)) } as unknown as Store;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-netmon-swap-'));
-  const link = () => ({ connected: true, connectedAt: null, lastDiscoveryAt: null, version: null });
+  const link = () => ({ connected: true, connectedMono: null, lastDiscoveryMono: null, version: null });
   return { docker, store, log: createLogger('silent'), dataDir, gateSeconds: 120, link, retry: { pauseMs: 5, budgetMs: 50 }, state };
 }
 
