@@ -9,6 +9,7 @@ import { askAgent, AgentUnreachable } from './cli/control-client.js';
 import { renderPlan, renderState, renderStateList, type PlanStep } from './cli/state-table.js';
 import { ConfigError, loadCliConfig, loadConfig, type CliConfig, type Config } from './config.js';
 import { startIdleGc } from './idle-gc.js';
+import { lightSettingsWarning } from './light-settings.js';
 import type { ControlRequest } from './sources/control/protocol.js';
 import { stateSchema, type State } from './store/schema.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
@@ -48,6 +49,8 @@ async function runAgent(config: Config): Promise<void> {
   // stdout, and $ORCH_DATA_DIR/logs/agent.<n>.log (rotated, capped; a full disk never stops the agent).
   const { createAgentLogger } = await import('./log-files.js');
   const { log, files } = createAgentLogger(config.logLevel, config.dataDir);
+  const light = lightSettingsWarning();
+  if (light) log.warn(light);
   const agent = new Agent(config, log);
   await agent.start();
   const idleGc = startIdleGc();

@@ -38,14 +38,31 @@ export interface Reexec {
 /** What to re-execute with, or null when the process already has the settings. A flag the process was
  * started with under the same name (`--max-semi-space-size=4`) is the operator's choice and is kept. */
 export function reexecPlan(execPath: string, execArgv: string[], argv: string[], env: Record<string, string | undefined>, nodeMajor: number): Reexec | null {
-  const has = new Set(execArgv.map((a) => a.split('=')[0]));
-  const missing = lightFlags(nodeMajor).filter((f) => !has.has(f.split('=')[0]));
+  const missing = missingFlags(execArgv, nodeMajor);
   const needEnv = env.MALLOC_ARENA_MAX === undefined;
   if (missing.length === 0 && !needEnv) return null;
   return {
     args: [execPath, ...missing, ...execArgv, ...argv.slice(1)],
     env: needEnv ? { ...env, MALLOC_ARENA_MAX } : env,
   };
+}
+
+function missingFlags(execArgv: string[], nodeMajor: number): string[] {
+  const has = new Set(execArgv.map((a) => a.split('=')[0]));
+  return lightFlags(nodeMajor).filter((f) => !has.has(f.split('=')[0]));
+}
+
+/** The settings this process runs without (empty when it has them all), for the warning `run` and netmon
+ * log at start: on Node 20 a bare `node dist/main.js run` cannot re-execute itself (no process.execve). */
+export function missingLightSettings(execArgv: string[], env: Record<string, string | undefined>, nodeMajor: number): string[] {
+  return [...missingFlags(execArgv, nodeMajor), ...(env.MALLOC_ARENA_MAX === undefined ? [`MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX}`] : [])];
+}
+
+/** The start-up warning for a process without the light settings, or null when it has them. */
+export function lightSettingsWarning(): string | null {
+  const missing = missingLightSettings(process.execArgv, process.env, Number(process.versions.node.split('.')[0]));
+  if (missing.length === 0) return null;
+  return `running without the light settings (${missing.join(' ')}): more memory than needed (docs/performance.md); Node ${process.versions.node} cannot re-execute itself with them: start through bin/orchestrator-agent, or on Node >= 22.15`;
 }
 
 type Execve = (file: string, args: string[], env: Record<string, string | undefined>) => never;

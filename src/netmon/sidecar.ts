@@ -6,6 +6,7 @@
 // file of its own that statically imports no library: test/unit/bundle.test.ts).
 import path from 'node:path';
 import { startIdleGc } from '../idle-gc.js';
+import { lightSettingsWarning } from '../light-settings.js';
 import { NetmonDaemon, type NetmonLog } from './daemon.js';
 import { DEFAULT_BY_ID_DIR, DEFAULT_SERIAL_GLOBS, parseSerialGlobs, type SerialGlob } from './serial.js';
 
@@ -69,7 +70,10 @@ export function lineLogger(level: string, write: (line: string) => void = (l) =>
 
 export async function runNetmonSidecar(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = sidecarConfig(env);
-  const daemon = new NetmonDaemon(config.socketPath, config.debounceMs, lineLogger(config.logLevel), {
+  const log = lineLogger(config.logLevel);
+  const light = lightSettingsWarning();
+  if (light) log.warn({}, light);
+  const daemon = new NetmonDaemon(config.socketPath, config.debounceMs, log, {
     serial: { globs: config.serialGlobs, byIdDir: config.serialByIdDir },
     wifiInterfaces: config.wifiInterfaces,
   });

@@ -126,3 +126,39 @@ test('reexecPlan: adds what is missing, keeps the operator\'s own flags and MALL
   assert.equal(reexecPlan('/usr/bin/node', lightFlags(22), argv, { MALLOC_ARENA_MAX: '2' }, 22), null);
   assert.deepEqual(lightFlags(22), ['--v8-pool-size=1', '--max-semi-space-size=1']);
 });
+
+/** The first stdout line of `cmd args` (a `run` or netmon start) whose msg matches `until`, and every line before it. */
+async function linesUntil(name: string, cmd: string, args: string[], until: RegExp): Promise<string[]> {
+  const child = spawn(cmd, args, { cwd: app, env: env(name), stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+  const lines: string[] = [];
+  let rest = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    const parts = (rest + c).split('\n');
+    rest = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  try {
+    await waitFor(`${name}: a line matching ${until}`, () => lines.some((l) => until.test(l)));
+    return lines;
+  } finally {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const canReexec = typeof (process as unknown as { execve?: unknown }).execve === 'function';
+
+test('a start without the light settings says so at once, naming what is missing; started with them, it does not', async () => {
+  const light = /running without the light settings \(([^)]*)\)/;
+  for (const [command, started] of [['run', /"agent started"/], ['netmon', /"netmon started"/]] as const) {
+    const bare = await linesUntil(`warn-bare-${command}`, process.execPath, ['dist/main.js', command], canReexec ? started : light);
+    const warned = bare.map((l) => light.exec(l)).find((m) => m !== null);
+    if (canReexec) assert.equal(warned, undefined, `${command}: re-executed with the settings, yet warned`);
+    else assert.deepEqual(warned?.[1]?.split(' '), [...lightFlags(major), 'MALLOC_ARENA_MAX=2'], `${command}: the warning names every missing setting`);
+    const viaBin = await linesUntil(`warn-bin-${command}`, 'bin/orchestrator-agent', [command], started);
+    assert.equal(viaBin.find((l) => light.test(l)), undefined, `${command} through the bin: no warning`);
+  }
+});
