@@ -148,7 +148,12 @@ test('the image runs the agent; in its container it joins the runtime internal n
   assert.ok(self.NetworkSettings.Networks.agent_net);
   const ip = (await engine.docker.getContainer('plc-img').inspect()).NetworkSettings.Networks['plc-img_internal']!.IPAddress;
   const js = `require('https').get({host:'${ip}',port:8443,path:'/api/ping',rejectUnauthorized:false,timeout:5000},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,b))}).on('error',e=>console.log('error',e.message))`;
-  assert.equal((await execIn(agentContainer, ['node', '-e', js])).out.trim(), '200 {"status":"PONG"}');
+  // Running is not listening: the stand-in's server comes up after its process starts (1 s and more on a
+  // loaded machine), so the ping is retried until it answers or the wait fails with its last answer.
+  let answer = '';
+  await waitFor('the runtime answers /api/ping from the agent\'s container', async () => (answer = (await execIn(agentContainer, ['node', '-e', js])).out.trim()) === '200 {"status":"PONG"}', 30_000, 500)
+    .catch(() => undefined);
+  assert.equal(answer, '200 {"status":"PONG"}');
   // The sidecar enters a runtime's network namespace as it does to set a MAC (nsenter + iproute2).
   const pid = (await engine.docker.getContainer('plc-img').inspect()).State.Pid;
   const ns = await execIn(netmonContainer, ['nsenter', '-t', String(pid), '-n', 'ip', '-j', 'addr', 'show']);
