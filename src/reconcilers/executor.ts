@@ -373,13 +373,17 @@ export class Executor {
     const gone = rec
       ? attachmentsOf(rec.spec, this.d.store.state.host.interfaces)
           .filter((a) => !a.wifi && a.vnic.mode === 'dhcp' && (network === undefined || network.startsWith(`macvlan_${a.parent}_`)) && isBound(rec.status.dhcp[a.vnic.name]))
-          .map((a) => a.vnic.name)
       : [];
     if (gone.length === 0) return;
     await this.d.store.update('status', (s) => {
-      for (const v of gone) {
-        const l = s.runtimes[name]?.status.dhcp[v];
+      const st = s.runtimes[name]?.status;
+      if (!st) return;
+      for (const a of gone) {
+        const l = st.dhcp[a.vnic.name];
         if (l) l.event = 'pending';
+        // The endpoints the pass wrote show the lease too: cleared with it, before the interface goes, so that
+        // no reader sees an address the namespace no longer has until the next pass rewrites them (§9.1).
+        for (const [n, e] of Object.entries(st.endpoints)) if (n.startsWith(`macvlan_${a.parent}_`)) e.ip = null;
       }
     });
   }
