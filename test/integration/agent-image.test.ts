@@ -42,7 +42,8 @@ before(async () => {
   images = await buildImages(engine.docker);
   const buildSeconds = (Date.now() - t0) / 1000;
   const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
-  process.stdout.write(`# images built in ${buildSeconds.toFixed(1)} s (base import ${images.seconds.base} s, context ${images.seconds.context} s, docker build ${images.seconds.build} s); sizes: base ${mb(images.sizes.base)}, agent ${mb(images.sizes.agent)}, netmon ${mb(images.sizes.netmon)}\n`);
+  const how = images.loadedSeconds === null ? `built in ${buildSeconds.toFixed(1)} s` : `loaded from the run's cache in ${images.loadedSeconds.toFixed(1)} s (test-image-cache.ts), built by an earlier suite`;
+  process.stdout.write(`# images ${how} (base import ${images.seconds.base} s, context ${images.seconds.context} s, docker build ${images.seconds.build} s); sizes: base ${mb(images.sizes.base)}, agent ${mb(images.sizes.agent)}, netmon ${mb(images.sizes.netmon)}\n`);
   lan = createLan('198.51.100.0/26');
   await engine.docker.createVolume({ Name: 'orchestrator-shared', Labels: LABELS('shared-volume') });
   netmonContainer = await engine.docker.createContainer({

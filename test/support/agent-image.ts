@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import tar from 'tar-fs';
+import { imageCacheKey, withImageCache } from './test-image-cache.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -87,14 +88,30 @@ export interface BuiltImages {
   agent: string;
   netmon: string;
   base: string;
-  /** Seconds: base import, context preparation (tsc + npm ci --omit=dev), the two docker builds. */
+  /** Seconds: base import, context preparation (tsc + npm ci --omit=dev), the two docker builds, as the
+   * build took them (also when this engine loaded the build from the cache). */
   seconds: { base: number; context: number; build: number };
   /** Bytes, as the engine reports them (Size of each image, base included). */
   sizes: { base: number; agent: number; netmon: number };
+  /** Seconds this engine spent loading the three from the cache; null when it built them itself. */
+  loadedSeconds: number | null;
 }
 
-/** Builds both shipped images on `docker`: tags `<prefix>/agent:dev`, `<prefix>/netmon:dev`. */
+/**
+ * Both shipped images on `docker`: tags `<prefix>/agent:dev`, `<prefix>/netmon:dev`. Built once per
+ * source tree and kept as a `docker save` archive in the temp dir (test-image-cache.ts): the next suite,
+ * on either engine (the archive is the same for both), loads it in seconds instead of building again.
+ */
 export async function buildImages(docker: Docker, prefix = 'orch-test'): Promise<BuiltImages> {
+  const tags = [`${prefix}/agent:dev`, `${prefix}/netmon:dev`, `${prefix}/base:latest`] as const;
+  const key = imageCacheKey(ROOT, [prefix, process.env.ORCH_IMAGE_SRC ?? '', ...BASE_TOOLS.map(which)]);
+  return withImageCache(docker, key, tags, async () => {
+    const { loadedSeconds: _, ...built } = await buildImagesNow(docker, prefix);
+    return built;
+  });
+}
+
+async function buildImagesNow(docker: Docker, prefix: string): Promise<BuiltImages> {
   const base = `${prefix}/base:latest`;
   const agent = `${prefix}/agent:dev`;
   const netmon = `${prefix}/netmon:dev`;
@@ -134,6 +151,7 @@ export async function buildImages(docker: Docker, prefix = 'orch-test'): Promise
       base,
       seconds: { base: (t1 - t0) / 1000, context: (t2 - t1) / 1000, build: (t3 - t2) / 1000 },
       sizes: { base: await size(base), agent: await size(agent), netmon: await size(netmon) },
+      loadedSeconds: null,
     };
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
