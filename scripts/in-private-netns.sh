@@ -17,10 +17,13 @@ ip route add default via 198.18.255.1 dev uplink0
 # Names resolve on loopback only, where nothing listens: a lookup (dockerd pulling an image it lacks from
 # docker.io) is refused at once instead of waiting 20 s for a resolver the namespace cannot reach, and
 # nothing leaves the machine. /etc/hosts (localhost) is untouched.
-r=$(mktemp /tmp/orch-pass-resolv-XXXXXX)
-echo 'nameserver 127.0.0.1' > "$r"
-mount --bind "$r" /etc/resolv.conf
-rm -f "$r"
+# (No /etc/resolv.conf at all: Go and glibc then ask loopback anyway.)
+if [ -e /etc/resolv.conf ]; then
+  r=$(mktemp /tmp/orch-pass-resolv-XXXXXX)
+  echo 'nameserver 127.0.0.1' > "$r"
+  mount --bind "$r" /etc/resolv.conf
+  rm -f "$r"
+fi
 t=$(mktemp -d /tmp/orch-pass-sysfs-XXXXXX)
 mount -t sysfs sysfs "$t"
 mount --bind "$t/class/net" /sys/class/net
