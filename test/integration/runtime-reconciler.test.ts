@@ -78,7 +78,11 @@ describe('runtime reconciler on a real engine', () => {
     assert.deepEqual(JSON.parse(c.Config.Labels[LABEL.spec]!), agent.store.state.runtimes['plc-a']!.spec);
     await agent.controller.settled();
     assert.deepEqual(await agent.controller.dryRun(), []);
-    const r = getFromLan('198.51.100.10', '/api/ping');
+    // Running is not listening: the stand-in's server comes up after its process starts (refused once under load).
+    const r = await waitFor('plc-a answers from the LAN', () => {
+      const x = getFromLan('198.51.100.10', '/api/ping');
+      return x.status === 200 ? x : null;
+    }, 20_000, 500).catch(() => getFromLan('198.51.100.10', '/api/ping'));
     assert.equal(r.status, 200, r.body);
     assert.deepEqual(JSON.parse(r.body), { status: 'PONG' });
     // The state file on disk says the same.
