@@ -44,8 +44,10 @@ const REDISCOVER_MS = 30_000;
 const FULL_READ_MS = 300_000;
 /**
  * The kernel files are compared this often (link-monitor.ts): a change waits for the next look, then for
- * the debounce. A look costs ~0.2 ms of CPU with 10 runtimes and ~1.1 ms with 50 (their bridges and
- * veths fill /sys/class/net, /proc/net/route and fib_trie): bench/link-monitor.bench.ts, docs/performance.md.
+ * the debounce. A look costs ~0.15 ms of CPU in a tight loop with 10 runtimes (their bridges and veths
+ * fill /sys/class/net, /proc/net/route and fib_trie; ~1.1 ms at cadence with 50): bench/link-monitor.bench.ts.
+ * Waking node at all costs more on a VM like the test machine's: a bare 2 s setInterval used 0.04–0.05 %
+ * of a core there, most of netmon's idle CPU now (docs/performance.md, "netmon idle CPU").
  */
 const LOOK_EVERY_MS = 2000;
 /** How often a dedicated NIC's runtime is checked for life (a readlink per NIC): its NIC leaves the facts soon after.
