@@ -27,6 +27,8 @@ const SYSTEM: SignaturePaths = { sysClassNet: '/sys/class/net', procNet: '/proc/
 const LINK_FILES = ['ifindex', 'operstate', 'flags', 'address', 'type'];
 const WIFI_MARKERS = ['wireless', 'phy80211'];
 
+let unreadable = 0;
+
 const read = (file: string): string => {
   try {
     return fs.readFileSync(file, 'latin1');
@@ -50,8 +52,14 @@ export function factsSignature(paths: SignaturePaths = SYSTEM, addresses: () => 
     parts.push(`${name}`, ...LINK_FILES.map((f) => read(`${dir}/${f}`)), ...WIFI_MARKERS.map((m) => String(fs.existsSync(`${dir}/${m}`))));
   }
   parts.push(read(`${paths.procNet}/route`), read(`${paths.procNet}/fib_trie`));
+  let byLabel: NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+  try {
+    byLabel = addresses();
+  } catch {
+    return `${parts.join('\n')}\n(addresses unreadable, #${++unreadable})`; // equal to none: `ip` reads
+  }
   // Keys are labels ("eth0:1" for an alias): the device's name is before the colon.
-  for (const [label, infos] of Object.entries(addresses())) {
+  for (const [label, infos] of Object.entries(byLabel)) {
     if (isIgnoredInterface(label.split(':')[0]!)) continue;
     for (const i of infos ?? []) if (i.family === 'IPv4') parts.push(`${label} ${i.address} ${i.netmask}`);
   }

@@ -69,7 +69,11 @@ test('every fact the facts are made of changes the signature; what they ignore d
   }
 });
 
-test('no sysfs and no /proc/net: a signature all the same', () => {
+test('no sysfs and no /proc/net: a signature all the same; addresses that cannot be read: never the same one', () => {
   const none = path.join(root, 'none');
-  assert.equal(typeof factsSignature({ sysClassNet: none, procNet: none }, () => ({})), 'string');
+  assert.equal(factsSignature({ sysClassNet: none, procNet: none }, () => ({})), factsSignature({ sysClassNet: none, procNet: none }, () => ({})));
+  const failing = () => {
+    throw new Error('getifaddrs: EPERM');
+  };
+  assert.notEqual(factsSignature(paths, failing), factsSignature(paths, failing));
 });
