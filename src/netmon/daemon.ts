@@ -13,7 +13,8 @@ import { parseCommand } from './command.js';
 import type { DhcpClients } from './dhcp.js';
 import { killOrphanDhcpClients } from './dhcp-orphans.js';
 import { changeEvent, type Iface } from './iface.js';
-import { readIfaces } from './interface-facts.js';
+import { factsSignature } from './facts-signature.js';
+import { readFacts } from './interface-facts.js';
 import { LinkMonitor } from './link-monitor.js';
 import { namespaceIfaces, setMacOnParent } from './namespace-mac.js';
 import { DedicatedNics, routeGet } from './nic.js';
@@ -35,12 +36,22 @@ export interface NetmonOptions {
 
 const REDISCOVER_MS = 30_000;
 /**
+ * A re-discovery reads with `ip` only when the facts' signature changed since the last read
+ * (facts-signature.ts), when the last read had something the signature cannot vouch for, or when the last
+ * read is this old: what the signature misses (a route made multipath through the same first nexthop)
+ * still shows within 5 minutes.
+ */
+const FULL_READ_MS = 300_000;
+/**
  * The kernel files are compared this often (link-monitor.ts): a change waits for the next look, then for
- * the debounce. A look costs ~0.2 ms of CPU with 10 runtimes and ~1.1 ms with 50 (their bridges and
- * veths fill /sys/class/net, /proc/net/route and fib_trie): bench/link-monitor.bench.ts, docs/performance.md.
+ * the debounce. A look costs ~0.15 ms of CPU in a tight loop with 10 runtimes (their bridges and veths
+ * fill /sys/class/net, /proc/net/route and fib_trie; ~1.1 ms at cadence with 50): bench/link-monitor.bench.ts.
+ * Waking node at all costs more on a VM like the test machine's: a bare 2 s setInterval used 0.04–0.05 %
+ * of a core there, most of netmon's idle CPU now (docs/performance.md, "netmon idle CPU").
  */
 const LOOK_EVERY_MS = 2000;
-/** How often a dedicated NIC's runtime is checked for life (a readlink per NIC): its NIC leaves the facts soon after. */
+/** How often a dedicated NIC's runtime is checked for life (a readlink per NIC): its NIC leaves the facts soon after.
+ * Armed only while a NIC is dedicated: a timer that wakes netmon every 2 s cost ~0.02 % of a core by itself. */
 const NIC_CHECK_MS = 2000;
 const MAX_LINE = 1024 * 1024;
 
@@ -56,8 +67,12 @@ export class NetmonDaemon {
   private readonly due = new Set<string>();
   private dueAll = false;
   private dueAlways = false;
+  /** A request that must read with `ip` (every one but the re-discovery's) is among those due. */
+  private dueFresh = false;
   private draining = false;
   private last = new Map<string, Iface>();
+  /** The last `ip` read: its facts, the signature taken just before it, and whether that signature vouches for them. */
+  private lastRead: { signature: string; ifaces: Iface[]; mono: number; vouched: boolean } | null = null;
   private monitor: LinkMonitor | null = null;
   private rediscover: NodeJS.Timeout | null = null;
   private nicCheck: NodeJS.Timeout | null = null;
@@ -71,7 +86,8 @@ export class NetmonDaemon {
   private wifiPaths: Promise<{ proxyArp: ProxyArpPaths; wifiDhcp: WifiDhcpClients }> | null = null;
   private readonly proxyArpStateFile: string;
   eventsSent = 0;
-  /** Host facts read so far (`ip -j addr` + routes): get_status tells, so a burst's coalescing can be seen. */
+  /** Host facts read so far (`ip -j addr` + routes): get_status tells, so a burst's coalescing can be seen.
+   * A re-discovery that finds the signature unchanged reads nothing and is not counted. */
   factsReads = 0;
 
   constructor(
@@ -101,10 +117,22 @@ export class NetmonDaemon {
     }));
   }
 
-  /** Host facts with the dedicated NICs (nic.ts) in place of their absence. */
-  private async facts(): Promise<Iface[]> {
+  /** Host facts with the dedicated NICs (nic.ts) in place of their absence. `reuse`: the last read's facts,
+   * stamped now, when nothing they are made of has changed since (facts-signature.ts). */
+  private async facts(reuse = false): Promise<Iface[]> {
+    const signature = factsSignature(); // before the read: a change during it shows next time
+    const last = this.lastRead;
+    if (reuse && last?.vouched && last.signature === signature && monoNow() - last.mono < FULL_READ_MS) {
+      const timestamp = new Date().toISOString();
+      return this.nics.facts(last.ifaces.map((i) => ({ ...i, timestamp })));
+    }
     this.factsReads++;
-    return this.nics.facts(await readIfaces(this.wifi));
+    const mono = monoNow();
+    const { ifaces, multipath } = await readFacts(this.wifi);
+    // The signature sees a link's addresses only while it is up (getifaddrs), and a route's first nexthop.
+    const vouched = !multipath && !ifaces.some((i) => i.status === 'down' && i.ipv4_addresses.length > 0);
+    this.lastRead = { signature, ifaces, mono, vouched };
+    return this.nics.facts(ifaces);
   }
 
   async start(): Promise<void> {
@@ -124,9 +152,6 @@ export class NetmonDaemon {
     this.monitor = new LinkMonitor((iface) => this.changed(iface), Math.min(LOOK_EVERY_MS, this.debounceMs));
     this.monitor.start();
     this.rediscover = setInterval(() => void this.rediscoverAll(), REDISCOVER_MS);
-    this.nicCheck = setInterval(() => {
-      for (const name of this.nics.gone()) this.changed(name);
-    }, NIC_CHECK_MS);
     this.log.info({ socket: this.socketPath, interfaces: [...this.last.keys()], serial_devices: this.serial.list.map((d) => d.path) }, 'netmon started');
   }
 
@@ -212,6 +237,7 @@ export class NetmonDaemon {
           return { id, success: true, removed: removeDeviceNode(c.pid, c.path) };
         case 'nic_move': {
           const r = await this.nics.move(c.interface, c.pid, c.container_name);
+          this.armNicCheck();
           this.changed(c.interface); // its facts now carry dedicated_to
           return { id, success: true, ...r };
         }
@@ -283,10 +309,24 @@ export class NetmonDaemon {
     );
   }
 
-  private request(names: string[] | null, always: boolean): void {
+  /** Checks each dedicated NIC's runtime every NIC_CHECK_MS while there is one. */
+  private armNicCheck(): void {
+    if (this.nicCheck || this.nics.size === 0) return;
+    this.nicCheck = setInterval(() => {
+      for (const name of this.nics.gone()) this.changed(name);
+      if (this.nics.size === 0) {
+        clearInterval(this.nicCheck!);
+        this.nicCheck = null;
+      }
+    }, NIC_CHECK_MS);
+  }
+
+  /** `reuse`: the last read's facts may serve if nothing changed (only the re-discovery asks so). */
+  private request(names: string[] | null, always: boolean, reuse = false): void {
     if (names === null) this.dueAll = true;
     else for (const n of names) this.due.add(n);
     if (always) this.dueAlways = true;
+    if (!reuse) this.dueFresh = true;
     if (!this.draining) void this.drain();
   }
 
@@ -296,9 +336,10 @@ export class NetmonDaemon {
       while (this.dueAll || this.due.size > 0) {
         const names = this.dueAll ? null : [...this.due];
         const always = this.dueAlways;
+        const reuse = !this.dueFresh;
         this.due.clear();
-        this.dueAll = this.dueAlways = false;
-        await this.report(names, always);
+        this.dueAll = this.dueAlways = this.dueFresh = false;
+        await this.report(names, always, reuse);
       }
     } finally {
       this.draining = false;
@@ -310,7 +351,7 @@ export class NetmonDaemon {
     // What is left of paths whose runtime is gone (a runtime deleted while the agent could not say so).
     await (await this.wifiPaths)?.proxyArp.reap().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'proxy-ARP reap failed'));
     await this.serial.rescan(); // a safety net for a missed inotify event; sends only changes
-    this.request(null, true);
+    this.request(null, true, true);
   }
 
   private serialChanged(changes: SerialChange[]): void {
@@ -321,10 +362,10 @@ export class NetmonDaemon {
   }
 
   /** Reads the facts and sends network_change for the interfaces that changed (all of them when `always`). */
-  private async report(names: string[] | null, always: boolean): Promise<void> {
+  private async report(names: string[] | null, always: boolean, reuse: boolean): Promise<void> {
     let now: Iface[];
     try {
-      now = await this.facts();
+      now = await this.facts(reuse);
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot read interfaces');
       return;

@@ -1,7 +1,9 @@
 // What netmon reports about an interface (CONTRACT §6), without zod: the sidecar loads only what it
 // runs (zod costs ~14 MiB VmRSS to import). protocol.ts holds the schemas the agent validates with.
 export const IGNORED_PREFIXES = ['docker', 'br-', 'veth', 'virbr', 'macvtap', 'tailscale', 'wg', 'zt', 'cni', 'flannel', 'cilium'];
-export const isIgnoredInterface = (name: string) => name === 'lo' || IGNORED_PREFIXES.some((p) => name.startsWith(p));
+// One regular expression rather than a startsWith per prefix: netmon's look tests every link every 2 s.
+const IGNORED = new RegExp(`^(?:lo$|${IGNORED_PREFIXES.map((p) => p.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')).join('|')})`);
+export const isIgnoredInterface = (name: string) => IGNORED.test(name);
 
 export interface Iface {
   interface: string;

@@ -66,6 +66,11 @@ export function buildIfaces(addrs: IpAddr[], routes: IpRoute[], wireless: Readon
 
 /** The host's interfaces; `wifiNames`: ORCH_NETMON_WIFI_INTERFACES, Wi-Fi whatever sysfs says. */
 export async function readIfaces(wifiNames: readonly string[] = []): Promise<Iface[]> {
+  return (await readFacts(wifiNames)).ifaces;
+}
+
+/** readIfaces, and whether a default route is multipath (facts-signature.ts cannot vouch for its nexthops). */
+export async function readFacts(wifiNames: readonly string[] = []): Promise<{ ifaces: Iface[]; multipath: boolean }> {
   const [addr, route, names] = await Promise.all([
     run('ip', ['-j', 'addr', 'show'], { maxBuffer: 16 * 2 ** 20 }),
     run('ip', ['-j', '-4', 'route', 'show'], { maxBuffer: 16 * 2 ** 20 }),
@@ -78,5 +83,6 @@ export async function readIfaces(wifiNames: readonly string[] = []): Promise<Ifa
       if (w) wireless.add(n);
     }),
   );
-  return buildIfaces(JSON.parse(addr.stdout) as IpAddr[], JSON.parse(route.stdout || '[]') as IpRoute[], wireless);
+  const routes = JSON.parse(route.stdout || '[]') as IpRoute[];
+  return { ifaces: buildIfaces(JSON.parse(addr.stdout) as IpAddr[], routes, wireless), multipath: routes.some((r) => r.dst === 'default' && r.nexthops !== undefined) };
 }

@@ -10,9 +10,9 @@
 //   in a subnet, a DHCP renewal to another address of the same subnet); it names no interface, so a
 //   change is null, "look at all of them" (the daemon then sends only what differs).
 // The files are the kernel's, made in memory on read, so they are read synchronously (like cgroup files),
-// into one buffer (open, read, close: no stat, and fib_trie compared as bytes, no string made).
+// into one buffer (open, read, close: no stat). /proc/net/route and fib_trie are compared as bytes with
+// the previous look's; the route lines are split by interface only when the bytes differ.
 import fs from 'node:fs';
-import path from 'node:path';
 import { isIgnoredInterface } from './iface.js';
 
 export interface LinkMonitorPaths {
@@ -52,9 +52,30 @@ const readText = (file: string): string | null => {
   return n < 0 ? null : buf.toString('latin1', 0, n);
 };
 
+/** The file's bytes unless they equal `previous` (then `previous` itself); null if it cannot be read. */
+function readIfChanged(file: string, previous: Buffer | null): Buffer | null {
+  const n = readIntoBuffer(file);
+  if (n < 0) return null;
+  if (previous !== null && previous.length === n && buf.compare(previous, 0, n, 0, n) === 0) return previous;
+  return Buffer.from(buf.subarray(0, n));
+}
+
+/** Iface (the first column) → its lines; the header line and the routes of ignored interfaces left out. */
+function routesByIface(text: string): Map<string, string> {
+  const routes = new Map<string, string>();
+  for (const line of text.split('\n').slice(1)) {
+    const tab = line.indexOf('\t');
+    const iface = line.slice(0, tab);
+    if (tab <= 0 || isIgnoredInterface(iface)) continue;
+    routes.set(iface, `${routes.get(iface) ?? ''}${line}\n`);
+  }
+  return routes;
+}
+
 export class LinkMonitor {
   private links = new Map<string, string>();
   private routes = new Map<string, string>();
+  private routeBytes: Buffer | null = null;
   private addresses: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -86,22 +107,18 @@ export class LinkMonitor {
     }
     for (const name of names) {
       if (isIgnoredInterface(name)) continue;
-      links.set(name, readText(path.join(this.paths.sysClassNet, name, 'operstate')) ?? '(gone)');
+      links.set(name, readText(`${this.paths.sysClassNet}/${name}/operstate`) ?? '(gone)');
     }
-    // Iface is the first column; the header line and the routes of ignored interfaces are left out.
-    const routes = new Map<string, string>();
-    for (const line of (readText(path.join(this.paths.procNet, 'route')) ?? '').split('\n').slice(1)) {
-      const tab = line.indexOf('\t');
-      const iface = line.slice(0, tab);
-      if (tab <= 0 || isIgnoredInterface(iface)) continue;
-      routes.set(iface, `${routes.get(iface) ?? ''}${line}\n`);
-    }
-    const n = readIntoBuffer(path.join(this.paths.procNet, 'fib_trie'));
-    const sameAddresses = n < 0 ? this.addresses === null : this.addresses !== null && this.addresses.length === n && buf.compare(this.addresses, 0, n, 0, n) === 0;
-    if (!sameAddresses) this.addresses = n < 0 ? null : Buffer.from(buf.subarray(0, n));
+    const routeBytes = readIfChanged(`${this.paths.procNet}/route`, this.routeBytes);
+    const routes = routeBytes !== null && routeBytes === this.routeBytes ? this.routes : routesByIface(routeBytes?.toString('latin1') ?? '');
+    this.routeBytes = routeBytes;
+    const addresses = readIfChanged(`${this.paths.procNet}/fib_trie`, this.addresses);
+    const sameAddresses = addresses === this.addresses;
+    this.addresses = addresses;
     if (report) {
       const changed = new Set<string>();
       for (const [now, before] of [[links, this.links], [routes, this.routes]] as const) {
+        if (now === before) continue; // the route bytes did not change
         for (const [name, v] of now) if (before.get(name) !== v) changed.add(name);
         for (const name of before.keys()) if (!now.has(name)) changed.add(name);
       }

@@ -87,14 +87,21 @@ export interface SerialScanConfig {
 /** The character devices the globs match now, by path. */
 export async function scanSerial(config: SerialScanConfig): Promise<SerialDevice[]> {
   const found = new Map<string, { minMinor: number }>();
+  // Each directory listed once (the default globs are all in /dev, a few hundred entries).
+  const byDir = new Map<string, { re: RegExp; minMinor: number }[]>();
   for (const g of config.globs) {
     const dir = path.dirname(g.pattern);
-    const re = globToRegExp(path.basename(g.pattern));
+    byDir.set(dir, [...(byDir.get(dir) ?? []), { re: globToRegExp(path.basename(g.pattern)), minMinor: g.minMinor ?? 0 }]);
+  }
+  for (const [dir, globs] of byDir) {
     const names = await fsp.readdir(dir).catch(() => [] as string[]);
     for (const n of names) {
-      const p = path.join(dir, n);
-      // Matched by several globs: kept when any of them keeps it.
-      if (re.test(n)) found.set(p, { minMinor: Math.min(found.get(p)?.minMinor ?? Infinity, g.minMinor ?? 0) });
+      for (const g of globs) {
+        if (!g.re.test(n)) continue;
+        const p = path.join(dir, n);
+        // Matched by several globs: kept when any of them keeps it.
+        found.set(p, { minMinor: Math.min(found.get(p)?.minMinor ?? Infinity, g.minMinor) });
+      }
     }
   }
   const links = await byIdLinks(config.byIdDir);

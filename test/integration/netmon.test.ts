@@ -111,6 +111,32 @@ describe('netmon sidecar', () => {
     assert.equal(netmon.child?.exitCode, null);
     c.close();
   });
+
+  test('the 30 s re-discovery sends every interface again, and runs `ip` only when a fact changed (a MAC alone, which no look sees)', async () => {
+    const c = await NetmonClient.connect(netmon.socketPath);
+    try {
+      await waitFor('discovery', () => c.events('network_discovery').length > 0);
+      let id = 100;
+      const reads = async () => (await c.ask({ command: 'get_status', id: ++id })).facts_reads as number;
+      const sent = () => c.events('network_change', lan.parent).length;
+      // Past the previous tests' stragglers: one re-discovery, then one with nothing changed before it.
+      let n = sent();
+      await waitFor('a re-discovery', () => sent() > n, 35_000, 100);
+      const r0 = await reads();
+      n = sent();
+      await waitFor('the next re-discovery', () => sent() > n, 35_000, 100);
+      const again = c.events('network_change', lan.parent).at(-1)!;
+      assert.equal(await reads(), r0, 'nothing changed: the facts of the last read, no `ip`');
+      assert.ok(Date.parse(again.msg.timestamp as string) > Date.now() - 5000, 'stamped when sent');
+      const mac = '02:00:5e:00:53:77';
+      ip('link', 'set', 'dev', lan.parent, 'address', mac);
+      const r1 = await reads();
+      await waitFor('the new MAC', () => c.events('network_change', lan.parent).find((e) => e.msg.mac_address === mac), 35_000, 100);
+      assert.equal(await reads(), r1 + 1, 'the signature saw the MAC: one `ip` read');
+    } finally {
+      c.close();
+    }
+  });
 });
 
 describe('MACVLAN networking follows the host network', () => {
