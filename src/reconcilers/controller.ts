@@ -42,9 +42,6 @@ const PULL_STUCK_AFTER_MS = 20 * 60_000;
 /** How long a stop waits for steps in flight (a container stop takes up to 10 s of its own; Docker kills at 10 s). */
 const STOP_WAIT_MS = 6000;
 const DEFAULT_READY_TIMEOUT_MS = 120_000;
-/** A container still listed running after its `die` event: the next look, and how long to keep looking. */
-const DIED_RECHECK_MS = 200;
-const DIED_RECHECK_FOR_MS = 10_000;
 
 export class Controller implements ReconcilerView {
   private readonly queue = new PQueue({ concurrency: 4 });
@@ -70,12 +67,6 @@ export class Controller implements ReconcilerView {
   private readonly requestedExits = new Set<string>();
   /** When a `start` event of a container was last seen (monotonic): an exit observed before it is stale. */
   private readonly startEvents = new Map<string, number>();
-  /**
-   * When a `die` event of a container was seen (monotonic), until a pass observes the exit. Docker 20.10
-   * sends `die` before its container list says exited: the pass the event wakes can still see the container
-   * running, and nothing else would wake one until the resync (a crash seen 58 s late in metrics.test.ts).
-   */
-  private readonly dieEvents = new Map<string, number>();
   /** When the last step of each key finished (monotonic): a pass that observed before that must not act on the key again. */
   private readonly doneAt = new Map<string, number>();
   private passing = false;
@@ -168,7 +159,6 @@ export class Controller implements ReconcilerView {
     // `kill` and `stop` come with a requested exit; `restart` is reported after the new `start` (it must
     // not mark the running container, or its next real crash would pass for a requested exit).
     if (action === 'kill' || action === 'stop') this.requestedExits.add(id);
-    else if (action === 'die') this.dieEvents.set(id, this.clock.mono());
     else if (action === 'start') {
       this.requestedExits.delete(id);
       const now = this.clock.mono();
@@ -279,7 +269,6 @@ export class Controller implements ReconcilerView {
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
     this.noteUptime(observed);
-    this.recheckDied(observed);
     const justCrashed = await this.accountCrashes(steps, facts.now, observedAt);
     // Queued before any step's own store write (the store applies updates in call order), but not waited
     // for: a step does not wait for the status write's fsync.
@@ -311,17 +300,6 @@ export class Controller implements ReconcilerView {
   private markPass(): void {
     this.lastPassAt = this.clock.wall();
     this.lastPassMono = this.clock.mono();
-  }
-
-  /** A container listed running after its `die` event (and no `start` since) is looked at again shortly. */
-  private recheckDied(observed: Observed): void {
-    const now = this.clock.mono();
-    for (const [id, died] of this.dieEvents) {
-      const c = observed.containers.find((x) => x.id === id);
-      const stale = c?.state === 'running' && (this.startEvents.get(id) ?? -Infinity) <= died && now - died < DIED_RECHECK_FOR_MS;
-      if (stale) this.scheduleWake(now + DIED_RECHECK_MS);
-      else this.dieEvents.delete(id);
-    }
   }
 
   /** Runtimes seen running get a monotonic start (an agent that restarted counts their ten minutes anew). */

@@ -166,19 +166,3 @@ test("a pass dispatches its steps without waiting for its status write (queued f
   await controller.settled();
   assert.equal(store.state.runtimes.plc!.status.lastStartedAt, new Date(f.wall).toISOString(), "the step's own write (after the pass's) is what stays");
 });
-
-test('a die event the engine\'s list does not show yet (Docker 20.10): the pass that still sees it running looks again, and the crash is counted', async (t) => {
-  const { f, store, controller, pass } = await fixture(t);
-  f.state = 'exited';
-  await pass(); // found stopped: the agent starts it
-  await pass();
-  assert.equal(f.starts.length, 1);
-  controller.noteContainerEvent('c1', 'die'); // the event wakes a pass; the list still says running
-  await pass();
-  assert.equal(store.state.runtimes.plc!.status.crashCount, 0, 'not seen yet');
-  f.state = 'exited'; // the list catches up, with no event of its own: only the controller's own look finds it
-  const until = Date.now() + 3000;
-  while (store.state.runtimes.plc!.status.crashCount === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  await controller.settled();
-  assert.equal(store.state.runtimes.plc!.status.crashCount, 1, 'the crash is counted without waiting for the resync');
-});
