@@ -54,7 +54,7 @@ function missingFlags(execArgv: string[], nodeMajor: number): string[] {
 
 /** The settings this process runs without (empty when it has them all), for the warning `run` and netmon
  * log at start: on Node 20 a bare `node dist/main.js run` cannot re-execute itself (no process.execve). */
-export function missingLightSettings(execArgv: string[], env: Record<string, string | undefined>, nodeMajor: number): string[] {
+function missingLightSettings(execArgv: string[], env: Record<string, string | undefined>, nodeMajor: number): string[] {
   return [...missingFlags(execArgv, nodeMajor), ...(env.MALLOC_ARENA_MAX === undefined ? [`MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX}`] : [])];
 }
 

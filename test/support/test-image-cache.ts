@@ -62,7 +62,12 @@ function takeLock(lock: string): boolean {
     fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
     return true;
   } catch {
-    const owner = Number(fs.readFileSync(lock, { encoding: 'utf8', flag: 'a+' }) || 0);
+    let owner: number;
+    try {
+      owner = Number(fs.readFileSync(lock, 'utf8'));
+    } catch {
+      return false; // released between the two calls: the next round takes it
+    }
     if (owner > 0 && alive(owner)) return false;
     fs.rmSync(lock, { force: true }); // left by a suite that was killed mid-build
     return false; // the next round takes it
