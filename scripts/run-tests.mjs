@@ -146,12 +146,29 @@ function prefixLines(stream, out, prefix, onLine) {
 async function runJob(job) {
   const prefix = `[${job.name.padEnd(width)}] `;
   const started = Date.now();
-  const r = { name: job.name, code: 0, pass: 0, fail: 0, seconds: 0, steps: [] };
+  const r = { name: job.name, code: 0, pass: 0, fail: 0, seconds: 0, steps: [], failures: [] };
+  let step;
+  // A failed test's name and the first line of its error, from the TAP block under its `not ok` line; a
+  // parent that failed only because a subtest did is left out (the subtest is the news).
+  let failing;
   const count = (l) => {
     const m = /^# (pass|fail) (\d+)$/.exec(l);
     if (m) r[m[1]] += Number(m[2]);
+    const n = /^\s*not ok \d+ - (.*)$/.exec(l);
+    if (n) failing = { where: step.label ?? job.name, name: n[1], error: '', kind: '' };
+    else if (failing) {
+      const t = l.trim();
+      if (t.startsWith('failureType:')) failing.kind = t;
+      else if (failing.error === '|-') failing.error = t;
+      else if (t.startsWith('error:') && !failing.error) failing.error = t.slice(6).trim();
+      else if (t === '...') {
+        if (!failing.kind.includes('subtestsFailed')) r.failures.push(failing);
+        failing = undefined;
+      }
+    }
   };
   for (const s of job.steps) {
+    step = s;
     process.stdout.write(`${prefix}$ ${s.cmd} ${s.args.join(' ')}\n`);
     const t0 = Date.now();
     const code = await new Promise((resolve) => {
@@ -191,6 +208,13 @@ for (const r of results) console.log(`#   ${r.name.padEnd(width)}  exit ${r.code
 const failed = results.filter((r) => r.code !== 0);
 const total = results.reduce((a, r) => ({ pass: a.pass + r.pass, fail: a.fail + r.fail }), { pass: 0, fail: 0 });
 console.log(`tests: ${total.pass} passed, ${total.fail} failed`);
+// Last, so that a log's tail (all CI shows) names what failed.
+const failures = results.flatMap((r) => r.failures);
+if (failures.length > 0) {
+  console.log('\n# failed tests');
+  for (const f of failures.slice(0, 20)) console.log(`#   ${f.where}: ${f.name}: ${f.error.replace(/^'|'$/g, '').slice(0, 160)}`);
+  if (failures.length > 20) console.log(`#   … and ${failures.length - 20} more`);
+}
 if (failed.length > 0) {
   console.error(`FAILED: ${failed.map((r) => `${r.name} (exit ${r.code})`).join(', ')}`);
   process.exit(1);
