@@ -67,6 +67,13 @@ export class Controller implements ReconcilerView {
   private readonly requestedExits = new Set<string>();
   /** When a `start` event of a container was last seen (monotonic): an exit observed before it is stale. */
   private readonly startEvents = new Map<string, number>();
+  /**
+   * Containers whose `die` event no pass has looked into yet. Docker 20.10 sends `die` before its container
+   * list says exited: the pass the event wakes still lists the container running, and nothing would wake
+   * another until the resync (a crash seen 58 s late in metrics.test.ts). An inspect waits for the engine's
+   * exit handling (measured: the list said running, the inspect 10 ms later exited, the list then too).
+   */
+  private readonly diedUnseen = new Set<string>();
   /** When the last step of each key finished (monotonic): a pass that observed before that must not act on the key again. */
   private readonly doneAt = new Map<string, number>();
   private passing = false;
@@ -159,8 +166,10 @@ export class Controller implements ReconcilerView {
     // `kill` and `stop` come with a requested exit; `restart` is reported after the new `start` (it must
     // not mark the running container, or its next real crash would pass for a requested exit).
     if (action === 'kill' || action === 'stop') this.requestedExits.add(id);
+    else if (action === 'die') this.diedUnseen.add(id);
     else if (action === 'start') {
       this.requestedExits.delete(id);
+      this.diedUnseen.delete(id);
       const now = this.clock.mono();
       for (const [c, at] of this.startEvents) if (now - at > 60_000) this.startEvents.delete(c); // only recent ones matter
       this.startEvents.set(id, now);
@@ -265,6 +274,7 @@ export class Controller implements ReconcilerView {
       this.recovered = true;
     }
     if (this.forgiveExited) await this.forgive(observed);
+    await this.lookIntoDeaths(observed);
     await this.d.executor.learnUlimits(observed.containers);
     this.resetBackoffOfNewGenerations();
     const steps = plan(this.d.store.state.runtimes, observed, facts);
@@ -300,6 +310,15 @@ export class Controller implements ReconcilerView {
   private markPass(): void {
     this.lastPassAt = this.clock.wall();
     this.lastPassMono = this.clock.mono();
+  }
+
+  /** A container listed running after its `die` event: once the engine's inspect says so, another pass sees the exit. */
+  private async lookIntoDeaths(observed: Observed): Promise<void> {
+    const ids = [...this.diedUnseen];
+    this.diedUnseen.clear();
+    const listedRunning = ids.filter((id) => observed.containers.some((c) => c.id === id && c.state === 'running'));
+    const exited = await Promise.all(listedRunning.map((id) => this.d.docker.getContainer(id).inspect().then((i) => !i.State.Running, () => false)));
+    if (exited.includes(true)) this.dirty = true;
   }
 
   /** Runtimes seen running get a monotonic start (an agent that restarted counts their ten minutes anew). */

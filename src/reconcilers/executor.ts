@@ -788,9 +788,15 @@ export class Executor {
       return id;
     } catch (e) {
       const msg = messageOf(e);
-      if (!isRlimitRefusal(msg) || retried) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');
-      // The host refuses rtprio/memlock: re-create with its hard limits (learned once) and say so.
-      if (this.ulimits === WANTED_ULIMITS) {
+      const leftover = isLeftoverTask(msg);
+      if ((!isRlimitRefusal(msg) && !leftover) || retried) throw new StepError(`start ${name}: ${msg}`, 'container', 'StartFailed');
+      if (leftover) {
+        // An engine stopped while this container was starting keeps its containerd task after its restart,
+        // and refuses every start of the container from then on (Docker 20.10, reliability.test.ts under load).
+        // A new container is a new task; the data volume stays.
+        this.d.log.warn({ device: name }, `start ${name}: the engine still holds a task of this container from before it restarted (${msg}); re-creating the container, its data volume stays`);
+      } else if (this.ulimits === WANTED_ULIMITS) {
+        // The host refuses rtprio/memlock: re-create with its hard limits (learned once) and say so.
         this.ulimits = clampUlimits(WANTED_ULIMITS, hostHardUlimits());
         this.d.log.warn({ device: name, ulimits: this.ulimits }, clampNote(this.ulimits));
       }
@@ -802,6 +808,9 @@ export class Executor {
     }
   }
 }
+
+/** containerd's refusal to create the task of a container it still has one for. */
+const isLeftoverTask = (message: string) => /\btask [0-9a-f]{64}: already exists\b/.test(message);
 
 const isBound = (l: { event: string } | undefined) => l?.event === 'bound' || l?.event === 'renew';
 

@@ -36,11 +36,14 @@ async function fixture(t: { after: (fn: () => unknown) => void }) {
     state: 'running',
     starts: [] as number[],
     onList: () => undefined as void,
+    /** Lists left to show a container exited as still running (Docker 20.10 right after its `die`). */
+    listLag: 0,
+    inspects: 0,
   };
   const clock: Clock = { wall: () => f.wall, mono: () => f.mono };
   const docker = {
     listContainers: () => {
-      const seen = f.state;
+      const seen = f.listLag > 0 ? (f.listLag--, 'running') : f.state;
       f.onList();
       return Promise.resolve([
         { Id: 'c1', Names: ['/plc'], Image: 'img:latest', State: seen, Status: '', Labels: { ...labelsFor('runtime', 'plc'), [LABEL.specHash]: specHash(spec) }, NetworkSettings: { Networks: { [MV]: { IPAddress: '198.51.100.10', MacAddress: mac }, plc_internal: { IPAddress: '', MacAddress: '' } } } },
@@ -49,6 +52,7 @@ async function fixture(t: { after: (fn: () => unknown) => void }) {
     listNetworks: () => Promise.resolve([
       { Id: 'n0', Name: MV, Labels: labelsFor('macvlan-network'), Driver: 'macvlan', Options: { parent: 'eth1' }, IPAM: { Config: [{ Subnet: '198.51.100.0/24' }] } },
       { Id: 'n1', Name: 'plc_internal', Labels: labelsFor('internal-network', 'plc'), Driver: 'bridge', IPAM: { Config: [] } }]),
+    getContainer: () => ({ inspect: () => (f.inspects++, Promise.resolve({ State: { Running: f.state === 'running' } })) }),
     listVolumes: () => Promise.resolve({ Volumes: [{ Name: 'plc_data', Labels: labelsFor('runtime-data', 'plc') }] }),
   } as unknown as Docker;
   const executor = {
@@ -165,4 +169,29 @@ test("a pass dispatches its steps without waiting for its status write (queued f
   release();
   await controller.settled();
   assert.equal(store.state.runtimes.plc!.status.lastStartedAt, new Date(f.wall).toISOString(), "the step's own write (after the pass's) is what stays");
+});
+
+test("a die event the engine's list does not show yet (Docker 20.10): the inspect waits for the exit, another pass counts the crash", async (t) => {
+  const { f, store, controller, pass } = await fixture(t);
+  f.state = 'exited';
+  await pass(); // found stopped: the agent starts it
+  await pass();
+  assert.equal(f.starts.length, 1);
+  f.state = 'exited';
+  f.listLag = 1; // the pass the event wakes still lists it running
+  controller.noteContainerEvent('c1', 'die');
+  await pass();
+  assert.equal(f.inspects, 1, 'one inspect for the one death');
+  assert.equal(store.state.runtimes.plc!.status.crashCount, 1, 'the crash is counted in the pass right after, not at the resync');
+  await pass();
+  assert.equal(f.inspects, 1, 'a death is looked into once');
+
+  // A die whose container the list already shows exited needs no inspect; nor a running one restarted since.
+  f.mono += 10_001;
+  await pass();
+  assert.equal(f.starts.length, 2, 'restarted after its backoff');
+  controller.noteContainerEvent('c1', 'die');
+  controller.noteContainerEvent('c1', 'start');
+  await pass();
+  assert.equal(f.inspects, 1);
 });

@@ -15,8 +15,9 @@ const rec = (): RuntimeRecord => ({ spec, generation: 1, running: true, restartC
 
 /** `duringCreate` runs while POST /containers/create is in flight (what a desired write would change meanwhile). */
 type World = { runtimes: Record<string, RuntimeRecord>; agent: { uninstall: unknown } };
-/** `duringRemove`: set, the first start is refused for its ulimits (the clamp retry: remove, re-create). */
-function world(duringCreate: (state: World) => void = () => undefined, duringRemove?: (state: World) => void) {
+const RLIMIT_REFUSAL = 'OCI runtime create failed: setting rlimit type 14: operation not permitted';
+/** `duringRemove`: set, the first start is refused with `refusal` (the retry: remove, re-create). */
+function world(duringCreate: (state: World) => void = () => undefined, duringRemove?: (state: World) => void, refusal = RLIMIT_REFUSAL) {
   const calls: string[] = [];
   const state = { runtimes: { a: rec() }, agent: { uninstall: null as unknown }, host: { interfaces: [], serialDevices: [] } };
   let n = 0;
@@ -27,7 +28,7 @@ function world(duringCreate: (state: World) => void = () => undefined, duringRem
       if (duringRemove && !refused) {
         refused = true;
         calls.push(`refused start ${id}`);
-        return Promise.reject(new Error('OCI runtime create failed: setting rlimit type 14: operation not permitted'));
+        return Promise.reject(new Error(refusal));
       }
       return Promise.resolve(void calls.push(`start ${id}`));
     },
@@ -88,4 +89,14 @@ test('a runtime deleted during the ulimit retry is neither re-created nor starte
   const w = world(undefined, (s) => void (s.runtimes.a!.deletion = { requestedAt: 'x' } as unknown as RuntimeRecord['deletion']));
   assert.deepEqual(await w.run(), { started: null });
   assert.deepEqual(w.calls.filter((c) => /^(create|start|refused|remove) /.test(c)), ['create c1', 'refused start c1', 'remove c1']);
+});
+
+test("a start refused for the engine's leftover task (an engine stopped mid-start) is retried once on a re-created container", async () => {
+  const leftover = `(HTTP code 500) server error - task ${'8'.repeat(64)}: already exists`;
+  const w = world(undefined, () => undefined, leftover);
+  assert.deepEqual(await w.run(), { started: 'c2' });
+  assert.deepEqual(w.calls.filter((c) => /^(create|start|refused|remove) /.test(c)), ['create c1', 'refused start c1', 'remove c1', 'create c2', 'start c2']);
+  const other = world(undefined, () => undefined, 'task exists: elsewhere');
+  await assert.rejects(other.run(), /start a: task exists: elsewhere/);
+  assert.ok(!other.calls.includes('remove c1'), 'any other refusal removes nothing');
 });
